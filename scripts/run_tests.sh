@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up the virtualenv (if needed) and run the test suite on CPU.
+# Usage: bash scripts/run_tests.sh [pytest args...]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+bash "$ROOT/scripts/setup_env.sh" "$VENV"
+cd "$ROOT"
+# msrun starts the `python` on PATH, so put the venv first.
+export PATH="$VENV/bin:$PATH"
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,104 @@
+"""The losses of §3.3, eq. (13)-(19). All terms are means over pixels and batch.
+
+Each image loss uses the head of the sample's own task (rain → R_dr, snow → R_ds) through a
+per-sample mask, so one batch may hold both tasks.
+"""
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops
+
+RAIN, SNOW = 0, 1
+
+# The five derivative filters of the Levin–Weiss sparse prior, in 3×3 form (centre = pixel m):
+# d/dx, d/dy, d²/dx², d²/dy², d²/dxdy.
+SPARSITY_FILTERS = np.array([
+    [[0, 0, 0], [0, -1, 1], [0, 0, 0]],
+    [[0, 0, 0], [0, -1, 0], [0, 1, 0]],
+    [[0, 0, 0], [1, -2, 1], [0, 0, 0]],
+    [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
+    [[0, 0, 0], [0, 1, -1], [0, -1, 1]],
+], np.float32)
+
+
+def charbonnier(r, g, eps=1e-3):
+    """Eq. (13): mean(sqrt((R − G)² + ε²))."""
+    return ops.sqrt((r - g) ** 2 + eps * eps).mean()
+
+
+def gradient_loss(r, g):
+    """Eq. (14): MSE between forward differences of R and G, horizontal plus vertical."""
+    dx = (r[:, :, :, 1:] - r[:, :, :, :-1]) - (g[:, :, :, 1:] - g[:, :, :, :-1])
+    dy = (r[:, :, 1:, :] - r[:, :, :-1, :]) - (g[:, :, 1:, :] - g[:, :, :-1, :])
+    return (dx * dx).mean() + (dy * dy).mean()
+
+
+def _filter_l1(x, filters):
+    """mean |w_k * x| over pixels, channels, batch and the filters ('valid' correlation per channel)."""
+    b, c, h, w = x.shape
+    resp = ops.conv2d(x.reshape(b * c, 1, h, w), filters, pad_mode="valid")
+    return ops.abs(resp).mean()
+
+
+def quasi_sparsity(r, image, filters):
+    """Eq. (15), mean-normalised: (1/5)Σ_k [mean|w_k * R| + mean|w_k * (I − R)|]."""
+    return _filter_l1(r, filters) + _filter_l1(image - r, filters)
+
+
+def recognition_loss(r_re, onehot):
+    """Eq. (16): MSE between R_re and the one-hot label (rain = [1, 0], snow = [0, 1])."""
+    d = r_re - onehot
+    return (d * d).mean()
+
+
+def _distance(a, b):
+    """D = 1 − cos between the rows of a and b (rows are unit vectors): N×C×C."""
+    return 1.0 - ops.BatchMatMul(transpose_b=True)(a, b)
+
+
+def contrast_loss(m_rk, m_ck, m_sk, eps=1e-4):
+    """Eq. (17)-(18) with distances instead of similarities (DESIGN.md §3):
+    Z = ⅓(D_rr/(D_rc+D_rs) + D_cc/(D_cr+D_cs) + D_ss/(D_sr+D_sc)),  L = mean(Z).
+    Minimising it pulls atoms of one kind together and pushes the kinds apart."""
+    d_rr, d_cc, d_ss = _distance(m_rk, m_rk), _distance(m_ck, m_ck), _distance(m_sk, m_sk)
+    d_rc, d_rs, d_cs = _distance(m_rk, m_ck), _distance(m_rk, m_sk), _distance(m_ck, m_sk)
+    d_cr, d_sr, d_sc = d_rc.swapaxes(1, 2), d_rs.swapaxes(1, 2), d_cs.swapaxes(1, 2)
+    z = (d_rr / (d_rc + d_rs + eps) + d_cc / (d_cr + d_cs + eps) + d_ss / (d_sr + d_sc + eps)) / 3.0
+    return z.mean()
+
+
+class SmartAssignLoss(nn.Cell):
+    """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra).
+
+    Terms switched off by the model (V5 no recognition; V1/V2 no contrast) are returned as 0.
+    """
+
+    TERMS = ("total", "char", "grad", "sparsity", "recog", "contra")
+
+    def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001):
+        super().__init__()
+        self.network = network
+        self.char_eps = char_eps
+        self.lambda_sparsity = lambda_sparsity
+        self.lambda_contra = lambda_contra
+        self.use_recog = network.recognition
+        self.use_contra = network.contrast
+        self.filters = ms.Tensor(SPARSITY_FILTERS[:, None])
+
+    def construct(self, image, target, label):
+        out = self.network(image)
+        r_dr, r_ds = out[0], out[1]
+        is_rain = (label == RAIN).reshape(-1, 1, 1, 1)
+        r = ops.select(ops.broadcast_to(is_rain, r_dr.shape), r_dr, r_ds)
+        zero = ops.zeros((), ms.float32)
+        l_char = charbonnier(r, target, self.char_eps)
+        l_grad = gradient_loss(r, target)
+        l_sparse = quasi_sparsity(r, image, self.filters)
+        l_recog = zero
+        if self.use_recog:
+            l_recog = recognition_loss(out[2], ops.one_hot(label, 2, ops.ones((), ms.float32), zero))
+        l_contra = zero
+        if self.use_contra:
+            k = 3 if self.network.recognition else 2
+            l_contra = contrast_loss(out[k], out[k + 1], out[k + 2])
+        total = l_char + l_grad + l_recog + self.lambda_sparsity * l_sparse + self.lambda_contra * l_contra
+        return total, l_char, l_grad, l_sparse, l_recog, l_contra

@@ -1,0 +1,130 @@
+"""GLSF-ViT block, eq. (7)-(10), working on patch-embedded tokens (NHWC token maps).
+
+Upper branch (7): F_msa = MSA(LN(F_pe)) + F_pe;  F_mlp = MLP(LN(F_msa)) + F_msa.
+Lower branch (9): F_cv = Conv(LN(F_pe));  F_local = F_cv ⊙ Gate(FC₂(Pool(F_cv))).
+Output (10): F_glf = F_mlp + F_local.
+
+MSA (8) is softmax(QKᵀ/√d)V inside non-overlapping windows of the token map (shifted by half a
+window on alternate blocks, Swin style, with a mask so wrapped tokens never attend to each other),
+so time and memory grow linearly with the pixel count. ``attention='global'`` attends over the
+whole token map, as printed in the paper (quadratic; small inputs only).
+"""
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops
+
+from .layers import ChannelGate, conv3x3
+
+
+def shift_mask(h, w, window, shift):
+    """Additive attention mask (nW, n, n) for a cyclically shifted h×w token map (NumPy, static)."""
+    region = np.zeros((h, w), np.int32)
+    cuts_h = (slice(0, h - window), slice(h - window, h - shift), slice(h - shift, h))
+    cuts_w = (slice(0, w - window), slice(w - window, w - shift), slice(w - shift, w))
+    label = 0
+    for sh in cuts_h:
+        for sw in cuts_w:
+            region[sh, sw] = label
+            label += 1
+    win = region.reshape(h // window, window, w // window, window).transpose(0, 2, 1, 3)
+    win = win.reshape(-1, window * window)
+    mask = np.where(win[:, :, None] != win[:, None, :], -100.0, 0.0).astype(np.float32)
+    return ms.Tensor(mask)
+
+
+def cyclic_shift(x, sh, sw):
+    """Roll an NHWC map by (-sh, -sw) with slices (ops.roll has no CPU kernel)."""
+    if sh:
+        x = ops.cat((x[:, sh:], x[:, :sh]), 1)
+    if sw:
+        x = ops.cat((x[:, :, sw:], x[:, :, :sw]), 2)
+    return x
+
+
+class WindowAttention(nn.Cell):
+    """Multi-head self-attention (8) over windows of an NHWC token map."""
+
+    def __init__(self, dim, num_heads, window, shift=0, mode="window"):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed_dim={dim} must be divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.window = window
+        self.shift = shift if mode == "window" else 0
+        self.mode = mode
+        self.qkv = nn.Dense(dim, 3 * dim)
+        self.proj = nn.Dense(dim, dim)
+        self.softmax = nn.Softmax(-1)
+        self.bmm_qk = ops.BatchMatMul(transpose_b=True)
+        self.bmm_av = ops.BatchMatMul()
+
+    def attend(self, q, k, v, mask):
+        """softmax(QKᵀ/√d + mask)V for (B', heads, n, d) tensors; mask (nW, n, n) or None."""
+        scores = self.bmm_qk(q * self.scale, k)
+        if mask is not None:
+            nw, n = mask.shape[0], q.shape[2]
+            b = scores.shape[0] // nw
+            scores = scores.reshape(b, nw, self.num_heads, n, n) + mask.reshape(1, nw, 1, n, n)
+            scores = scores.reshape(b * nw, self.num_heads, n, n)
+        return self.bmm_av(self.softmax(scores), v)
+
+    def construct(self, x):
+        b, h, w, c = x.shape
+        wh, ww = (h, w) if self.mode == "global" else (self.window, self.window)
+        s = self.shift if (h > self.window and w > self.window) else 0
+        mask = shift_mask(h, w, self.window, s) if s else None
+        if s:
+            x = cyclic_shift(x, s, s)
+        nh, nw = h // wh, w // ww
+        n, d = wh * ww, self.head_dim
+        qkv = self.qkv(x).reshape(b, nh, wh, nw, ww, 3 * c).transpose(0, 1, 3, 2, 4, 5)
+        qkv = qkv.reshape(b * nh * nw, n, 3, self.num_heads, d).transpose(2, 0, 3, 1, 4)
+        out = self.attend(qkv[0], qkv[1], qkv[2], mask)             # (B', heads, n, d)
+        out = out.transpose(0, 2, 1, 3).reshape(b, nh, nw, wh, ww, c)
+        out = self.proj(out.transpose(0, 1, 3, 2, 4, 5).reshape(b, h, w, c))
+        if s:
+            out = cyclic_shift(out, h - s, w - s)
+        return out
+
+
+class MLP(nn.Cell):
+    def __init__(self, dim, ratio):
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc1 = nn.Dense(dim, hidden)
+        self.act = nn.GELU()  # tanh approximation: exportable to ONNX
+        self.fc2 = nn.Dense(hidden, dim)
+
+    def construct(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class GLSFViT(nn.Cell):
+    """One GLSF-ViT block on an NHWC token map; ``gated_conv=False`` is ablation V3."""
+
+    def __init__(self, dim, num_heads, window, mlp_ratio=2.0, shift=0, attention="window",
+                 gated_conv=True, reduction=4):
+        super().__init__()
+        self.norm1 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
+        self.msa = WindowAttention(dim, num_heads, window, shift, attention)
+        self.norm2 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
+        self.mlp = MLP(dim, mlp_ratio)
+        self.gated_conv = gated_conv
+        if gated_conv:
+            self.norm_cv = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
+            self.conv = conv3x3(dim, dim)
+            self.gate = ChannelGate(dim, reduction)
+
+    def local_branch(self, x):
+        """Eq. (9): F_local = F_cv ⊙ Gate(FC₂(Pool(F_cv))), F_cv = Conv(LN(F_pe))."""
+        f_cv = self.conv(self.norm_cv(x).transpose(0, 3, 1, 2))
+        return self.gate(f_cv).transpose(0, 2, 3, 1)
+
+    def construct(self, x):
+        f_msa = self.msa(self.norm1(x)) + x
+        f_mlp = self.mlp(self.norm2(f_msa)) + f_msa
+        if self.gated_conv:
+            return f_mlp + self.local_branch(x)
+        return f_mlp

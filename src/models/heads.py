@@ -1,0 +1,82 @@
+"""Task heads and the TKFF routing, eq. (3) and (12).
+
+TKFF (eq. 3) is not a layer but a routing rule: F_rk and F_ck feed the deraining head D_dr,
+F_sk and F_ck feed the desnowing head D_ds, F_rk and F_sk feed the recognition head D_re.
+Because D_dr never sees F_sk, a deraining loss can only shape GKFM_rk, GKFM_ck and the encoder.
+"""
+from mindspore import nn, ops
+
+from .layers import conv1x1, conv3x3, global_pool
+
+
+class ImageHead(nn.Cell):
+    """R = I + Conv₃(features): 3×3 fuse, 1×1 + pixel shuffle back to full resolution
+    (plus the encoder's F_sam as a skip), 3×3 to RGB; the head predicts a residual."""
+
+    def __init__(self, in_dim, embed_dim, shallow_dim, patch_size):
+        super().__init__()
+        self.fuse = conv3x3(in_dim, embed_dim)
+        self.act = nn.GELU()
+        self.up = conv1x1(embed_dim, shallow_dim * patch_size * patch_size)
+        self.shuffle = nn.PixelShuffle(patch_size)
+        self.out = conv3x3(shallow_dim, 3)
+
+    def construct(self, feats, f_sam, image):
+        y = self.shuffle(self.up(self.act(self.fuse(feats)))) + f_sam
+        return image + self.out(y)
+
+
+class RecognitionHead(nn.Cell):
+    """R_re = FC(Pool(Conv₃(F_rk, F_sk))): two scores, (rain, snow)."""
+
+    def __init__(self, in_dim, embed_dim, num_classes=2):
+        super().__init__()
+        self.body = nn.SequentialCell(conv3x3(in_dim, embed_dim), nn.GELU(),
+                                      conv3x3(embed_dim, embed_dim), nn.GELU(),
+                                      conv3x3(embed_dim, embed_dim))
+        self.fc = nn.Dense(embed_dim, num_classes)
+
+    def construct(self, feats):
+        pooled = global_pool(self.body(feats))
+        return self.fc(pooled.reshape(pooled.shape[0], -1))
+
+
+KNOWLEDGE = ("wk", "rk", "ck", "sk")
+ROUTES = {
+    # name: (D_dr inputs, D_ds inputs, D_re inputs) as names of knowledge tensors
+    "smartassign": (("rk", "ck"), ("sk", "ck"), ("rk", "sk")),   # eq. (3), V6
+    "hard": (("wk",), ("wk",), ("wk",)),                          # V2: conventional MTL
+    "common": (("ck",), ("ck",), ("rk", "sk")),                   # K1: heads read only F_ck
+    "unique": (("rk",), ("sk",), ("rk", "sk")),                   # K2: heads read only F_rk / F_sk
+}
+
+
+class TKFF(nn.Cell):
+    """Routes knowledge to D_dr, D_ds and D_re according to one of ``ROUTES``."""
+
+    def __init__(self, route, embed_dim, shallow_dim, patch_size, recognition=True):
+        super().__init__()
+        if route not in ROUTES:
+            raise ValueError(f"unknown TKFF route {route!r}; choose one of {', '.join(ROUTES)}")
+        self.route = ROUTES[route]
+        self.index = tuple(tuple(KNOWLEDGE.index(n) for n in names) for names in self.route)
+        dr, ds, re = self.route
+        self.head_dr = ImageHead(len(dr) * embed_dim, embed_dim, shallow_dim, patch_size)
+        self.head_ds = ImageHead(len(ds) * embed_dim, embed_dim, shallow_dim, patch_size)
+        self.recognition = recognition
+        if recognition:
+            self.head_re = RecognitionHead(len(re) * embed_dim, embed_dim)
+
+    @staticmethod
+    def _gather(knowledge, idx):
+        if len(idx) == 1:
+            return knowledge[idx[0]]
+        return ops.cat(tuple(knowledge[i] for i in idx), 1)
+
+    def construct(self, knowledge, f_sam, image):
+        """knowledge: (F_wk, F_rk, F_ck, F_sk), N×C×h×w maps. Returns (R_dr, R_ds, R_re or None)."""
+        dr, ds, re = self.index
+        r_dr = self.head_dr(self._gather(knowledge, dr), f_sam, image)
+        r_ds = self.head_ds(self._gather(knowledge, ds), f_sam, image)
+        r_re = self.head_re(self._gather(knowledge, re)) if self.recognition else None
+        return r_dr, r_ds, r_re

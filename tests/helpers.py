@@ -1,0 +1,46 @@
+"""Small fixtures shared by tests: a deterministic mixed rain/snow batch."""
+import numpy as np
+
+
+def smooth_image(rng, h, w):
+    """A smooth colour image in [0.1, 0.8] (sum of low-frequency waves)."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.zeros((3, h, w), np.float32)
+    for c in range(3):
+        a, b, p = rng.uniform(1, 4), rng.uniform(1, 4), rng.uniform(0, 6)
+        img[c] = 0.45 + 0.3 * np.sin(2 * np.pi * (a * xx + b * yy) + p)
+    return img
+
+
+def add_rain(rng, img):
+    """Thin slanted bright streaks."""
+    out = img.copy()
+    _, h, w = img.shape
+    for _ in range(max(h * w // 300, 4)):
+        y, x, length = rng.integers(0, h), rng.integers(0, w), rng.integers(h // 6, h // 3)
+        for t in range(length):
+            yy, xx = y + t, x + t // 4
+            if yy < h and xx < w:
+                out[:, yy, xx] = np.minimum(out[:, yy, xx] + 0.35, 1.0)
+    return out
+
+
+def add_snow(rng, img):
+    """Round opaque flakes of a few sizes."""
+    out = img.copy()
+    _, h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(max(h * w // 400, 4)):
+        cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.uniform(1.0, 3.0)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r
+        out[:, mask] = 0.95
+    return out
+
+
+def mixed_batch(n=4, h=64, w=64, seed=0):
+    """(inputs, targets, labels) with labels alternating rain (0) / snow (1)."""
+    rng = np.random.default_rng(seed)
+    targets = np.stack([smooth_image(rng, h, w) for _ in range(n)])
+    labels = np.array([i % 2 for i in range(n)], np.int32)
+    inputs = np.stack([add_rain(rng, t) if l == 0 else add_snow(rng, t) for t, l in zip(targets, labels)])
+    return inputs.astype(np.float32), targets.astype(np.float32), labels

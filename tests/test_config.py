@@ -1,0 +1,71 @@
+"""Config files, overlays and --key=value overrides, with errors that name the key."""
+import glob
+import os
+
+import pytest
+
+from src.config import ConfigError, load_config
+from src.models.smartassign import build_model, model_kwargs
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+MAIN = os.path.join(CONFIGS, "smartassign.yaml")
+
+
+def test_paper_recipe():
+    cfg = load_config(MAIN)
+    assert cfg.train.lr == 4e-4 and cfg.train.batch_size == 4
+    assert cfg.loss.lambda_sparsity == 0.01 and cfg.loss.lambda_contra == 0.001
+    assert cfg.model.preset == "default"
+
+
+def test_overrides_dotted_and_unique_leaf():
+    cfg = load_config(MAIN, ["--train.lr=2e-4", "--batch_size=8", "--model.preset=tiny",
+                             "--contrast=false", "--embed_dim=32"])
+    assert cfg.train.lr == 2e-4 and cfg.train.batch_size == 8
+    assert cfg.model.preset == "tiny" and cfg.model.contrast is False and cfg.model.embed_dim == 32
+    assert model_kwargs(cfg.model)["embed_dim"] == 32
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--train.lrr=1", "train.lrr: unknown config key"),
+    ("--train.batch_size=four", "train.batch_size: expected int"),
+    ("--model.contrast=maybe", "model.contrast: expected true or false"),
+    ("--train=3", "train: unknown config key"),
+    ("--lr", "overrides are written --key=value"),
+])
+def test_override_errors_name_the_key(arg, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(MAIN, [arg])
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+        load_config(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(str(bad))
+
+
+EXPECT = {
+    "v1_no_contrast": {"contrast": False},
+    "v2_hard_sharing": {"assignment": "hard"},
+    "v3_no_gated_conv": {"gated_conv": False},
+    "v5_no_recognition": {"recognition": False},
+    "k1_common_only": {"head_input": "common", "freeze_encoder": True},
+    "k2_unique_only": {"head_input": "unique", "freeze_encoder": True},
+}
+
+
+def test_ablation_overlays():
+    found = {os.path.splitext(os.path.basename(p))[0]: p for p in glob.glob(os.path.join(CONFIGS, "ablations", "*.yaml"))}
+    assert set(EXPECT) <= set(found)
+    base = load_config(MAIN)
+    for name, changes in EXPECT.items():
+        cfg = load_config(found[name], ["--model.preset=tiny"])
+        for key, value in changes.items():
+            assert cfg.model[key] == value, (name, key)
+        others = {k: v for k, v in cfg.model.items() if k not in changes and k != "preset"}
+        assert others == {k: v for k, v in base.model.items() if k not in changes and k != "preset"}
+        assert cfg.train == base.train and cfg.loss == base.loss
+        build_model(cfg.model)       # every overlay builds

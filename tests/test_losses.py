@@ -1,0 +1,138 @@
+"""Loss terms against independent NumPy computations; contrast direction; task masks."""
+import numpy as np
+import mindspore as ms
+import pytest
+from mindspore import nn
+
+from src.losses import (SPARSITY_FILTERS, SmartAssignLoss, charbonnier, contrast_loss, gradient_loss,
+                        quasi_sparsity, recognition_loss)
+
+RNG = np.random.default_rng(42)
+R = RNG.random((2, 3, 17, 23)).astype(np.float32)
+G = RNG.random((2, 3, 17, 23)).astype(np.float32)
+I = RNG.random((2, 3, 17, 23)).astype(np.float32)
+
+
+# Independent NumPy references ------------------------------------------------------------------
+
+def np_charbonnier(r, g, eps=1e-3):
+    return np.mean(np.sqrt((r.astype(np.float64) - g) ** 2 + eps ** 2))
+
+
+def np_gradient(r, g):
+    r, g = r.astype(np.float64), g.astype(np.float64)
+    gx = np.diff(r, axis=3) - np.diff(g, axis=3)
+    gy = np.diff(r, axis=2) - np.diff(g, axis=2)
+    return np.mean(gx ** 2) + np.mean(gy ** 2)
+
+
+def np_filter_abs_mean(x, k):
+    """'valid' 3×3 correlation, written out pixel by pixel over the kernel taps."""
+    x = x.astype(np.float64)
+    h, w = x.shape[2] - 2, x.shape[3] - 2
+    acc = np.zeros(x.shape[:2] + (h, w))
+    for dy in range(3):
+        for dx in range(3):
+            acc += k[dy, dx] * x[:, :, dy:dy + h, dx:dx + w]
+    return np.abs(acc).mean()
+
+
+def np_sparsity(r, i):
+    dx = np.array([[0, 0, 0], [0, -1, 1], [0, 0, 0]])
+    dy = dx.T
+    dxx = np.array([[0, 0, 0], [1, -2, 1], [0, 0, 0]])
+    dyy = dxx.T
+    dxy = np.array([[0, 0, 0], [0, 1, -1], [0, -1, 1]])
+    bank = [dx, dy, dxx, dyy, dxy]
+    return np.mean([np_filter_abs_mean(r, k) + np_filter_abs_mean(i - r, k) for k in bank])
+
+
+def np_contrast(mr, mc, ms_, eps=1e-4):
+    def d(a, b):
+        an = a / np.linalg.norm(a, axis=-1, keepdims=True)
+        bn = b / np.linalg.norm(b, axis=-1, keepdims=True)
+        return 1.0 - an @ np.swapaxes(bn, 1, 2)
+    z = (d(mr, mr) / (d(mr, mc) + d(mr, ms_) + eps)
+         + d(mc, mc) / (d(mc, mr) + d(mc, ms_) + eps)
+         + d(ms_, ms_) / (d(ms_, mr) + d(ms_, mc) + eps)) / 3.0
+    return z.mean()
+
+
+def unit_rows(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+# Tests ------------------------------------------------------------------------------------------
+
+def test_sparsity_filter_bank_is_levin_weiss():
+    assert SPARSITY_FILTERS.shape == (5, 3, 3)
+    assert np.allclose(SPARSITY_FILTERS.sum(axis=(1, 2)), 0)          # derivative filters
+
+
+def test_terms_match_numpy():
+    t = ms.Tensor
+    assert float(charbonnier(t(R), t(G)).asnumpy()) == pytest.approx(np_charbonnier(R, G), rel=1e-5)
+    assert float(gradient_loss(t(R), t(G)).asnumpy()) == pytest.approx(np_gradient(R, G), rel=1e-5)
+    filters = t(SPARSITY_FILTERS[:, None])
+    assert float(quasi_sparsity(t(R), t(I), filters).asnumpy()) == pytest.approx(np_sparsity(R, I), rel=1e-5)
+    rre = RNG.standard_normal((4, 2)).astype(np.float32)
+    onehot = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
+    assert float(recognition_loss(t(rre), t(onehot)).asnumpy()) == pytest.approx(
+        np.mean((rre.astype(np.float64) - onehot) ** 2), rel=1e-5)
+    m = [unit_rows(RNG.standard_normal((2, 6, 5))) for _ in range(3)]
+    assert float(contrast_loss(*map(t, m)).asnumpy()) == pytest.approx(np_contrast(*m), rel=1e-4)
+
+
+def test_contrast_direction():
+    base = [unit_rows(RNG.standard_normal((1, 8, 16))) for _ in range(3)]
+    loss = lambda ms_: float(contrast_loss(*map(ms.Tensor, ms_)).asnumpy())   # noqa: E731
+    l0 = loss(base)
+    # Same-kind rows closer: pull every row of each kind towards that kind's mean row.
+    closer = [unit_rows(m + 2.0 * m.mean(axis=1, keepdims=True)) for m in base]
+    assert loss(closer) < l0
+    # Kinds apart: give each kind its own dominant direction.
+    dirs = np.eye(16, dtype=np.float32)[:3]
+    apart = [unit_rows(m + 1.5 * dirs[k][None, None]) for k, m in enumerate(base)]
+    assert loss(apart) < l0
+    # And the reverse: kinds pulled to a common direction raises it.
+    together = [unit_rows(m + 1.5 * dirs[0][None, None]) for m in base]
+    assert loss(together) > l0
+
+
+class _FixedNet(nn.Cell):
+    """Stands in for SmartAssign: returns fixed R_dr, R_ds, R_re, M_rk, M_ck, M_sk."""
+    recognition = True
+    contrast = True
+
+    def __init__(self, outs):
+        super().__init__()
+        self.outs = tuple(ms.Tensor(o) for o in outs)
+
+    def construct(self, image):
+        return self.outs
+
+
+def test_total_uses_each_samples_own_head():
+    rdr = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    rds = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    img = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    tgt = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    rre = RNG.standard_normal((2, 2)).astype(np.float32)
+    m = [unit_rows(RNG.standard_normal((2, 4, 8))) for _ in range(3)]
+    label = np.array([0, 1], np.int32)                 # sample 0 rain → R_dr, sample 1 snow → R_ds
+    cell = SmartAssignLoss(_FixedNet([rdr, rds, rre] + m), lambda_sparsity=0.01, lambda_contra=0.001)
+    out = [float(o.asnumpy()) for o in cell(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(label))]
+    r = np.stack([rdr[0], rds[1]])
+    expect = dict(char=np_charbonnier(r, tgt), grad=np_gradient(r, tgt), sparsity=np_sparsity(r, img),
+                  recog=np.mean((rre - np.eye(2)[label]) ** 2), contra=np_contrast(*m))
+    for name, value in zip(SmartAssignLoss.TERMS[1:], out[1:]):
+        assert value == pytest.approx(expect[name], rel=1e-4), name
+    total = expect["char"] + expect["grad"] + expect["recog"] + 0.01 * expect["sparsity"] + 0.001 * expect["contra"]
+    assert out[0] == pytest.approx(total, rel=1e-5)
+    # The other head's output is ignored: swapping in garbage for the unused halves changes nothing.
+    rdr2, rds2 = rdr.copy(), rds.copy()
+    rdr2[1] += 5.0
+    rds2[0] -= 5.0
+    cell2 = SmartAssignLoss(_FixedNet([rdr2, rds2, rre] + m))
+    out2 = [float(o.asnumpy()) for o in cell2(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(label))]
+    assert out2[1:4] == pytest.approx(out[1:4], rel=1e-6)

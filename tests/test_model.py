@@ -1,0 +1,162 @@
+"""Network: output shapes, TKFF routing by gradients, ablation switches."""
+import numpy as np
+import mindspore as ms
+import pytest
+from mindspore import ops
+
+from src.losses import SPARSITY_FILTERS, charbonnier, gradient_loss, quasi_sparsity, recognition_loss
+from src.models.smartassign import PRESETS, build_model
+
+from helpers import mixed_batch
+
+
+@pytest.mark.parametrize("preset", ["tiny", "default"])
+def test_head_shapes_odd_size(preset):
+    net = build_model({"preset": preset}, seed=0)
+    x = ms.Tensor(np.random.default_rng(0).random((2, 3, 67, 101), dtype=np.float32))
+    net.set_train(True)
+    out = net(x)
+    c = PRESETS[preset]["embed_dim"]
+    f = PRESETS[preset]["drm_dim"]
+    assert [tuple(o.shape) for o in out] == [(2, 3, 67, 101), (2, 3, 67, 101), (2, 2),
+                                             (2, c, f), (2, c, f), (2, c, f)]
+    m = out[3].asnumpy()
+    np.testing.assert_allclose(np.linalg.norm(m, axis=-1), 1.0, atol=1e-5)   # DRM rows are unit
+    net.set_train(False)
+    out = net(x)
+    assert [tuple(o.shape) for o in out] == [(2, 3, 67, 101), (2, 3, 67, 101), (2, 2)]
+    assert all(np.isfinite(o.asnumpy()).all() for o in out)
+
+
+# ---------------------------------------------------------------- TKFF routing by gradients
+
+FILTERS = ms.Tensor(SPARSITY_FILTERS[:, None])
+
+
+def _image_loss(r, g, x):
+    return charbonnier(r, g) + gradient_loss(r, g) + 0.01 * quasi_sparsity(r, x, FILTERS)
+
+
+def _loss_fns(net):
+    def derain(x, g, onehot):
+        out = net(x)
+        return _image_loss(out[0], g, x)
+
+    def desnow(x, g, onehot):
+        out = net(x)
+        return _image_loss(out[1], g, x)
+
+    def recog(x, g, onehot):
+        out = net(x)
+        return recognition_loss(out[2], onehot)
+    return {"derain": derain, "desnow": desnow, "recog": recog}
+
+
+@pytest.fixture(scope="module")
+def routing_grads():
+    """Max |gradient| per GKFM for each single-task loss (one compile per loss)."""
+    net = build_model({"preset": "tiny", "contrast": False}, seed=1)
+    net.set_train(False)
+    x, g, lab = mixed_batch(2, 64, 64, seed=3)
+    onehot = np.eye(2, dtype=np.float32)[lab]
+    args = (ms.Tensor(x), ms.Tensor(g), ms.Tensor(onehot))
+    groups = {name: [p for p in net.trainable_params() if p.name.startswith(name + ".")]
+              for name in ("gkfm_rk", "gkfm_ck", "gkfm_sk", "encoder")}
+    weights = net.trainable_params()
+    result = {}
+    for task, fn in _loss_fns(net).items():
+        _, grads = ms.value_and_grad(fn, None, weights)(*args)
+        by_name = {p.name: np.abs(gr.asnumpy()).max() for p, gr in zip(weights, grads)}
+        result[task] = {k: max(by_name[p.name] for p in ps) for k, ps in groups.items()}
+    return result
+
+
+@pytest.mark.parametrize("task,zero,nonzero", [
+    ("derain", "gkfm_sk", ("gkfm_rk", "gkfm_ck")),
+    ("desnow", "gkfm_rk", ("gkfm_sk", "gkfm_ck")),
+    ("recog", "gkfm_ck", ("gkfm_rk", "gkfm_sk")),
+])
+def test_tkff_routes_gradients(routing_grads, task, zero, nonzero):
+    g = routing_grads[task]
+    assert g[zero] == 0.0, f"{task} loss must not reach {zero}"
+    for name in nonzero + ("encoder",):
+        assert g[name] > 1e-9, f"{task} loss must reach {name}"
+
+
+def _tkff_loss_fns(tkff, f_sam, img, target, onehot):
+    def derain(a, b, c, d):
+        return charbonnier(tkff((a, b, c, d), f_sam, img)[0], target)
+
+    def desnow(a, b, c, d):
+        return charbonnier(tkff((a, b, c, d), f_sam, img)[1], target)
+
+    def recog(a, b, c, d):
+        return recognition_loss(tkff((a, b, c, d), f_sam, img)[2], onehot)
+    return {"derain": derain, "desnow": desnow, "recog": recog}
+
+
+def test_hard_sharing_routes_every_task_through_f_wk():
+    """V2: every head reads F_wk, so each task's loss reaches F_wk and nothing else."""
+    rng = np.random.default_rng(0)
+    for route, expect in (("hard", {"derain": "wk", "desnow": "wk", "recog": "wk"}),
+                          ("smartassign", {"derain": "rk ck", "desnow": "sk ck", "recog": "rk sk"})):
+        net = build_model({"preset": "tiny", "contrast": False,
+                           "assignment": "hard" if route == "hard" else "smartassign"}, seed=0)
+        tkff = net.tkff
+        feats = [ms.Tensor(rng.standard_normal((1, 48, 8, 8)).astype(np.float32)) for _ in range(4)]
+        f_sam = ms.Tensor(rng.standard_normal((1, 16, 32, 32)).astype(np.float32))
+        img = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
+        target = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
+        onehot = ms.Tensor(np.array([[1.0, 0.0]], np.float32))
+        fns = _tkff_loss_fns(tkff, f_sam, img, target, onehot)
+        for task, fn in fns.items():
+            grads = ops.grad(fn, grad_position=(0, 1, 2, 3))(*feats)
+            reached = {k for k, gr in zip(("wk", "rk", "ck", "sk"), grads) if np.abs(gr.asnumpy()).max() > 0}
+            assert reached == set(expect[task].split()), (route, task, reached)
+
+
+# ---------------------------------------------------------------- ablation switches
+
+def _names(cfg):
+    net = build_model(dict(preset="tiny", **cfg), seed=0)
+    return net, {p.name for p in net.get_parameters()}, {p.name for p in net.trainable_params()}
+
+
+def test_ablation_switches_change_parameter_sets():
+    full, names, trainable = _names({})
+    c = PRESETS["tiny"]["embed_dim"]
+    assert any(n.startswith("drm.") for n in names)
+    assert any(n.startswith("gkfm_ck.") for n in names)
+    assert any(".local" in n or ".conv." in n for n in names if n.startswith("encoder.blocks"))
+    assert full.tkff.head_dr.fuse.in_channels == 2 * c
+
+    _, v1, _ = _names({"contrast": False})                       # V1: no DRM
+    assert v1 == {n for n in names if not n.startswith("drm.")}
+
+    v2net, v2, _ = _names({"assignment": "hard"})                # V2: no GKFM, heads read F_wk
+    assert not any(n.startswith(("gkfm_", "drm.")) for n in v2)
+    assert v2net.tkff.head_dr.fuse.in_channels == c and v2net.tkff.head_re.body[0].in_channels == c
+
+    _, v3, _ = _names({"gated_conv": False})                     # V3: no gated conv branch
+    removed = names - v3
+    assert removed and all(n.startswith("encoder.blocks") and
+                           any(k in n for k in ("norm_cv", ".conv.", ".gate.")) for n in removed)
+    assert v3 < names
+
+    _, v5, _ = _names({"recognition": False})                    # V5: no recognition head
+    assert v5 == {n for n in names if not n.startswith("tkff.head_re.")}
+
+    for head_input, (dr_in, ds_in) in (("common", (c, c)), ("unique", (c, c))):   # K1, K2
+        knet, kn, ktrain = _names({"head_input": head_input, "freeze_encoder": True})
+        assert knet.tkff.head_dr.fuse.in_channels == dr_in and knet.tkff.head_ds.fuse.in_channels == ds_in
+        assert not any(n.startswith(("encoder.", "gkfm_")) for n in ktrain)
+        assert any(n.startswith("tkff.head_dr.") for n in ktrain)
+    assert _names({"head_input": "common"})[0].tkff.route[0] == ("ck",)
+    assert _names({"head_input": "unique"})[0].tkff.route[:2] == (("rk",), ("sk",))
+
+
+def test_bad_switch_names_the_key():
+    with pytest.raises(ValueError, match="model.assignment"):
+        build_model({"preset": "tiny", "assignment": "soft"})
+    with pytest.raises(ValueError, match="model.preset"):
+        build_model({"preset": "huge"})
