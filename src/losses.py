@@ -75,7 +75,7 @@ class SmartAssignLoss(nn.Cell):
     TERMS = ("total", "char", "grad", "sparsity", "recog", "contra")
 
     def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001):
-        super().__init__()
+        super().__init__(auto_prefix=False)   # keep the network's parameter names in checkpoints
         self.network = network
         self.char_eps = char_eps
         self.lambda_sparsity = lambda_sparsity

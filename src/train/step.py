@@ -30,6 +30,8 @@ class TrainStep(nn.TrainOneStepCell):
                  clip_norm=0.0):
         super().__init__(network, optimizer)
         self.scaler = amp.DynamicLossScaler(float(loss_scale), int(scale_factor), int(scale_window))
+        self.scaler.scale_value.name = "loss_scale"
+        self.scaler.counter.name = "loss_scale_counter"
         self.loss_scale = self.scaler.scale_value
         self.loss_scale_counter = self.scaler.counter
         self.clip_norm = float(clip_norm)

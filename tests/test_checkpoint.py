@@ -1,0 +1,43 @@
+"""Checkpoints: atomic save with the model config inside, exact reload, clear mismatch errors."""
+import os
+
+import numpy as np
+import mindspore as ms
+import pytest
+
+from src.losses import SmartAssignLoss
+from src.models.smartassign import build_model
+from src.train import checkpoint
+from src.train.step import TrainStep, build_optimizer
+
+
+def test_roundtrip_and_training_state(tmp_path):
+    cfg = {"preset": "tiny", "gated_conv": False}
+    net = build_model(cfg, seed=3)
+    step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=8.0)
+    path = str(tmp_path / "run" / "step_5.ckpt")
+    checkpoint.save(step, path, cfg, {"step": 5, "epoch": 1})
+    assert os.listdir(tmp_path / "run") == ["step_5.ckpt"]          # no temporary left behind
+    params, model_cfg, meta = checkpoint.read(path)
+    assert model_cfg == cfg and meta == {"step": 5, "epoch": 1}
+    assert float(params["loss_scale"].asnumpy()) == 8.0
+    assert any(k.startswith("moment1.") for k in params)
+    net2, _, _ = checkpoint.load_model(path)
+    x = ms.Tensor(np.random.default_rng(0).random((1, 3, 40, 36), dtype=np.float32))
+    net.set_train(False)
+    net2.set_train(False)
+    np.testing.assert_array_equal(net(x)[0].asnumpy(), net2(x)[0].asnumpy())
+
+
+def test_mismatch_and_missing_are_reported(tmp_path):
+    net = build_model({"preset": "tiny"}, seed=0)
+    path = checkpoint.save(net, str(tmp_path / "w.ckpt"), {"preset": "tiny"})
+    other = build_model({"preset": "tiny", "assignment": "hard"})
+    params, _, _ = checkpoint.read(path)
+    with pytest.raises(checkpoint.CheckpointError, match="does not match the network: .*with another shape"):
+        checkpoint.load_weights(other, params, source=path)
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint not found: .*nope.ckpt"):
+        checkpoint.read(str(tmp_path / "nope.ckpt"))
+    (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(checkpoint.CheckpointError, match="junk.ckpt: not a readable"):
+        checkpoint.read(str(tmp_path / "junk.ckpt"))
