@@ -138,6 +138,29 @@ def apply_overrides(tree, overrides):
     return tree
 
 
+def split_cli(argv, default_config):
+    """``argv`` → (config path, ["key=value", ...]); accepts ``--key=value`` and ``--key value``."""
+    argv = list(argv)
+    items, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}; options are written --key=value")
+        if "=" not in arg and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            arg = f"{arg}={argv[i + 1]}"
+            i += 1
+        items.append(arg[2:])
+        i += 1
+    path = default_config
+    rest = []
+    for item in items:
+        if item.startswith("config_path="):
+            path = item.split("=", 1)[1]
+        else:
+            rest.append(item)
+    return path, rest
+
+
 def load_config(path, overrides=()):
     """Load ``path`` (with its ``_base_`` chain), apply overrides, return a :class:`Config`."""
     tree = read_yaml(path)

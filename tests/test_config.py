@@ -69,3 +69,6 @@ def test_ablation_overlays():
         assert others == {k: v for k, v in base.model.items() if k not in changes and k != "preset"}
         assert cfg.train == base.train and cfg.loss == base.loss
         build_model(cfg.model)       # every overlay builds
+    for task in ("rain", "snow"):    # V4: a data switch, the model is unchanged
+        cfg = load_config(found[f"v4_{task}_only"])
+        assert cfg.data.single_task == task and cfg.model == base.model and cfg.train == base.train

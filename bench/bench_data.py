@@ -1,0 +1,104 @@
+"""Benchmark the training input pipeline: crops per second from folders and from MindRecord.
+
+Builds a benchmark-like set in a temporary folder (Rain1200-style side-by-side JPEGs, 1024x512,
+and CSD-style 640x480 TIFF pairs, rendered from scikit-image photos), converts it to MindRecord,
+and times ``create_train_dataset`` with the default data config (workers, crop size).
+
+    python bench/bench_data.py [--pairs 48] [--batches 60] [--batch_size 4] [--data.num_workers=2]
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import src  # noqa: E402,F401
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from src.config import load_config  # noqa: E402
+from src.data.image_io import write_rgb  # noqa: E402
+from src.data.synth import DEMO_TEST, DEMO_TRAIN, demo_photos, render  # noqa: E402
+
+
+def build_set(root, pairs):
+    """Rain1200-like and CSD-like pairs under ``root``."""
+    photos = demo_photos(DEMO_TRAIN + DEMO_TEST)
+    for i in range(pairs):
+        name, rgb = photos[i % len(photos)]
+        sq = cv2.resize(rgb, (512, 512), interpolation=cv2.INTER_AREA)
+        side = np.concatenate([render(sq, "rain", 0, name, i), sq], axis=1)
+        write_rgb(os.path.join(root, "Rain1200", "train", f"{i}.jpg"), side, quality=90)
+        im = cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_AREA)
+        write_rgb(os.path.join(root, "CSD", "Train", "Snow", f"{i}.tif"), render(im, "snow", 0, name, i))
+        write_rgb(os.path.join(root, "CSD", "Train", "Gt", f"{i}.tif"), im)
+
+
+def time_pipeline(cfg, batch_size, batches, warmup=5):
+    """(crops per second, CPU milliseconds per crop summed over all threads of this process)."""
+    from src.data.pipeline import create_train_dataset
+    d = create_train_dataset(cfg.data, batch_size, seed=0, log=None)
+    d = d.repeat(-(-(batches + warmup) // d.get_dataset_size()))
+    it = d.create_tuple_iterator(output_numpy=True, num_epochs=1)
+    for _ in range(warmup):
+        next(it)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(batches):
+        next(it)
+    n = batches * batch_size
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n * 1000
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pairs", type=int, default=48, help="pairs per task")
+    p.add_argument("--batches", type=int, default=60)
+    p.add_argument("--batch_size", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
+    p.add_argument("--keep", default="", help="keep the generated data in this folder")
+    args, overrides = p.parse_known_args(argv)
+    tmp = args.keep or tempfile.mkdtemp(prefix="bench_data_")
+    try:
+        if not os.path.isdir(os.path.join(tmp, "CSD")):
+            build_set(tmp, args.pairs)
+        base = ["--data.roots.rain1200=" + os.path.join(tmp, "Rain1200"),
+                "--data.roots.csd=" + os.path.join(tmp, "CSD"),
+                "--data.train_sets=[rain1200/train, csd/train]", "--data.check=pairs",
+                "--data.mindrecord_path=" + os.path.join(tmp, "mr", "train.mindrecord")]
+        cfg = load_config(os.path.join(ROOT, "configs", "data_defaults.yaml"), base + overrides)
+        from src.data.mindrecord import write_mindrecord
+        records = {}
+        for enc in ("auto", "raw"):
+            records[enc] = os.path.join(tmp, "mr_" + enc, "train.mindrecord")
+            if not os.path.isfile(records[enc] + ".json"):
+                write_mindrecord(cfg.data, records[enc], overwrite=True, encoding=enc, log=None)
+        d = cfg.data
+        print(f"set: {args.pairs} Rain1200-style pairs (1024x512 JPEG) + {args.pairs} CSD-style pairs "
+              f"(640x480 LZW TIFF); crop {d.crop_size}, batch {args.batch_size}, num_workers {d.num_workers}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        runs = [("folder", None), ("mindrecord", "auto"), ("mindrecord", "raw")] * args.rounds
+        results = {}
+        for fmt, enc in runs:
+            cfg.data.format = fmt
+            if enc:
+                cfg.data.mindrecord_path = records[enc]
+            label = fmt + (f" ({enc})" if enc else "")
+            rate, cpu = time_pipeline(cfg, args.batch_size, args.batches)
+            results.setdefault(label, []).append((rate, cpu))
+            print(f"  {label:18} {rate:7.1f} crops/s   {cpu:5.2f} CPU-ms per crop")
+        print("median over rounds:")
+        for label, vals in results.items():
+            print(f"  {label:18} {np.median([v[0] for v in vals]):7.1f} crops/s   "
+                  f"{np.median([v[1] for v in vals]):5.2f} CPU-ms per crop")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

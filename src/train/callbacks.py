@@ -1,0 +1,199 @@
+"""Training callbacks: per-term logging with a non-finite guard, atomic checkpoints, LR on plateau."""
+import csv
+import math
+import os
+import re
+import time
+
+import numpy as np
+from mindspore.train import Callback, ReduceLROnPlateau
+
+from . import checkpoint
+from ..losses import SmartAssignLoss
+
+TERM_NAMES = SmartAssignLoss.TERMS            # total, char, grad, sparsity, recog, contra
+LOG_FIELDS = ("step", "epoch") + TERM_NAMES + ("overflow", "loss_scale", "lr", "step_time")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the loss stays non-finite for too many steps in a row."""
+
+
+class TrainState:
+    """Progress shared by the callbacks and saved in every checkpoint's meta."""
+
+    def __init__(self, steps_per_epoch, step=0, epoch=0, best_psnr=-math.inf, last_ckpt=""):
+        self.steps_per_epoch = steps_per_epoch
+        self.step, self.epoch = step, epoch
+        self.best_psnr, self.last_ckpt = best_psnr, last_ckpt
+        self.plateau = {}
+        self.epoch_complete = False                 # set at each epoch end (False after a max_steps stop)
+
+    def meta(self):
+        return {"step": self.step, "epoch": self.epoch, "steps_per_epoch": self.steps_per_epoch,
+                "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
+                "plateau": self.plateau}
+
+
+class StepLogger(Callback):
+    """Logs every loss term, overflow, loss scale, LR and step time to the console and a CSV file;
+    stops the run when the loss is non-finite ``max_nonfinite`` steps in a row."""
+
+    def __init__(self, state, optimizer, csv_path=None, every=10, max_nonfinite=5, max_steps=0, log=print):
+        super().__init__()
+        self.state, self.optimizer = state, optimizer
+        self.csv_path, self.every, self.log = csv_path, max(1, int(every)), log
+        self.max_nonfinite, self.max_steps = int(max_nonfinite), int(max_steps)
+        self.bad_streak = 0
+        self.t0 = None
+        self.epoch_losses = []
+
+    def on_train_step_begin(self, run_context):
+        self.t0 = time.perf_counter()
+
+    def on_train_step_end(self, run_context):
+        cb = run_context.original_args()
+        dt = time.perf_counter() - (self.t0 or time.perf_counter())
+        out = [float(np.asarray(o.asnumpy()).reshape(-1)[0]) for o in cb.net_outputs]
+        self.state.step += 1
+        row = dict(zip(TERM_NAMES, out[:len(TERM_NAMES)]))
+        row.update(step=self.state.step, epoch=self.state.epoch + 1, overflow=int(out[-2] > 0),
+                   loss_scale=out[-1], lr=float(self.optimizer.learning_rate.asnumpy()), step_time=dt)
+        self._write(row)
+        if self.state.step % self.every == 0 or self.state.step == 1:
+            terms = " ".join(f"{k}={row[k]:.5f}" for k in TERM_NAMES)
+            self.log(f"step {row['step']} epoch {row['epoch']}: {terms} scale={row['loss_scale']:g} "
+                     f"lr={row['lr']:.3g} {dt * 1000:.0f} ms/step" + (" OVERFLOW(skipped)" if row["overflow"] else ""))
+        if math.isfinite(row["total"]):
+            self.bad_streak = 0
+            self.epoch_losses.append(row["total"])
+        else:
+            self.bad_streak += 1
+            if self.bad_streak >= self.max_nonfinite:
+                last = self.state.last_ckpt or "none saved yet"
+                raise NonFiniteLossError(
+                    f"stopped at step {self.state.step}: the loss was not finite for {self.bad_streak} steps in a "
+                    f"row; last good checkpoint: {last} (resume from it with a lower --train.lr, or --train.clip_norm)")
+        if self.max_steps and self.state.step >= self.max_steps:
+            run_context.request_stop()
+
+    def on_train_epoch_end(self, run_context):
+        self.state.epoch_complete = (self.state.step - self.state.epoch * self.state.steps_per_epoch
+                                     >= self.state.steps_per_epoch)
+        if self.state.epoch_complete:               # not a max_steps stop in the middle of an epoch
+            self.state.epoch += 1
+        if self.epoch_losses:
+            self.log(f"epoch {self.state.epoch} done: mean loss {np.mean(self.epoch_losses):.5f} "
+                     f"over {len(self.epoch_losses)} steps")
+        self.epoch_losses = []
+
+    def _write(self, row):
+        if not self.csv_path:
+            return
+        new = not os.path.exists(self.csv_path)
+        with open(self.csv_path, "a", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row[k] for k in LOG_FIELDS})
+
+
+class PersistentPlateau(ReduceLROnPlateau):
+    """MindSpore's ReduceLROnPlateau whose state survives repeated ``fit`` calls and checkpoints.
+
+    The trainer calls ``Model.fit`` once per epoch (each epoch has its own seeded dataset, so a resumed
+    run sees the same batches); the base class resets its counters at every ``on_train_begin``.
+    """
+
+    def __init__(self, state, optimizer, **kwargs):
+        super().__init__(**kwargs)
+        self.state, self.optimizer = state, optimizer   # Model(train_step) leaves cb_params.optimizer None
+        self._started = False
+
+    def on_train_begin(self, run_context):
+        if not self._started:
+            super().on_train_begin(run_context)
+            saved = self.state.plateau
+            if saved:
+                self.best, self.wait, self.cooldown_counter = saved["best"], saved["wait"], saved["cooldown"]
+            self._started = True
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        if not cb.get("eval_results") or not self.state.epoch_complete:
+            return                                  # only whole epochs count towards a plateau
+        cb.optimizer = cb.optimizer or self.optimizer
+        super().on_train_epoch_end(run_context)
+        self.state.plateau = {"best": float(self.best), "wait": int(self.wait),
+                              "cooldown": int(self.cooldown_counter)}
+
+
+class CheckpointSaver(Callback):
+    """Rank-0 checkpoints of the whole train step (register it after PersistentPlateau) (weights, optimizer, LR, loss scale) every
+    ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
+    After each validation, the network's weights go to ``best.ckpt`` when PSNR improved."""
+
+    PATTERN = re.compile(r"step_(\d+)\.ckpt$")
+
+    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3, log=print):
+        super().__init__()
+        self.state, self.train_step, self.net, self.model_cfg = state, train_step, net, model_cfg
+        self.dir, self.every, self.keep, self.log = ckpt_dir, int(every), max(1, int(keep)), log
+        os.makedirs(ckpt_dir, exist_ok=True)
+
+    def save_now(self):
+        path = os.path.join(self.dir, f"step_{self.state.step:08d}.ckpt")
+        self.state.last_ckpt = path
+        checkpoint.save(self.train_step, path, self.model_cfg, self.state.meta())
+        for old in list_checkpoints(self.dir)[:-self.keep]:
+            os.remove(old)
+        return path
+
+    def on_train_step_end(self, run_context):
+        if self.every and self.state.step % self.every == 0:
+            self.save_now()
+
+    def on_train_epoch_end(self, run_context):
+        cb = run_context.original_args()
+        psnr = (cb.get("eval_results") or {}).get("psnr")
+        if psnr is not None:
+            self.log(f"validation after epoch {self.state.epoch}: PSNR-Y {psnr:.3f} dB "
+                     f"(best {max(psnr, self.state.best_psnr):.3f})")
+            if psnr > self.state.best_psnr:
+                self.state.best_psnr = float(psnr)
+                checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg,
+                                {"step": self.state.step, "psnr_y": float(psnr)})
+            cb.eval_results = {}                    # consumed (Model.fit keeps stale results otherwise)
+        self.save_now()
+
+
+def list_checkpoints(ckpt_dir):
+    """Training checkpoints in ``ckpt_dir``, oldest first (by step number)."""
+    if not os.path.isdir(ckpt_dir):
+        return []
+    found = [(int(m.group(1)), os.path.join(ckpt_dir, f)) for f in os.listdir(ckpt_dir)
+             if (m := CheckpointSaver.PATTERN.search(f))]
+    return [p for _, p in sorted(found)]
+
+
+class ReplicaProbe(Callback):
+    """Data-parallel diagnostics (``train.check_replicas``): each rank records a fingerprint of
+    every batch it trained on and, at the end, its own weights, so replicas can be compared."""
+
+    def __init__(self, net, out_dir, rank):
+        super().__init__()
+        self.net, self.out_dir, self.rank = net, out_dir, rank
+        self.fingerprints = []
+
+    def on_train_step_begin(self, run_context):
+        import hashlib
+        batch = run_context.original_args().train_dataset_element
+        if batch is not None:
+            self.fingerprints.append(hashlib.sha256(np.ascontiguousarray(batch[0].asnumpy()).tobytes()).hexdigest())
+
+    def on_train_end(self, run_context):
+        import json
+        os.makedirs(self.out_dir, exist_ok=True)
+        checkpoint.save(self.net, os.path.join(self.out_dir, f"rank_{self.rank}.ckpt"))
+        with open(os.path.join(self.out_dir, f"rank_{self.rank}.json"), "w", encoding="utf-8") as fh:
+            json.dump({"rank": self.rank, "batches": self.fingerprints}, fh)

@@ -1,0 +1,173 @@
+"""The training run behind train.py: device, data, model, Model.fit with callbacks, resume."""
+import os
+import platform
+import time
+
+import numpy as np
+import mindspore as ms
+from mindspore import amp, nn
+from mindspore.train import Model
+
+from . import checkpoint
+from .callbacks import (CheckpointSaver, PersistentPlateau, ReplicaProbe, StepLogger, TrainState,
+                        list_checkpoints)
+from .step import TrainStep, build_optimizer
+from .validate import ValPSNR, ValidationNet, create_val_dataset
+from ..config import ConfigError, dump
+from ..data.pipeline import create_train_dataset
+from ..device import setup_device
+from ..losses import SmartAssignLoss
+from ..models.smartassign import build_model
+
+EPOCH_SEED_STRIDE = 1_000_003
+
+
+def init_distributed():
+    """(rank, group size). Data parallel when launched by msrun/mpirun/a rank table (RANK_SIZE > 1)."""
+    launched = int(os.environ.get("RANK_SIZE", os.environ.get("MS_WORKER_NUM", "1")) or 1) > 1
+    if not launched:
+        return 0, 1
+    from mindspore.communication import get_group_size, get_rank, init
+    init()
+    ms.reset_auto_parallel_context()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+    return get_rank(), get_group_size()
+
+
+def resolve_resume(resume, ckpt_dir):
+    """'' → None; 'auto' → newest checkpoint in the run folder (None if there is none); else the path."""
+    if not resume:
+        return None
+    if resume == "auto":
+        found = list_checkpoints(ckpt_dir)
+        return found[-1] if found else None
+    if not os.path.isfile(resume):
+        raise ConfigError(f"--train.resume={resume}: no such checkpoint (use auto or a .ckpt path)")
+    return resume
+
+
+def apply_amp(net, level, target):
+    """Mixed precision per device: Ascend fp16 compute with LayerNorm/Softmax/Sigmoid kept in fp32;
+    CPU and GPU stay fp32 unless amp_level is set explicitly."""
+    if level == "auto":
+        level = "O2" if target == "Ascend" else "O0"
+    if level == "O0":
+        return net, False
+    if level != "O2":
+        raise ConfigError(f"train.amp_level={level!r} is not valid; choose auto, O0 or O2")
+    keep_fp32 = amp.get_black_list() + [nn.LayerNorm, nn.Softmax, nn.Sigmoid]
+    return amp.custom_mixed_precision(net, black_list=keep_fp32), True
+
+
+def _maybe_build_demo(cfg, rank, log):
+    """configs/demo.yaml: build the synthetic demo set when it is missing (rank 0; others wait)."""
+    data = cfg.data
+    if not data.get("auto_demo", False):
+        return
+    root = data.roots.demo
+    marker = os.path.join(root, "demo.json")
+    if rank == 0 and not os.path.exists(marker):
+        from ..data.synth import build_demo
+        log(f"demo data missing at {root}: building it from scikit-image photos")
+        build_demo(root, seed=int(data.get("seed", 0)), log=log)
+    deadline = time.time() + 600
+    while not os.path.exists(marker):
+        if time.time() > deadline:
+            raise RuntimeError(f"rank {rank}: demo data at {root} did not appear within 10 minutes")
+        time.sleep(1)
+
+
+def header(cfg, target, rank, group):
+    import cv2
+    import yaml
+    return "\n".join([
+        f"SmartAssign training | MindSpore {ms.__version__} | numpy {np.__version__} | OpenCV {cv2.__version__} "
+        f"| PyYAML {yaml.__version__} | Python {platform.python_version()}",
+        f"device {target} (id {os.environ.get('DEVICE_ID', cfg.train.device_id)}), mode {cfg.train.mode}, "
+        f"rank {rank} of {group}, ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}",
+        "resolved config:", dump(cfg)])
+
+
+def run(cfg, log=print, dataset_factory=None):
+    """Train according to ``cfg``; returns the final TrainState. ``dataset_factory(epoch)`` replaces
+    the configured data (tests)."""
+    t = cfg.train
+    target = setup_device(t.device_target, t.device_id, t.mode)
+    rank, group = init_distributed()
+    out_dir = os.path.abspath(t.output_dir)
+    ckpt_dir = os.path.join(out_dir, "ckpt")
+    if rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(dump(cfg))
+    if rank != 0:
+        log = (lambda *_a, **_k: None) if not t.get("log_all_ranks", False) else log
+    log(header(cfg, target, rank, group))
+    _maybe_build_demo(cfg, rank, log)
+    ms.set_seed(int(t.seed))
+
+    if dataset_factory is None:
+        data_cfg = cfg.data
+
+        def dataset_factory(epoch, _first=[True]):
+            dcfg = data_cfg if _first[0] or data_cfg.get("skip_bad") else dict(data_cfg, check="pairs")
+            _first[0] = False
+            return create_train_dataset(dcfg, t.batch_size, rank, group,
+                                        seed=int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch, log=log)
+
+    net = build_model(cfg.model, seed=int(t.seed))
+    if t.get("pretrained"):
+        params, _, _ = checkpoint.read(t.pretrained)
+        missing = checkpoint.load_weights(net, params, strict=False, source=t.pretrained)
+        log(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
+    net, fp16 = apply_amp(net, t.amp_level, target)
+    loss_scale = float(t.loss_scale) or (65536.0 if fp16 else 1.0)
+    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra)
+    optimizer = build_optimizer(net.trainable_params(), t.lr)
+    step = TrainStep(loss, optimizer, loss_scale, 2, t.loss_scale_window, t.clip_norm)
+
+    first = dataset_factory(0)
+    steps_per_epoch = first.get_dataset_size()
+    state = TrainState(steps_per_epoch)
+    resume = resolve_resume(t.get("resume", ""), ckpt_dir)
+    if resume:
+        params, _, meta = checkpoint.read(resume)
+        not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
+        if not_loaded:
+            raise checkpoint.CheckpointError(f"{resume}: {len(not_loaded)} training parameters missing "
+                                             f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?")
+        state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
+        state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
+        state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
+        log(f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
+            f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}")
+    elif t.get("resume") == "auto":
+        log(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
+
+    val_sets = list(cfg.data.get("val_sets") or [])
+    val_ds = create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log) if val_sets else None
+    model = Model(step, eval_network=ValidationNet(net) if val_ds else None,
+                  metrics={"psnr": ValPSNR()} if val_ds else None, eval_indexes=[0, 1, 2] if val_ds else None)
+    callbacks = [StepLogger(state, optimizer, os.path.join(out_dir, "log.csv") if rank == 0 else None,
+                            t.log_every, t.max_nonfinite, t.max_steps, log)]
+    if val_ds:
+        callbacks.append(PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=float(t.plateau_factor),
+                                           patience=int(t.plateau_patience), min_lr=float(t.min_lr), verbose=rank == 0))
+    if rank == 0:
+        callbacks.append(CheckpointSaver(state, step, net, cfg.model.to_dict(), ckpt_dir, t.save_every,
+                                         t.keep_checkpoints, log))
+    if t.get("check_replicas", False):
+        callbacks.append(ReplicaProbe(net, os.path.join(out_dir, "replicas"), rank))
+    log(f"{steps_per_epoch} steps per epoch x {t.epochs} epochs, global batch {t.batch_size * group}")
+    for epoch in range(state.epoch, int(t.epochs)):
+        if t.max_steps and state.step >= t.max_steps:
+            break
+        data = first if epoch == 0 else dataset_factory(epoch)
+        first = None
+        done_in_epoch = state.step - epoch * steps_per_epoch
+        if done_in_epoch > 0:
+            data = data.skip(done_in_epoch)
+        model.fit(epoch + 1, data, valid_dataset=val_ds, valid_frequency=1, callbacks=callbacks,
+                  initial_epoch=epoch, dataset_sink_mode=False)
+    log(f"finished at step {state.step}; checkpoints in {ckpt_dir}")
+    return state

@@ -1,0 +1,75 @@
+"""Validation during training: PSNR-Y of each sample's own head on a held-out split."""
+import numpy as np
+import mindspore as ms
+import mindspore.dataset as ds
+from mindspore import nn, ops
+from mindspore.train import Metric
+
+from ..data.pipeline import iterate_test_set
+from ..losses import RAIN, charbonnier
+from ..metrics import psnr_y, to_uint8
+
+
+class ValidationNet(nn.Cell):
+    """(image, target, label) → (Charbonnier loss, restored by the sample's own head, target);
+    use with ``Model(..., eval_indexes=[0, 1, 2])``."""
+
+    def __init__(self, net):
+        super().__init__(auto_prefix=False)
+        self.net = net
+
+    def construct(self, image, target, label):
+        out = self.net(image)
+        is_rain = ops.broadcast_to((label == RAIN).reshape(-1, 1, 1, 1), out[0].shape)
+        restored = ops.select(is_rain, out[0], out[1])
+        return charbonnier(restored, target), restored, target
+
+
+class ValPSNR(Metric):
+    """Mean PSNR on the Y channel (MATLAB protocol) of the 8-bit outputs, as eval.py measures it."""
+
+    def __init__(self):
+        super().__init__()
+        self.clear()
+
+    def clear(self):
+        self.values = []
+
+    def update(self, *inputs):
+        pred, target = (self._convert_data(x) for x in inputs)
+        for p, t in zip(pred, target):
+            self.values.append(psnr_y(to_uint8(p, "CHW"), to_uint8(t, "CHW")))
+
+    def eval(self):
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+
+def _center_crop(img, size):
+    if not size:
+        return img
+    h, w = img.shape[:2]
+    th, tw = min(size, h), min(size, w)
+    y, x = (h - th) // 2, (w - tw) // 2
+    return img[y:y + th, x:x + tw]
+
+
+def create_val_dataset(data_cfg, sets, crop=0, max_images=0, log=print):
+    """Batch-1 dataset (image, target, label) of full-size (or centre-cropped) held-out pairs."""
+    samples = []
+    for name in sets:
+        per_set = 0
+        for s in iterate_test_set(data_cfg, name, log=log):
+            if max_images and per_set >= max_images:
+                break
+            inp, tgt = _center_crop(s.input, crop), _center_crop(s.target, crop)
+            label = np.array([0 if s.task == "rain" else 1], np.int32)
+            samples.append((np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                            np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0, label))
+            per_set += 1
+    if not samples:
+        raise ValueError(f"no validation images in {sets}; set data.val_sets")
+
+    def gen():
+        for x, y, l in samples:
+            yield x[0], y[0], l[0]
+    return ds.GeneratorDataset(gen, ["image", "target", "label"], shuffle=False).batch(1)

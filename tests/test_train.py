@@ -1,0 +1,129 @@
+"""train.py: resume equivalence, non-finite stop, config errors, 2-process data parallel with msrun."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import mindspore as ms
+import mindspore.dataset as ds
+import pytest
+
+import train
+from src.config import load_config
+from src.models.smartassign import build_model
+from src.train import checkpoint
+from src.train.callbacks import NonFiniteLossError
+from src.train.runner import run
+
+from helpers import add_rain, add_snow, smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    """A demo-layout tree (rain|snow)/(train|test)/(input|target) of small synthetic pairs."""
+    root = tmp_path_factory.mktemp("demo")
+    rng = np.random.default_rng(0)
+    for task, degrade in (("rain", add_rain), ("snow", add_snow)):
+        for split, n in (("train", 8), ("test", 2)):
+            for sub in ("input", "target"):
+                (root / task / split / sub).mkdir(parents=True)
+            for i in range(n):
+                clean = smooth_image(rng, 64, 72)
+                for sub, img in (("input", degrade(rng, clean)), ("target", clean)):
+                    bgr = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1]
+                    cv2.imwrite(str(root / task / split / sub / f"{task}{i:02d}.png"), bgr)
+    (root / "demo.json").write_text("{}")
+    return str(root)
+
+
+def _overrides(demo_root, out_dir, **extra):
+    base = {"data.roots.demo": demo_root, "data.crop_size": 64, "data.auto_demo": False, "data.num_workers": 1,
+            "train.output_dir": out_dir, "train.log_every": 1000, "train.val_max_images": 1,
+            "train.val_crop": 0, "train.save_every": 1, "train.batch_size": 4}
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def test_resume_equivalence(tiny_demo, tmp_path):
+    """6 steps in one run == 3 steps, stop, --resume auto, 3 more (mid-epoch: 4 steps per epoch)."""
+    whole = str(tmp_path / "whole")
+    run(load_config(DEMO_CFG, _overrides(tiny_demo, whole, **{"train.max_steps": 6})), log=lambda *a: None)
+    split = str(tmp_path / "split")
+    run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 3})), log=lambda *a: None)
+    state = run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 6, "train.resume": "auto"})),
+                log=lambda *a: None)
+    assert state.step == 6
+    a, _, meta_a = checkpoint.read(os.path.join(whole, "ckpt", "step_00000006.ckpt"))
+    b, _, meta_b = checkpoint.read(os.path.join(split, "ckpt", "step_00000006.ckpt"))
+    assert meta_a["step"] == meta_b["step"] == 6 and meta_a["epoch"] == meta_b["epoch"] == 1
+    assert set(a) == set(b)
+    assert any(k.startswith("moment2.") for k in a) and "learning_rate" in a and "loss_scale" in a
+    worst = max(float(np.abs(a[k].asnumpy().astype(np.float64) - b[k].asnumpy()).max()) for k in a)
+    assert worst <= 1e-6, worst
+    # The per-step log continues where it stopped: steps 1..6 once each, same losses.
+    rows_a = open(os.path.join(whole, "log.csv")).read().splitlines()
+    rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
+    assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
+    assert len(rows_b) == 7
+
+
+def test_nonfinite_loss_stops_the_run(tiny_demo, tmp_path):
+    cfg = load_config(DEMO_CFG, _overrides(tiny_demo, str(tmp_path / "nan"), **{"train.max_nonfinite": 3}))
+    bad = np.full((8, 3, 64, 64), np.nan, np.float32)
+    good = np.zeros((8, 3, 64, 64), np.float32)
+    labels = np.array([0, 1] * 4, np.int32)
+
+    def factory(epoch):
+        return ds.NumpySlicesDataset({"image": bad, "target": good, "label": labels}, shuffle=False).batch(4)
+    with pytest.raises(NonFiniteLossError, match=r"stopped at step 3: the loss was not finite for 3 steps "
+                                                 r"in a row; last good checkpoint: .*step_00000002\.ckpt"):
+        run(cfg, log=lambda *a: None, dataset_factory=factory)
+
+
+def test_cli_errors_name_the_key(capsys):
+    assert train.main(["--config_path", DEMO_CFG, "--train.lrr=1"]) == 2
+    assert "train.lrr: unknown config key" in capsys.readouterr().err
+    assert train.main(["--config_path", DEMO_CFG, "--batch_size=four"]) == 2
+    assert "train.batch_size: expected int" in capsys.readouterr().err
+    assert train.main(["--config_path", DEMO_CFG, "--train.resume", "/nonexistent/x.ckpt"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+                    is None, reason="msrun not installed")
+def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
+    out = tmp_path / "dp"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    args = ["--config_path", DEMO_CFG] + ["--" + o for o in _overrides(
+        tiny_demo, str(out), **{"train.max_steps": 3, "train.check_replicas": True, "train.save_every": 0,
+                                "train.batch_size": 2})]
+    cmd = ["msrun", "--worker_num=2", "--local_worker_num=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", f"--log_dir={tmp_path / 'logs'}", "--join=True",
+           os.path.join(ROOT, "train.py")] + args
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text() for p in sorted((tmp_path / "logs").glob("*.log")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-5000:]
+    assert "rank 0 of 2" in logs
+    probes = [json.loads((out / "replicas" / f"rank_{r}.json").read_text()) for r in (0, 1)]
+    assert len(probes[0]["batches"]) == len(probes[1]["batches"]) == 3
+    assert not set(probes[0]["batches"]) & set(probes[1]["batches"])       # different shards
+    w0, _, _ = checkpoint.read(str(out / "replicas" / "rank_0.ckpt"))
+    w1, _, _ = checkpoint.read(str(out / "replicas" / "rank_1.ckpt"))
+    assert set(w0) == set(w1)
+    for k in w0:
+        np.testing.assert_array_equal(w0[k].asnumpy(), w1[k].asnumpy())    # identical replicas
+    initial = {p.name: p.asnumpy() for p in build_model(load_config(DEMO_CFG).model, seed=0).get_parameters()}
+    assert any(not np.array_equal(w0[k].asnumpy(), initial[k]) for k in w0)  # and they trained
