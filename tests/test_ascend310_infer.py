@@ -31,22 +31,15 @@ LITE_VERSION_MESSAGE = "can only support the maximum mind ir version"
 
 
 def export_mindir(path, height, width):
-    """Export a small convolutional network taking a 1x3xHxW float32 tile to MINDIR at `path`."""
-    import mindspore as ms
-    from mindspore import nn
+    """Export the real SmartAssign network (tiny preset, random weights, task all: derain, desnow,
+    recognition) at a fixed 1x3xHxW float32 tile to MINDIR at `path`, through export.py's code."""
+    from src.infer.export import export_network
+    from src.models.smartassign import build_model
 
-    class SmallRestorer(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.head = nn.Conv2d(3, 8, 3, pad_mode="same", has_bias=True)
-            self.act = nn.ReLU()
-            self.tail = nn.Conv2d(8, 3, 3, pad_mode="same", has_bias=True)
-
-        def construct(self, x):
-            return x + self.tail(self.act(self.head(x)))
-
-    example = ms.Tensor(np.zeros((1, 3, height, width), np.float32))
-    ms.export(SmallRestorer(), example, file_name=str(path), file_format="MINDIR")
+    net = build_model({"preset": "tiny"}, seed=0)
+    model_path, _ = export_network(net, "MINDIR", str(path), height, width, task="all",
+                                   model_cfg={"preset": "tiny"})
+    assert Path(model_path) == Path(path), (model_path, path)
     return Path(path)
 
 

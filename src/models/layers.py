@@ -1,4 +1,6 @@
 """Small building blocks shared by the boxes of Fig. 2."""
+import numpy as np
+import mindspore as ms
 from mindspore import nn, ops
 
 
@@ -48,12 +50,25 @@ class LayerNorm2d(nn.Cell):
         return self.norm(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
+def _pad_index(length, pad, mode):
+    """Source rows for ``length + pad`` positions: identity, then reflect (no edge repeat) or edge."""
+    tail = [length - 2 - k for k in range(pad)] if mode == "reflect" else [length - 1] * pad
+    return ms.Tensor(np.array(list(range(length)) + tail, np.int32))
+
+
 def pad_to_multiple(x, multiple):
-    """Pad NCHW bottom/right to a multiple (reflect where possible, else edge). Shapes are static."""
+    """Pad NCHW bottom/right to a multiple (reflect where possible, else edge). Shapes are static.
+
+    Implemented as a gather with constant indices, which exports to ONNX (``ops.pad``'s PadV3
+    does not)."""
     h, w = x.shape[2], x.shape[3]
     ph = (multiple - h % multiple) % multiple
     pw = (multiple - w % multiple) % multiple
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return ops.pad(x, (0, pw, 0, ph), mode=mode)
+    if ph:
+        x = ops.gather(x, _pad_index(h, ph, mode), 2)
+    if pw:
+        x = ops.gather(x, _pad_index(w, pw, mode), 3)
+    return x

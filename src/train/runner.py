@@ -112,8 +112,10 @@ def run(cfg, log=print, dataset_factory=None):
         def dataset_factory(epoch, _first=[True]):
             dcfg = data_cfg if _first[0] or data_cfg.get("skip_bad") else dict(data_cfg, check="pairs")
             _first[0] = False
-            return create_train_dataset(dcfg, t.batch_size, rank, group,
+            data = create_train_dataset(dcfg, t.batch_size, rank, group,
                                         seed=int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch, log=log)
+            repeat = int(t.get("epoch_repeat", 1) or 1)
+            return data.repeat(repeat) if repeat > 1 else data
 
     net = build_model(cfg.model, seed=int(t.seed))
     if t.get("pretrained"):
@@ -143,12 +145,15 @@ def run(cfg, log=print, dataset_factory=None):
             f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}")
     elif t.get("resume") == "auto":
         log(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
+    log_csv = os.path.join(out_dir, "log.csv")
+    if rank == 0 and not resume and os.path.exists(log_csv):
+        os.replace(log_csv, log_csv + ".previous")      # a fresh run starts a fresh log
 
     val_sets = list(cfg.data.get("val_sets") or [])
     val_ds = create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log) if val_sets else None
     model = Model(step, eval_network=ValidationNet(net) if val_ds else None,
                   metrics={"psnr": ValPSNR()} if val_ds else None, eval_indexes=[0, 1, 2] if val_ds else None)
-    callbacks = [StepLogger(state, optimizer, os.path.join(out_dir, "log.csv") if rank == 0 else None,
+    callbacks = [StepLogger(state, optimizer, log_csv if rank == 0 else None,
                             t.log_every, t.max_nonfinite, t.max_steps, log)]
     if val_ds:
         callbacks.append(PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=float(t.plateau_factor),

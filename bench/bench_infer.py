@@ -1,0 +1,141 @@
+"""Inference speed and memory: seconds per megapixel and peak RSS, MindSpore GRAPH vs ONNX Runtime.
+
+    python bench/bench_infer.py                      # 512x512, 1920x1080, 3840x2160, both backends
+    python bench/bench_infer.py --sizes 512,1080p --backends onnxruntime --preset tiny
+
+A network of the chosen preset with random weights (speed does not depend on the weights) is
+saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
+(backend, size) runs in its own subprocess, which restores one synthetic image with the shared
+engine (``--task auto``, tiles of ``--tile`` with ``--tile_overlap``) after one warm-up tile (graph
+compilation / session start are excluded from the timing), and reports its own peak RSS
+(``ru_maxrss``: model, runtime and image buffers included). Targets: 1920x1080 with peak RSS
+<= 3 GiB; 3840x2160 completes.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SIZES = {"512": (512, 512), "1080p": (1920, 1080), "4k": (3840, 2160)}
+RSS_TARGET_GIB = 3.0
+
+
+def synthetic(width, height):
+    import numpy as np
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([0.5 + 0.3 * np.sin(xx / (37 + 11 * c) + yy / (53 + 7 * c)) for c in range(3)], -1)
+    rng = np.random.default_rng(0)
+    img += rng.normal(0, 0.05, img.shape).astype(np.float32)
+    return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def worker(args):
+    """Child process: restore one image, print a JSON line."""
+    import src  # noqa: F401
+    from src.infer.engine import Restorer
+    if args.backend == "mindspore":
+        from src.device import setup_device
+        from src.infer.backends import MindSporeBackend
+        setup_device("CPU", mode="graph")
+        backend = MindSporeBackend.from_checkpoint(args.ckpt)
+    else:
+        from src.infer.backends import OnnxBackend
+        backend = OnnxBackend(args.onnx, threads=args.threads)
+    restorer = Restorer(backend, tile=args.tile, overlap=args.tile_overlap)
+    width, height = (int(v) for v in args.size.split("x"))
+    t0 = time.perf_counter()
+    restorer.restore(synthetic(args.tile, args.tile), task="auto")  # compile / warm up
+    warm = time.perf_counter() - t0
+    image = synthetic(width, height)
+    t0 = time.perf_counter()
+    result = restorer.restore(image, task="auto")
+    seconds = time.perf_counter() - t0
+    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+    print("RESULT " + json.dumps({"backend": args.backend, "size": args.size, "tiles": result.tiles,
+                                  "warmup_s": warm, "seconds": seconds,
+                                  "s_per_mp": seconds / (width * height / 1e6),
+                                  "peak_rss_gib": rss_gib}))
+
+
+def prepare(preset, tile, folder):
+    """Random-weight checkpoint and its ONNX export at the tile size."""
+    import src  # noqa: F401
+    import mindspore as ms
+    from src.models.smartassign import build_model
+    from src.train import checkpoint
+    from src.infer.export import export_network
+    ms.set_device("CPU")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    cfg = {"preset": preset}
+    net = build_model(cfg, seed=0)
+    ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
+    onnx, _ = export_network(net, "ONNX", os.path.join(folder, f"{preset}_{tile}"), tile, tile,
+                             task="all", model_cfg=cfg)
+    return ckpt, onnx
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="512,1080p,4k", help=f"comma list of {', '.join(SIZES)}")
+    p.add_argument("--backends", default="mindspore,onnxruntime")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--tile", type=int, default=256, help="tile size (the engine default)")
+    p.add_argument("--tile_overlap", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
+    p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--backend", help=argparse.SUPPRESS)
+    p.add_argument("--size", help=argparse.SUPPRESS)
+    p.add_argument("--ckpt", help=argparse.SUPPRESS)
+    p.add_argument("--onnx", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._worker:
+        worker(args)
+        return 0
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        p.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
+    folder = args.workdir or tempfile.mkdtemp(prefix="bench_infer_")
+    os.makedirs(folder, exist_ok=True)
+    t0 = time.perf_counter()
+    ckpt, onnx = prepare(args.preset, args.tile, folder)
+    print(f"preset {args.preset}: checkpoint + ONNX export at {args.tile}x{args.tile} in "
+          f"{time.perf_counter() - t0:.1f} s ({folder})", flush=True)
+    print(f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
+          f"{'peak RSS GiB':>12}", flush=True)
+    failed = 0
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        for name in sizes:
+            w, h = SIZES[name]
+            cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--backend", backend,
+                   "--size", f"{w}x{h}", "--ckpt", ckpt, "--onnx", onnx, "--tile", str(args.tile),
+                   "--tile_overlap", str(args.tile_overlap)]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                failed += 1
+                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"{backend:12} {w}x{h:>5}  FAILED (exit {proc.returncode}): {tail}", flush=True)
+                continue
+            r = json.loads(lines[-1][len("RESULT "):])
+            note = ""
+            if name == "1080p":
+                note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
+            print(f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
+                  f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
+                  flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Export a SmartAssign checkpoint at a fixed tile shape (see src/infer/export.py).
+
+    python export.py --ckpt_file PATH --file_format MINDIR|ONNX|AIR --file_name NAME \
+        --height H --width W [--task all|rain|snow|auto] [--clip]
+"""
+import sys
+
+import src  # noqa: F401  (sets the oneDNN ISA cap before mindspore is imported)
+
+
+def main(argv=None):
+    from src.infer.export import run_cli
+
+    return run_cli(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""310 pipeline, step 1: images -> fixed-shape float32 NCHW tile .bin files + manifest.json.
+
+    python preprocess.py --data_path DIR --output_path OUT --mindir_json MODEL.mindir[.json]
+        [--target_dir DIR] [--overlap N] [--tile N]
+
+DIR is a folder of images, or a paired folder with input/ and target/ sub-folders (targets
+enable metrics in postprocess.py). Tiles go to OUT/tiles/<image>_t<k>.bin; see
+src/infer/pipeline310.py for the manifest.
+"""
+import argparse
+import sys
+
+import src  # noqa: F401
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="preprocess.py", description=__doc__.split("\n")[1])
+    p.add_argument("--data_path", required=True, help="image folder, or a folder with input/ and target/")
+    p.add_argument("--output_path", required=True, help="writes tiles/ and manifest.json here")
+    p.add_argument("--mindir_json", default=None,
+                   help="the exported model's JSON (or the model file beside it): tile size and outputs")
+    p.add_argument("--tile", type=int, default=None, help="tile size when no JSON is given")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default tile // 8)")
+    p.add_argument("--target_dir", default=None, help="folder of ground truths (same names) for metrics")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from src.data.image_io import ImageReadError
+    from src.infer.pipeline310 import PipelineError, preprocess
+
+    try:
+        preprocess(args.data_path, args.output_path, tile=args.tile, overlap=args.overlap,
+                   target_dir=args.target_dir, export_json=args.mindir_json)
+    except (PipelineError, ImageReadError, ValueError) as exc:
+        print(f"preprocess.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Inference backends: callables ``tiles (N, 3, h, w) float32 -> tuple of numpy arrays``.
+
+Every backend exposes
+
+* ``outputs``: names of the arrays it returns, in order: a subset of ``derain`` (N, 3, h, w),
+  ``desnow`` (N, 3, h, w) and ``recognition`` (N, 2: raw rain and snow scores);
+* ``fixed_tile``: ``None`` when any h x w works, else the only tile size it accepts (square);
+* ``fixed_batch``: ``None`` or the only batch size it accepts;
+* ``multiple``: the network's stride (inputs are padded to it; 32 for both presets).
+
+``MindSporeBackend(net)`` runs a SmartAssign cell (GRAPH_MODE when the context says so: MindSpore
+compiles once per input shape and reuses the graph). ``OnnxBackend(path)`` runs a model written by
+``export.py --file_format ONNX`` with ONNX Runtime on CPU, at the fixed tile shape recorded in its
+JSON sidecar. ``onnxruntime`` is optional: it is imported only when an ``OnnxBackend`` is made.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+__all__ = ["BackendError", "MindSporeBackend", "OnnxBackend", "BACKENDS", "make_backend"]
+
+BACKENDS = ("mindspore", "onnxruntime")
+IMAGE_OUTPUTS = ("derain", "desnow")
+
+
+class BackendError(RuntimeError):
+    """A model file or runtime that cannot be used; the message says what to do."""
+
+
+class MindSporeBackend:
+    """A SmartAssign cell in inference mode as a backend (any tile size, any batch).
+
+    ``fixed_tile`` makes the engine use tiles of exactly that size, as for an exported model
+    (e.g. to compare with the ONNX/MINDIR export at the same shape).
+    """
+
+    fixed_batch = None
+    name = "mindspore"
+
+    def __init__(self, net, model_cfg: Optional[dict] = None, fixed_tile: Optional[int] = None):
+        import mindspore as ms
+
+        self.fixed_tile = fixed_tile
+
+        self._ms = ms
+        self.net = net
+        self.net.set_train(False)
+        self.model_cfg = dict(model_cfg or {})
+        self.multiple = int(getattr(net, "multiple", 32))
+        self.outputs = IMAGE_OUTPUTS + (("recognition",) if getattr(net, "recognition", True) else ())
+
+    @classmethod
+    def from_checkpoint(cls, path: str, fallback_model_cfg: Optional[dict] = None):
+        """Build the network a checkpoint describes (or ``fallback_model_cfg`` if it stores none)."""
+        from ..models.smartassign import build_model
+        from ..train.checkpoint import CheckpointError, load_weights, read
+
+        params, model_cfg, _ = read(path)
+        if model_cfg is None:
+            if not fallback_model_cfg:
+                raise CheckpointError(f"{path} has no stored model config; pass --config_path with "
+                                      "the model section it was trained with")
+            model_cfg = dict(fallback_model_cfg)
+        net = build_model(model_cfg)
+        load_weights(net, params, source=path)
+        return cls(net, model_cfg)
+
+    def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
+        out = self.net(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
+        return tuple(o.asnumpy() for o in out[:len(self.outputs)])
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError("--backend onnxruntime needs the onnxruntime package: "
+                           "pip install onnxruntime==1.31.1 (see requirements-dev.txt), "
+                           "or use --backend mindspore") from exc
+    return onnxruntime
+
+
+def _read_sidecar(path: str) -> dict:
+    json_path = str(path) + ".json"
+    if not os.path.isfile(json_path):
+        raise BackendError(f"{json_path} not found: export.py writes it beside the model and the "
+                           "ONNX backend reads the tile size and outputs from it; re-export the model")
+    with open(json_path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class OnnxBackend:
+    """An ONNX model from ``export.py`` run by ONNX Runtime (CPU) at its fixed tile shape."""
+
+    fixed_batch = None
+    name = "onnxruntime"
+
+    def __init__(self, path: str, threads: Optional[int] = None):
+        if not os.path.isfile(path):
+            raise BackendError(f"ONNX model not found: {path} (write one with export.py "
+                               "--file_format ONNX, then pass it as --onnx_file)")
+        ort = _import_onnxruntime()
+        info = _read_sidecar(path)
+        tile = info.get("tile") or {}
+        th, tw = int(tile.get("height", 0)), int(tile.get("width", 0))
+        if th < 1 or th != tw:
+            raise BackendError(f"{path}: tiles are {th}x{tw}; the tiled engine needs square tiles "
+                               "(export with --height equal to --width)")
+        names = [o["name"] if isinstance(o, dict) else str(o) for o in info.get("outputs", [])]
+        if "restored" in names:
+            raise BackendError(f"{path} was exported with --task auto (one choice per tile); "
+                               "export with --task all so the engine decides once per photo")
+        self.fixed_tile = th
+        self.fixed_batch = int(info.get("batch_size", 1))
+        self.model_cfg = info.get("model_config") or {}
+        self.info = info
+        cfg = self.model_cfg  # both presets: patch 4 x window 8 (read without importing MindSpore)
+        self.multiple = int(cfg.get("patch_size") or 4) * int(cfg.get("window_size") or 8)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        got = [o.name for o in self.session.get_outputs()]
+        if names and got != names:
+            raise BackendError(f"{path}: outputs {got} differ from its JSON {names}; re-export")
+        self.outputs = tuple(names or got)
+        unknown = [n for n in self.outputs if n not in IMAGE_OUTPUTS + ("recognition",)]
+        if unknown:
+            raise BackendError(f"{path}: unknown outputs {unknown}; expected derain, desnow, "
+                               "recognition (export.py --task all)")
+
+    def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
+        t = self.fixed_tile
+        if tiles.shape[1:] != (3, t, t) or tiles.shape[0] != self.fixed_batch:
+            raise BackendError(f"ONNX model takes {self.fixed_batch}x3x{t}x{t} tiles, got "
+                               f"{'x'.join(map(str, tiles.shape))}")
+        return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(tiles, np.float32)}))
+
+
+def make_backend(kind: str, ckpt_file: Optional[str] = None, onnx_file: Optional[str] = None,
+                 fallback_model_cfg: Optional[dict] = None, threads: Optional[int] = None):
+    """The backend named ``kind`` (``mindspore`` needs ``ckpt_file``, ``onnxruntime`` ``onnx_file``)."""
+    if kind == "mindspore":
+        if not ckpt_file:
+            raise BackendError("--backend mindspore needs --ckpt_file PATH (a checkpoint from train.py)")
+        return MindSporeBackend.from_checkpoint(ckpt_file, fallback_model_cfg)
+    if kind == "onnxruntime":
+        if not onnx_file:
+            raise BackendError("--backend onnxruntime needs --onnx_file PATH (export.py "
+                               "--file_format ONNX --task all writes one)")
+        return OnnxBackend(onnx_file, threads=threads)
+    raise BackendError(f"--backend {kind!r} is not valid; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,198 @@
+"""The restoration engine shared by eval.py, infer.py and the 310 postprocess: task choice + tiling.
+
+``Restorer(backend, tile, overlap).restore(image, task)`` returns the restored float image
+(H x W x 3, unclipped; ``metrics.to_uint8`` gives the 8-bit image to save and score), the head
+used and the recognition confidence.
+
+Whole image or tiles: with ``tile=0``, or when the image (padded to the network stride) fits in
+one tile, the network sees the whole image, exactly like ``net(x)``. Otherwise the image is first
+reflect-padded at the bottom/right to a multiple of the stride with the network's own rule
+(``models.layers.pad_to_multiple``), so tiles at the image border see the same pixels as the whole
+image does, then split into ``tile`` x ``tile`` tiles overlapping by ``overlap`` and blended
+(``tiling.tile_apply``), and cropped back. A backend with a fixed tile shape (ONNX) always goes
+through tiles of exactly that size (small images are padded up to it).
+
+Task choice (``task="auto"``): the recognition head's two raw scores (rain, snow), for a tiled
+image the average of the tiles' scores weighted by each tile's area share (what ``tiling`` does
+for non-image outputs), pick the derain output if score_rain >= score_snow, else the desnow
+output. Confidence = softmax of the two scores at the chosen task (0.5 = undecided).
+``task="rain"|"snow"`` forces a head (the confidence then says how much recognition agrees).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .tiling import tile_apply, tile_grid
+
+__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "EngineError", "Restored", "Restorer", "TASK_CHOICES",
+           "pad_to_multiple", "softmax"]
+
+TASK_CHOICES = ("auto", "rain", "snow")
+TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
+DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS (512: 4.1 GiB)
+DEFAULT_OVERLAP = 32
+
+
+class EngineError(ValueError):
+    """A request the engine cannot serve (bad tile size, task without the needed head)."""
+
+
+@dataclass
+class Restored:
+    """One restored image and how it was made."""
+    image: np.ndarray                # float32 H x W x 3, unclipped
+    task: str                        # head used: "rain" (derain) or "snow" (desnow)
+    auto: bool                       # True when the recognition head chose ``task``
+    confidence: Optional[float]      # softmax probability of ``task`` (None without recognition)
+    scores: Optional[np.ndarray]     # raw (rain, snow) recognition scores
+    tiles: int                       # 1 = whole image
+    seconds: float
+
+
+def softmax(scores) -> np.ndarray:
+    """Numerically stable softmax of a 1-D score vector (float64)."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    e = np.exp(s - s.max())
+    return e / e.sum()
+
+
+def pad_to_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad H x W x C bottom/right to a multiple, like the network: reflect if both pads are
+    smaller than the sides, else edge (= MindSpore "replicate")."""
+    h, w = img.shape[:2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return img
+    mode = "reflect" if (ph < h and pw < w) else "edge"
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def _as_float_image(image) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
+        raise EngineError(f"expected an H x W x 3 RGB image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255.0)
+    if np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32, copy=False)
+    raise EngineError(f"expected a uint8 or float image, got {img.dtype}")
+
+
+class Restorer:
+    """Task selection and (tiled) inference over a backend (see ``backends``).
+
+    ``tile=None`` means the backend's fixed tile, else ``DEFAULT_TILE``; ``tile=0`` = whole image
+    (not for fixed-tile backends). ``tile_batch`` tiles go through the backend at a time (always
+    full batches, so one compiled shape serves every image).
+    """
+
+    def __init__(self, backend, tile: Optional[int] = None, overlap: int = DEFAULT_OVERLAP,
+                 tile_batch: int = 1, window: str = "cosine", margin: Optional[int] = None):
+        self.backend = backend
+        self.multiple = int(getattr(backend, "multiple", 32))
+        fixed = getattr(backend, "fixed_tile", None)
+        if fixed:
+            if tile not in (None, fixed):
+                raise EngineError(f"--tile {tile}: this {backend.name} model takes {fixed}x{fixed} "
+                                  f"tiles only; pass --tile {fixed} or leave --tile out")
+            tile = fixed
+        elif tile is None:
+            tile = DEFAULT_TILE
+        if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 0:
+            raise EngineError(f"--tile must be 0 (whole image) or a positive size, got {tile!r}")
+        if tile and not fixed and tile % self.multiple:
+            raise EngineError(f"--tile {tile} is not a multiple of the network stride {self.multiple}; "
+                              f"use e.g. --tile {max(self.multiple, tile // self.multiple * self.multiple)}")
+        if tile and not 0 <= overlap < tile:
+            raise EngineError(f"--tile_overlap {overlap} must be >= 0 and smaller than --tile {tile}")
+        fixed_batch = getattr(backend, "fixed_batch", None)
+        if fixed_batch:
+            tile_batch = fixed_batch
+        if tile_batch < 1:
+            raise EngineError(f"--tile_batch must be >= 1, got {tile_batch}")
+        self.tile, self.overlap, self.tile_batch = int(tile), int(overlap), int(tile_batch)
+        self.window, self.margin = window, margin
+        self.outputs = tuple(backend.outputs)
+
+    @property
+    def has_recognition(self) -> bool:
+        return "recognition" in self.outputs
+
+    def plan(self, height: int, width: int) -> int:
+        """Number of tiles an image of this size goes through (1 = whole image)."""
+        if self._whole(height, width):
+            return 1
+        hp, wp = height + (-height) % self.multiple, width + (-width) % self.multiple
+        return len(tile_grid(hp, wp, self.tile, self.overlap))
+
+    def _whole(self, height: int, width: int) -> bool:
+        if getattr(self.backend, "fixed_tile", None):
+            return False
+        if self.tile == 0:
+            return True
+        return (height + (-height) % self.multiple <= self.tile
+                and width + (-width) % self.multiple <= self.tile)
+
+    def check_task(self, task: str):
+        """Output names needed for ``task``; raises EngineError if the model cannot serve it."""
+        if task not in TASK_CHOICES:
+            raise EngineError(f"--task {task!r} is not valid; choose one of {', '.join(TASK_CHOICES)}")
+        if task == "auto":
+            if not self.has_recognition:
+                raise EngineError("--task auto needs the recognition head, which this model does not "
+                                  "have (model.recognition: false or an export without it); pass "
+                                  "--task rain or --task snow")
+            names = ["derain", "desnow"]
+        else:
+            names = [TASK_OUTPUT[task]]
+            if names[0] not in self.outputs:
+                raise EngineError(f"--task {task}: this model has no {names[0]} output "
+                                  f"(outputs: {', '.join(self.outputs)}); re-export with --task all")
+        if self.has_recognition:
+            names.append("recognition")
+        return names
+
+    def restore(self, image, task: str = "auto",
+                progress: Optional[Callable[[int, int], None]] = None) -> Restored:
+        """Restore one H x W x 3 image (uint8, or float in [0, 1]); ``progress(done, total)``
+        is called after each batch of tiles."""
+        start = time.perf_counter()
+        names = self.check_task(task)
+        pick = [self.outputs.index(n) for n in names]
+        img = _as_float_image(image)
+        h, w = img.shape[:2]
+        total = self.plan(h, w)
+        done = [0]
+
+        def fn(batch):
+            arrays = self.backend(batch)
+            done[0] = min(total, done[0] + batch.shape[0])
+            if progress is not None:
+                progress(done[0], total)
+            return tuple(arrays[i] for i in pick)
+
+        if total == 1 and self._whole(h, w):
+            outs = fn(np.ascontiguousarray(img.transpose(2, 0, 1)[None]))
+            outs = [o[0].transpose(1, 2, 0) if o.ndim == 4 else o[0] for o in outs]
+        else:
+            padded = pad_to_multiple(img, self.multiple)
+            outs = tile_apply(padded, fn, self.tile, self.overlap, tile_batch=self.tile_batch,
+                              margin=self.margin, window=self.window,
+                              fixed_batch=self.tile_batch > 1)
+            outs = [o[:h, :w] if o.ndim == 3 else o for o in outs]
+        by_name = dict(zip(names, outs))
+        scores = by_name.get("recognition")
+        probs = softmax(scores) if scores is not None else None
+        if task == "auto":
+            chosen = "rain" if scores[0] >= scores[1] else "snow"
+        else:
+            chosen = task
+        confidence = float(probs[0 if chosen == "rain" else 1]) if probs is not None else None
+        image_out = np.ascontiguousarray(by_name[TASK_OUTPUT[chosen]], dtype=np.float32)
+        return Restored(image_out, chosen, task == "auto", confidence,
+                        None if scores is None else np.asarray(scores, np.float64).reshape(-1),
+                        total, time.perf_counter() - start)

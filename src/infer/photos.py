@@ -1,0 +1,120 @@
+"""Restoring a user's photos (infer.py): listing, output names, comparisons, per-file reports.
+
+Inputs: one image file, or a folder searched recursively for JPEG/PNG/TIFF/BMP/WebP/PNM files
+(hidden files skipped). Each output is an 8-bit RGB PNG at the input's path relative to the
+input folder with the extension replaced by ``.png`` (``a/b.jpg`` -> ``OUT/a/b.png``); when two
+inputs would get the same name (``x.jpg`` and ``x.tif``) both keep their extension
+(``x.jpg.png``, ``x.tif.png``). Grayscale, RGBA (alpha dropped) and 16-bit inputs are decoded to
+8-bit RGB by ``data.image_io.read_rgb``. ``--compare`` also writes input | restored side by side
+under ``OUT/compare/`` with the same relative names.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from ..data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
+from ..metrics import to_uint8
+from .cli import ProgressLine
+
+__all__ = ["Failure", "InferReport", "compare_image", "list_inputs", "output_names", "restore_files"]
+
+COMPARE_DIR = "compare"
+GAP = 8  # white pixels between the two halves of a comparison image
+
+
+@dataclass
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class InferReport:
+    done: List[str] = field(default_factory=list)
+    failed: List[Failure] = field(default_factory=list)
+
+
+def list_inputs(path: str) -> Tuple[List[Tuple[str, str]], int]:
+    """([(file, path relative to the input)], number of non-image files ignored)."""
+    if os.path.isfile(path):
+        return [(path, os.path.basename(path))], 0
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"--input {path}: no such file or folder")
+    found, ignored = [], 0
+    for dirpath, dirnames, files in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            full = os.path.join(dirpath, name)
+            if is_image_file(name):
+                found.append((full, os.path.relpath(full, path)))
+            else:
+                ignored += 1
+    return found, ignored
+
+
+def output_names(rels: List[str]) -> List[str]:
+    """Relative output names: extension -> .png; clashing names keep their extension."""
+    plain = [os.path.splitext(r)[0] + ".png" for r in rels]
+    counts = {}
+    for p in plain:
+        key = os.path.normcase(p)
+        counts[key] = counts.get(key, 0) + 1
+    return [p if counts[os.path.normcase(p)] == 1 else r + ".png" for p, r in zip(plain, rels)]
+
+
+def compare_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """uint8 side-by-side image: input | white gap | restored."""
+    gap = np.full((before.shape[0], GAP, 3), 255, np.uint8)
+    return np.concatenate([before, gap, after], axis=1)
+
+
+def _describe(r) -> str:
+    how = "auto" if r.auto else "forced"
+    if r.confidence is None:
+        return f"{r.task} ({how}, no recognition head)"
+    return f"{r.task} ({how}, p={r.confidence:.3f})"
+
+
+def restore_files(restorer, inputs: List[Tuple[str, str]], output_dir: str, task: str = "auto",
+                  compare: bool = False, log=print, progress: Optional[ProgressLine] = None
+                  ) -> InferReport:
+    """Restore every (file, relative path); a file that cannot be read or written is reported
+    and skipped. Prints one line per file."""
+    progress = progress or ProgressLine()
+    report = InferReport()
+    outs = output_names([rel for _, rel in inputs])
+    n = len(inputs)
+    for i, ((src, rel), out_rel) in enumerate(zip(inputs, outs), 1):
+        prefix = f"[{i}/{n}] {rel}"
+        try:
+            image = read_rgb(src)
+            progress.show(f"{prefix} {image.shape[1]}x{image.shape[0]}")
+            result = restorer.restore(image, task=task,
+                                      progress=lambda d, t: progress.bar(prefix, d, t))
+            restored = to_uint8(result.image)
+            dst = os.path.join(output_dir, out_rel)
+            write_rgb(dst, restored)
+            if compare:
+                write_rgb(os.path.join(output_dir, COMPARE_DIR, out_rel), compare_image(image, restored))
+        except (ImageReadError, OSError, ValueError) as exc:
+            progress.clear()
+            reason = exc.reason if isinstance(exc, ImageReadError) else str(exc)
+            report.failed.append(Failure(src, reason))
+            log(f"{prefix}: FAILED: {reason}")
+            continue
+        except MemoryError:
+            progress.clear()
+            report.failed.append(Failure(src, "out of memory"))
+            log(f"{prefix}: FAILED: out of memory; use a smaller --tile")
+            continue
+        progress.clear()
+        report.done.append(dst)
+        log(f"{prefix} -> {dst} | {_describe(result)} | {image.shape[1]}x{image.shape[0]}, "
+            f"{result.tiles} tile{'s' if result.tiles != 1 else ''}, {result.seconds:.2f} s")
+    return report
