@@ -46,7 +46,7 @@ def tiny_demo(tmp_path_factory):
 def _overrides(demo_root, out_dir, **extra):
     base = {"data.roots.demo": demo_root, "data.crop_size": 64, "data.auto_demo": False, "data.num_workers": 1,
             "train.output_dir": out_dir, "train.log_every": 1000, "train.val_max_images": 1,
-            "train.val_crop": 0, "train.save_every": 1, "train.batch_size": 4}
+            "train.val_crop": 0, "train.save_every": 1, "train.batch_size": 4, "train.epoch_repeat": 1}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 
@@ -72,6 +72,8 @@ def test_resume_equivalence(tiny_demo, tmp_path):
     rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
     assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
     assert len(rows_b) == 7
+    val = open(os.path.join(whole, "val.csv")).read().splitlines()
+    assert val[0] == "step,epoch,psnr_y,eval_loss,lr" and len(val) >= 2       # one row per validation
 
 
 def test_nonfinite_loss_stops_the_run(tiny_demo, tmp_path):

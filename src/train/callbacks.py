@@ -131,7 +131,8 @@ class PersistentPlateau(ReduceLROnPlateau):
 class CheckpointSaver(Callback):
     """Rank-0 checkpoints of the whole train step (register it after PersistentPlateau) (weights, optimizer, LR, loss scale) every
     ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
-    After each validation, the network's weights go to ``best.ckpt`` when PSNR improved."""
+    After each validation, the network's weights go to ``best.ckpt`` when PSNR improved and the
+    result is appended to ``val.csv`` in the run folder."""
 
     PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
@@ -153,12 +154,24 @@ class CheckpointSaver(Callback):
         if self.every and self.state.step % self.every == 0:
             self.save_now()
 
+    def _record_validation(self, psnr, cb):
+        """Append (step, epoch, psnr_y, eval_loss, lr) to val.csv beside the ckpt folder."""
+        path = os.path.join(os.path.dirname(os.path.abspath(self.dir)), "val.csv")
+        new = not os.path.exists(path)
+        lr = float(self.train_step.optimizer.learning_rate.asnumpy())
+        with open(path, "a", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            if new:
+                writer.writerow(["step", "epoch", "psnr_y", "eval_loss", "lr"])
+            writer.writerow([self.state.step, self.state.epoch, psnr, cb.eval_results.get("eval_loss", ""), lr])
+
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
         psnr = (cb.get("eval_results") or {}).get("psnr")
         if psnr is not None:
             self.log(f"validation after epoch {self.state.epoch}: PSNR-Y {psnr:.3f} dB "
                      f"(best {max(psnr, self.state.best_psnr):.3f})")
+            self._record_validation(psnr, cb)
             if psnr > self.state.best_psnr:
                 self.state.best_psnr = float(psnr)
                 checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg,

@@ -146,8 +146,10 @@ def run(cfg, log=print, dataset_factory=None):
     elif t.get("resume") == "auto":
         log(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
     log_csv = os.path.join(out_dir, "log.csv")
-    if rank == 0 and not resume and os.path.exists(log_csv):
-        os.replace(log_csv, log_csv + ".previous")      # a fresh run starts a fresh log
+    if rank == 0 and not resume:
+        for name in ("log.csv", "val.csv"):             # a fresh run starts fresh logs
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.replace(os.path.join(out_dir, name), os.path.join(out_dir, name + ".previous"))
 
     val_sets = list(cfg.data.get("val_sets") or [])
     val_ds = create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log) if val_sets else None
