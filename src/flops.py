@@ -1,6 +1,7 @@
 """Count the FLOPs of one forward pass (a multiply-add = 2 FLOPs) with PyNative forward hooks.
 
-Counted: convolutions, dense layers and the two attention matmuls (QKᵀ and AV). Elementwise ops,
+Counted: convolutions (including the task-parameterised per-sample ones), dense layers (including
+the meta-network FCs) and the two attention matmuls (QKᵀ and AV; top-k attention counts as dense). Elementwise ops,
 normalisation, softmax and pooling are not counted (they are < 2% of the total here), which is
 the usual convention of FLOP tables for restoration networks.
 """
@@ -9,6 +10,7 @@ import mindspore as ms
 from mindspore import nn
 
 from .models.glsf_vit import WindowAttention
+from .models.task_param import DynamicConv2d
 
 
 def _conv_flops(cell, inputs, output):
@@ -26,7 +28,13 @@ def _attention_flops(cell, inputs, output):
     return 2 * 2 * b * h * w * keys * c          # QKᵀ and AV
 
 
-COUNTERS = ((nn.Conv2d, _conv_flops), (nn.Dense, _dense_flops), (WindowAttention, _attention_flops))
+def _dynamic_conv_flops(cell, inputs, output):
+    k = cell.kernel_size[0] * cell.kernel_size[1]
+    return 2 * k * cell.in_channels * int(np.prod(output.shape))
+
+
+COUNTERS = ((nn.Conv2d, _conv_flops), (nn.Dense, _dense_flops), (WindowAttention, _attention_flops),
+            (DynamicConv2d, _dynamic_conv_flops))
 
 
 def count_flops(net, shape=(1, 3, 256, 256)):

@@ -67,25 +67,41 @@ def contrast_loss(m_rk, m_ck, m_sk, eps=1e-4):
 
 
 class SmartAssignLoss(nn.Cell):
-    """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra).
+    """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra[, L_fused]).
 
     Terms switched off by the model (V5 no recognition; V1/V2 no contrast) are returned as 0.
+    Strategy networks (DESIGN.md §8) add, through flags on the network:
+
+    * ``network.fused`` (cross-stitch): the training outputs end with a fused blind image; the
+      global term L_fused = L_char + L_grad of it on *every* sample is appended (weight
+      ``lambda_fused``), and ``self.terms`` = ``TERMS + ("fused",)``. ``TERMS`` itself never changes.
+    * ``network.needs_task`` (task-parameterised): the network is called as ``network(image, label)``.
     """
 
     TERMS = ("total", "char", "grad", "sparsity", "recog", "contra")
+    EXTRA_TERMS = ("fused",)
 
-    def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001):
+    def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001,
+                 lambda_fused=1.0):
         super().__init__(auto_prefix=False)   # keep the network's parameter names in checkpoints
         self.network = network
         self.char_eps = char_eps
         self.lambda_sparsity = lambda_sparsity
         self.lambda_contra = lambda_contra
+        self.lambda_fused = lambda_fused
         self.use_recog = network.recognition
         self.use_contra = network.contrast
+        self.use_fused = bool(getattr(network, "fused", False))
+        self.needs_task = bool(getattr(network, "needs_task", False))
+        self.fused_index = 2 + int(bool(self.use_recog)) + (3 if self.use_contra else 0)
+        self.terms = self.TERMS + (self.EXTRA_TERMS if self.use_fused else ())
         self.filters = ms.Tensor(SPARSITY_FILTERS[:, None])
 
     def construct(self, image, target, label):
-        out = self.network(image)
+        if self.needs_task:
+            out = self.network(image, label)
+        else:
+            out = self.network(image)
         r_dr, r_ds = out[0], out[1]
         is_rain = (label == RAIN).reshape(-1, 1, 1, 1)
         r = ops.select(ops.broadcast_to(is_rain, r_dr.shape), r_dr, r_ds)
@@ -101,4 +117,9 @@ class SmartAssignLoss(nn.Cell):
             k = 3 if self.network.recognition else 2
             l_contra = contrast_loss(out[k], out[k + 1], out[k + 2])
         total = l_char + l_grad + l_recog + self.lambda_sparsity * l_sparse + self.lambda_contra * l_contra
+        if self.use_fused:
+            fused = out[self.fused_index]
+            l_fused = charbonnier(fused, target, self.char_eps) + gradient_loss(fused, target)
+            total = total + self.lambda_fused * l_fused
+            return total, l_char, l_grad, l_sparse, l_recog, l_contra, l_fused
         return total, l_char, l_grad, l_sparse, l_recog, l_contra

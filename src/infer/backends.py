@@ -3,7 +3,8 @@
 Every backend exposes
 
 * ``outputs``: names of the arrays it returns, in order: a subset of ``derain`` (N, 3, h, w),
-  ``desnow`` (N, 3, h, w) and ``recognition`` (N, 2: raw rain and snow scores);
+  ``desnow`` (N, 3, h, w), ``recognition`` (N, 2: raw rain and snow scores) and ``blind``
+  (N, 3, h, w: the blind output of the cross-stitch / task-parameterised strategies);
 * ``fixed_tile``: ``None`` when any h x w works, else the only tile size it accepts (square);
 * ``fixed_batch``: ``None`` or the only batch size it accepts;
 * ``multiple``: the network's stride (inputs are padded to it; 32 for both presets).
@@ -51,7 +52,8 @@ class MindSporeBackend:
         self.net.set_train(False)
         self.model_cfg = dict(model_cfg or {})
         self.multiple = int(getattr(net, "multiple", 32))
-        self.outputs = IMAGE_OUTPUTS + (("recognition",) if getattr(net, "recognition", True) else ())
+        self.outputs = (IMAGE_OUTPUTS + (("recognition",) if getattr(net, "recognition", True) else ())
+                        + (("blind",) if getattr(net, "blind", False) else ()))
 
     @classmethod
     def from_checkpoint(cls, path: str, fallback_model_cfg: Optional[dict] = None):
@@ -71,6 +73,8 @@ class MindSporeBackend:
 
     def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
         out = self.net(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
+        if "blind" in self.outputs:     # the blind image is the network's last output
+            out = tuple(out[:len(self.outputs) - 1]) + (out[-1],)
         return tuple(o.asnumpy() for o in out[:len(self.outputs)])
 
 
@@ -134,7 +138,7 @@ class OnnxBackend:
         if names and got != names:
             raise BackendError(f"{path}: outputs {got} differ from its JSON {names}; re-export")
         self.outputs = tuple(names or got)
-        unknown = [n for n in self.outputs if n not in IMAGE_OUTPUTS + ("recognition",)]
+        unknown = [n for n in self.outputs if n not in IMAGE_OUTPUTS + ("recognition", "blind")]
         if unknown:
             raise BackendError(f"{path}: unknown outputs {unknown}; expected derain, desnow, "
                                "recognition (export.py --task all)")

@@ -17,6 +17,9 @@ image the average of the tiles' scores weighted by each tile's area share (what 
 for non-image outputs), pick the derain output if score_rain >= score_snow, else the desnow
 output. Confidence = softmax of the two scores at the chosen task (0.5 = undecided).
 ``task="rain"|"snow"`` forces a head (the confidence then says how much recognition agrees).
+Strategy models with a ``blind`` output (cross-stitch: the fusion head; task-parameterised: the
+decoder at γ = softmax(recognition), decided per tile) answer ``auto`` with that image instead;
+``Restored.task`` is then ``"blind"`` (confidence: recognition's top probability, if present).
 """
 from __future__ import annotations
 
@@ -141,7 +144,9 @@ class Restorer:
         """Output names needed for ``task``; raises EngineError if the model cannot serve it."""
         if task not in TASK_CHOICES:
             raise EngineError(f"--task {task!r} is not valid; choose one of {', '.join(TASK_CHOICES)}")
-        if task == "auto":
+        if task == "auto" and "blind" in self.outputs:
+            names = ["blind"]
+        elif task == "auto":
             if not self.has_recognition:
                 raise EngineError("--task auto needs the recognition head, which this model does not "
                                   "have (model.recognition: false or an export without it); pass "
@@ -187,12 +192,19 @@ class Restorer:
         by_name = dict(zip(names, outs))
         scores = by_name.get("recognition")
         probs = softmax(scores) if scores is not None else None
-        if task == "auto":
+        if task == "auto" and "blind" in by_name:
+            chosen = "blind"
+        elif task == "auto":
             chosen = "rain" if scores[0] >= scores[1] else "snow"
         else:
             chosen = task
-        confidence = float(probs[0 if chosen == "rain" else 1]) if probs is not None else None
-        image_out = np.ascontiguousarray(by_name[TASK_OUTPUT[chosen]], dtype=np.float32)
+        if probs is None:
+            confidence = None
+        elif chosen == "blind":
+            confidence = float(probs.max())
+        else:
+            confidence = float(probs[0 if chosen == "rain" else 1])
+        image_out = np.ascontiguousarray(by_name[TASK_OUTPUT.get(chosen, chosen)], dtype=np.float32)
         return Restored(image_out, chosen, task == "auto", confidence,
                         None if scores is None else np.asarray(scores, np.float64).reshape(-1),
                         total, time.perf_counter() - start)

@@ -11,8 +11,12 @@ task       outputs (names, in this order)                      needs
 ``rain``   ``derain`` (N,3,H,W)                                --
 ``snow``   ``desnow`` (N,3,H,W)                                --
 ``auto``   ``restored`` (N,3,H,W): per sample, the derained     the recognition head
-           image if score[rain] >= score[snow], else desnowed
+           image if score[rain] >= score[snow], else desnowed  (or a blind output)
 =========  ==================================================  ============================
+
+Strategy networks with a blind output (``net.blind``: cross-stitch's fusion head; the
+task-parameterised decoder at γ = softmax(recognition)) add ``blind`` (N,3,H,W) as the last output
+of ``all``, and ``auto`` returns that image as ``restored``.
 
 ``auto`` decides per *tile* when the model runs on tiles; for one decision per photo export
 ``all`` and let the host choose from the merged recognition output (``postprocess.py``, the
@@ -72,7 +76,8 @@ class InferenceWrapper(nn.Cell):
         if task not in TASKS:
             raise ExportError(f"task={task!r} is not valid; choose one of {', '.join(TASKS)}")
         self.recognition = _has_recognition(net)
-        if task == "auto" and not self.recognition:
+        self.blind = bool(getattr(net, "blind", False))
+        if task == "auto" and not (self.recognition or self.blind):
             raise ExportError("task 'auto' picks the image by the recognition scores, but this model "
                               "has no recognition head (model.recognition: false); export 'all', "
                               "'rain' or 'snow'")
@@ -85,7 +90,8 @@ class InferenceWrapper(nn.Cell):
 
     def output_names(self) -> Tuple[str, ...]:
         if self.task == "all":
-            return ("derain", "desnow") + (("recognition",) if self.recognition else ())
+            return (("derain", "desnow") + (("recognition",) if self.recognition else ())
+                    + (("blind",) if self.blind else ()))
         return {"rain": ("derain",), "snow": ("desnow",), "auto": ("restored",)}[self.task]
 
     def _finish(self, img, h, w):
@@ -103,10 +109,16 @@ class InferenceWrapper(nn.Cell):
             return r_dr
         if self.task == "snow":
             return r_ds
+        if self.task == "auto" and self.blind:
+            return self._finish(out[-1], h, w)
         if self.task == "auto":
             scores = out[2]
             is_rain = (scores[:, 0:1] >= scores[:, 1:2]).reshape((-1, 1, 1, 1))
             return ops.select(ops.broadcast_to(is_rain, r_dr.shape), r_dr, r_ds)
+        if self.blind and self.recognition:
+            return r_dr, r_ds, out[2], self._finish(out[-1], h, w)
+        if self.blind:
+            return r_dr, r_ds, self._finish(out[-1], h, w)
         if self.recognition:
             return r_dr, r_ds, out[2]
         return r_dr, r_ds

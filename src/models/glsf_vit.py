@@ -7,7 +7,10 @@ Output (10): F_glf = F_mlp + F_local.
 MSA (8) is softmax(QKᵀ/√d)V inside non-overlapping windows of the token map (shifted by half a
 window on alternate blocks, Swin style, with a mask so wrapped tokens never attend to each other),
 so time and memory grow linearly with the pixel count. ``attention='global'`` attends over the
-whole token map, as printed in the paper (quadratic; small inputs only).
+whole token map, as printed in the paper (quadratic; small inputs only). ``attention='topk'`` is
+window attention with DRSformer's top-k sparse selection (seed 003): per query, only the k
+highest scores of the window's keys survive the softmax, for several fractions k/n mixed by
+learned weights (``WindowAttention.attend``).
 """
 import numpy as np
 import mindspore as ms
@@ -41,10 +44,22 @@ def cyclic_shift(x, sh, sw):
     return x
 
 
-class WindowAttention(nn.Cell):
-    """Multi-head self-attention (8) over windows of an NHWC token map."""
+TOPK_FRACTIONS = (0.5, 0.667, 0.75, 0.8)     # DRSformer: 1/2, 2/3, 3/4, 4/5 of the keys
 
-    def __init__(self, dim, num_heads, window, shift=0, mode="window"):
+
+def topk_counts(n, fractions):
+    """k = max(1, floor(n·f)) kept keys per query for each fraction (DRSformer uses int(n·f))."""
+    return tuple(max(1, min(n, int(n * float(f) + 1e-6))) for f in fractions)
+
+
+class WindowAttention(nn.Cell):
+    """Multi-head self-attention (8) over windows of an NHWC token map.
+
+    ``mode``: ``window`` | ``global`` | ``topk`` (window layout plus top-k sparse attention with
+    ``topk_fractions``; one learned mixing logit per fraction, softmax-normalised).
+    """
+
+    def __init__(self, dim, num_heads, window, shift=0, mode="window", topk_fractions=TOPK_FRACTIONS):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"embed_dim={dim} must be divisible by num_heads={num_heads}")
@@ -52,8 +67,17 @@ class WindowAttention(nn.Cell):
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
         self.window = window
+        self.topk = mode == "topk"
+        mode = "window" if self.topk else mode      # topk keeps the window layout (and shifts)
         self.shift = shift if mode == "window" else 0
         self.mode = mode
+        if self.topk:
+            fractions = tuple(float(f) for f in topk_fractions)
+            if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
+                raise ValueError(f"model.topk_fractions={list(topk_fractions)}: need fractions in (0, 1]")
+            self.topk_fractions = fractions
+            # Mixing weights of the fractions: logits, softmax-normalised (zeros = equal weights).
+            self.topk_mix = ms.Parameter(ms.Tensor(np.zeros(len(fractions), np.float32)), name="topk_mix")
         self.qkv = nn.Dense(dim, 3 * dim)
         self.proj = nn.Dense(dim, dim)
         self.softmax = nn.Softmax(-1)
@@ -68,7 +92,25 @@ class WindowAttention(nn.Cell):
             b = scores.shape[0] // nw
             scores = scores.reshape(b, nw, self.num_heads, n, n) + mask.reshape(1, nw, 1, n, n)
             scores = scores.reshape(b * nw, self.num_heads, n, n)
+        if self.topk:
+            return self.bmm_av(self.sparse_weights(scores), v)
         return self.bmm_av(self.softmax(scores), v)
+
+    def sparse_weights(self, scores):
+        """Σ_i w_i softmax(top-k_i(scores)), w = softmax(topk_mix): DRSformer's mixed top-k attention.
+
+        Mixing the attention matrices before the one AV product equals mixing the outputs
+        (DRSformer's Σ_i w_i·(A_i V)). Ties at the k-th score keep more than k keys."""
+        n = scores.shape[-1]
+        mix = self.softmax(self.topk_mix)
+        sorted_scores = ops.topk(scores, max(topk_counts(n, self.topk_fractions)))[0]
+        out = None
+        for i, k in enumerate(topk_counts(n, self.topk_fractions)):
+            kth = ops.stop_gradient(sorted_scores[..., k - 1:k])
+            kept = ops.where(scores >= kth, scores, ops.full_like(scores, -1e9))
+            a = self.softmax(kept) * mix[i]
+            out = a if out is None else out + a
+        return out
 
     def construct(self, x):
         b, h, w, c = x.shape
@@ -105,10 +147,10 @@ class GLSFViT(nn.Cell):
     """One GLSF-ViT block on an NHWC token map; ``gated_conv=False`` is ablation V3."""
 
     def __init__(self, dim, num_heads, window, mlp_ratio=2.0, shift=0, attention="window",
-                 gated_conv=True, reduction=4):
+                 gated_conv=True, reduction=4, topk_fractions=TOPK_FRACTIONS):
         super().__init__()
         self.norm1 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
-        self.msa = WindowAttention(dim, num_heads, window, shift, attention)
+        self.msa = WindowAttention(dim, num_heads, window, shift, attention, topk_fractions)
         self.norm2 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
         self.mlp = MLP(dim, mlp_ratio)
         self.gated_conv = gated_conv

@@ -6,11 +6,14 @@ constructor switches (see ``build_model`` and ``configs/``), never copies of the
 import mindspore as ms
 from mindspore import nn
 
+from .cross_stitch import CrossStitchNet
 from .drm import DRM
 from .encoder import Encoder
 from .gkfm import GKFM
+from .glsf_vit import TOPK_FRACTIONS
 from .heads import TKFF
 from .layers import pad_to_multiple
+from .task_param import TaskParamNet
 
 PRESETS = {
     # CPU demo and CI.
@@ -20,9 +23,12 @@ PRESETS = {
     "default": dict(shallow_dim=32, embed_dim=128, patch_size=4, depth=12, num_heads=4, window_size=8,
                     mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=32),
 }
-ASSIGNMENTS = ("smartassign", "hard")
+# Knowledge-assignment strategies (DESIGN.md §8): smartassign (GKFM + TKFF), hard (V2: every head
+# reads F_wk), cross_stitch (CMUDRN: two stitched encoders + fusion head, CrossStitchNet) and
+# task_param (Decouple Learning: decoder convs generated from a task parameter, TaskParamNet).
+ASSIGNMENTS = ("smartassign", "hard", "cross_stitch", "task_param")
 HEAD_INPUTS = ("both", "common", "unique")
-ATTENTIONS = ("window", "global")
+ATTENTIONS = ("window", "global", "topk")
 
 
 class SmartAssign(nn.Cell):
@@ -32,14 +38,23 @@ class SmartAssign(nn.Cell):
     (``set_train(False)``): (R_dr, R_ds[, R_re]). R_re is present unless ``recognition=False``
     (V5); the M matrices are present when the contrast is on (not V1, not V2).
     Any H×W works: the input is padded to a multiple of patch_size·window_size and cropped back.
+    Strategy cells (``CrossStitchNet``, ``TaskParamNet``) share this interface and these flags:
+    ``fused`` (training outputs end with a fused image for the loss), ``blind`` (inference outputs
+    end with the blind image for ``--task auto``), ``needs_task`` (construct takes the label).
     """
+
+    fused = False
+    blind = False
+    needs_task = False
 
     def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
                  reduction, drm_grid, drm_dim, assignment="smartassign", head_input="both",
-                 gated_conv=True, recognition=True, contrast=True, attention="window"):
+                 gated_conv=True, recognition=True, contrast=True, attention="window",
+                 topk_fractions=TOPK_FRACTIONS):
         super().__init__()
-        if assignment not in ASSIGNMENTS:
-            raise ValueError(f"model.assignment={assignment!r}; choose one of {', '.join(ASSIGNMENTS)}")
+        if assignment not in ("smartassign", "hard"):
+            raise ValueError(f"model.assignment={assignment!r}: SmartAssign takes smartassign or hard; "
+                             "build the other strategies with build_model")
         if head_input not in HEAD_INPUTS:
             raise ValueError(f"model.head_input={head_input!r}; choose one of {', '.join(HEAD_INPUTS)}")
         if attention not in ATTENTIONS:
@@ -53,7 +68,7 @@ class SmartAssign(nn.Cell):
         self.recognition = recognition
         self.contrast = contrast and self.smart
         self.encoder = Encoder(shallow_dim, embed_dim, patch_size, depth, num_heads, window_size,
-                               mlp_ratio, reduction, attention, gated_conv)
+                               mlp_ratio, reduction, attention, gated_conv, topk_fractions)
         if self.smart:
             self.gkfm_rk = GKFM(embed_dim, reduction)
             self.gkfm_ck = GKFM(embed_dim, reduction)
@@ -104,15 +119,31 @@ def model_kwargs(model_cfg):
     for key in ("assignment", "head_input", "gated_conv", "recognition", "contrast", "attention"):
         if key in model_cfg and model_cfg[key] is not None:
             kwargs[key] = model_cfg[key]
+    assignment = kwargs.get("assignment", "smartassign")
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"model.assignment={assignment!r}; choose one of {', '.join(ASSIGNMENTS)}")
+    attention = kwargs.get("attention", "window")
+    if attention not in ATTENTIONS:
+        raise ValueError(f"model.attention={attention!r}; choose one of {', '.join(ATTENTIONS)}")
+    if attention == "topk" and model_cfg.get("topk_fractions") is not None:
+        kwargs["topk_fractions"] = tuple(float(f) for f in model_cfg["topk_fractions"])
+    if assignment == "cross_stitch" and model_cfg.get("cross_stitch_fixed") is not None:
+        kwargs["cross_stitch_fixed"] = bool(model_cfg["cross_stitch_fixed"])
     return kwargs
 
 
+NETWORKS = {"smartassign": SmartAssign, "hard": SmartAssign, "cross_stitch": CrossStitchNet,
+            "task_param": TaskParamNet}
+
+
 def build_model(model_cfg, seed=None):
-    """Build SmartAssign from a ``model`` config section; ``freeze_encoder`` (K1/K2) freezes
-    everything before TKFF. ``seed`` makes the initial weights reproducible."""
+    """Build the network of a ``model`` config section (``model.assignment`` picks SmartAssign,
+    CrossStitchNet or TaskParamNet); ``freeze_encoder`` (K1/K2) freezes everything before TKFF.
+    ``seed`` makes the initial weights reproducible."""
     if seed is not None:
         ms.set_seed(seed)
-    net = SmartAssign(**model_kwargs(model_cfg))
+    kwargs = model_kwargs(model_cfg)
+    net = NETWORKS[kwargs.get("assignment", "smartassign")](**kwargs)
     if model_cfg.get("freeze_encoder", False):
         for p in net.encoder_parameters():
             p.requires_grad = False

@@ -11,8 +11,7 @@ from mindspore.train import Callback, ReduceLROnPlateau
 from . import checkpoint
 from ..losses import SmartAssignLoss
 
-TERM_NAMES = SmartAssignLoss.TERMS            # total, char, grad, sparsity, recog, contra
-LOG_FIELDS = ("step", "epoch") + TERM_NAMES + ("overflow", "loss_scale", "lr", "step_time")
+TERM_NAMES = SmartAssignLoss.TERMS            # total, char, grad, sparsity, recog, contra (+ fused)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -39,9 +38,12 @@ class StepLogger(Callback):
     """Logs every loss term, overflow, loss scale, LR and step time to the console and a CSV file;
     stops the run when the loss is non-finite ``max_nonfinite`` steps in a row."""
 
-    def __init__(self, state, optimizer, csv_path=None, every=10, max_nonfinite=5, max_steps=0, log=print):
+    def __init__(self, state, optimizer, csv_path=None, every=10, max_nonfinite=5, max_steps=0, log=print,
+                 terms=TERM_NAMES):
         super().__init__()
         self.state, self.optimizer = state, optimizer
+        self.terms = tuple(terms)                   # the loss cell's ``terms`` (cross_stitch adds "fused")
+        self.fields = ("step", "epoch") + self.terms + ("overflow", "loss_scale", "lr", "step_time")
         self.csv_path, self.every, self.log = csv_path, max(1, int(every)), log
         self.max_nonfinite, self.max_steps = int(max_nonfinite), int(max_steps)
         self.bad_streak = 0
@@ -56,12 +58,12 @@ class StepLogger(Callback):
         dt = time.perf_counter() - (self.t0 or time.perf_counter())
         out = [float(np.asarray(o.asnumpy()).reshape(-1)[0]) for o in cb.net_outputs]
         self.state.step += 1
-        row = dict(zip(TERM_NAMES, out[:len(TERM_NAMES)]))
+        row = dict(zip(self.terms, out[:len(self.terms)]))
         row.update(step=self.state.step, epoch=self.state.epoch + 1, overflow=int(out[-2] > 0),
                    loss_scale=out[-1], lr=float(self.optimizer.learning_rate.asnumpy()), step_time=dt)
         self._write(row)
         if self.state.step % self.every == 0 or self.state.step == 1:
-            terms = " ".join(f"{k}={row[k]:.5f}" for k in TERM_NAMES)
+            terms = " ".join(f"{k}={row[k]:.5f}" for k in self.terms)
             self.log(f"step {row['step']} epoch {row['epoch']}: {terms} scale={row['loss_scale']:g} "
                      f"lr={row['lr']:.3g} {dt * 1000:.0f} ms/step" + (" OVERFLOW(skipped)" if row["overflow"] else ""))
         if math.isfinite(row["total"]):
@@ -92,10 +94,10 @@ class StepLogger(Callback):
             return
         new = not os.path.exists(self.csv_path)
         with open(self.csv_path, "a", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
+            writer = csv.DictWriter(fh, fieldnames=self.fields)
             if new:
                 writer.writeheader()
-            writer.writerow({k: row[k] for k in LOG_FIELDS})
+            writer.writerow({k: row[k] for k in self.fields})
 
 
 class PersistentPlateau(ReduceLROnPlateau):

@@ -124,7 +124,8 @@ def run(cfg, log=print, dataset_factory=None):
         log(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
     net, fp16 = apply_amp(net, t.amp_level, target)
     loss_scale = float(t.loss_scale) or (65536.0 if fp16 else 1.0)
-    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra)
+    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra,
+                           cfg.loss.get("lambda_fused", 1.0))
     optimizer = build_optimizer(net.trainable_params(), t.lr)
     step = TrainStep(loss, optimizer, loss_scale, 2, t.loss_scale_window, t.clip_norm)
 
@@ -156,7 +157,7 @@ def run(cfg, log=print, dataset_factory=None):
     model = Model(step, eval_network=ValidationNet(net) if val_ds else None,
                   metrics={"psnr": ValPSNR()} if val_ds else None, eval_indexes=[0, 1, 2] if val_ds else None)
     callbacks = [StepLogger(state, optimizer, log_csv if rank == 0 else None,
-                            t.log_every, t.max_nonfinite, t.max_steps, log)]
+                            t.log_every, t.max_nonfinite, t.max_steps, log, loss.terms)]
     if val_ds:
         callbacks.append(PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=float(t.plateau_factor),
                                            patience=int(t.plateau_patience), min_lr=float(t.min_lr), verbose=rank == 0))
