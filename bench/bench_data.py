@@ -4,9 +4,10 @@ Builds a benchmark-like set in a temporary folder (Rain1200-style side-by-side J
 and CSD-style 640x480 TIFF pairs, rendered from scikit-image photos), converts it to MindRecord,
 and times ``create_train_dataset`` with the default data config (workers, crop size).
 
-    python bench/bench_data.py [--pairs 48] [--batches 60] [--batch_size 4] [--data.num_workers=2]
+    python bench/bench_data.py [--pairs 48] [--batches 60] [--batch_size 4] [--json PATH] [--data.num_workers=2]
 """
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -60,6 +61,7 @@ def main(argv=None):
     p.add_argument("--batch_size", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
     p.add_argument("--keep", default="", help="keep the generated data in this folder")
+    p.add_argument("--json", help="also write the results (medians over rounds) as JSON to this path")
     args, overrides = p.parse_known_args(argv)
     tmp = args.keep or tempfile.mkdtemp(prefix="bench_data_")
     try:
@@ -91,9 +93,18 @@ def main(argv=None):
             results.setdefault(label, []).append((rate, cpu))
             print(f"  {label:18} {rate:7.1f} crops/s   {cpu:5.2f} CPU-ms per crop")
         print("median over rounds:")
+        medians = []
         for label, vals in results.items():
             print(f"  {label:18} {np.median([v[0] for v in vals]):7.1f} crops/s   "
                   f"{np.median([v[1] for v in vals]):5.2f} CPU-ms per crop")
+            medians.append({"source": label, "crops_per_s": float(np.median([v[0] for v in vals])),
+                            "cpu_ms_per_crop": float(np.median([v[1] for v in vals]))})
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump({"pairs": args.pairs, "batches": args.batches, "batch_size": args.batch_size,
+                           "rounds": args.rounds, "crop_size": int(d.crop_size), "num_workers": int(d.num_workers),
+                           "cpus": os.cpu_count(), "load_average": os.getloadavg()[0], "rows": medians},
+                          fh, indent=2)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

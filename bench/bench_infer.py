@@ -2,6 +2,7 @@
 
     python bench/bench_infer.py                      # 512x512, 1920x1080, 3840x2160, both backends
     python bench/bench_infer.py --sizes 512,1080p --backends onnxruntime --preset tiny
+    python bench/bench_infer.py --json results.json    # also write the rows as JSON
 
 A network of the chosen preset with random weights (speed does not depend on the weights) is
 saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
@@ -90,6 +91,7 @@ def main(argv=None):
     p.add_argument("--tile_overlap", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
+    p.add_argument("--json", help="also write the results as JSON to this path")
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
@@ -112,6 +114,7 @@ def main(argv=None):
     print(f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
           f"{'peak RSS GiB':>12}", flush=True)
     failed = 0
+    rows = []
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         for name in sizes:
             w, h = SIZES[name]
@@ -126,14 +129,20 @@ def main(argv=None):
                 failed += 1
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 print(f"{backend:12} {w}x{h:>5}  FAILED (exit {proc.returncode}): {tail}", flush=True)
+                rows.append({"backend": backend, "size": f"{w}x{h}", "failed": tail})
                 continue
             r = json.loads(lines[-1][len("RESULT "):])
+            rows.append(dict(r, name=name))
             note = ""
             if name == "1080p":
                 note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
             print(f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
                   f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
                   flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"preset": args.preset, "tile": args.tile, "tile_overlap": args.tile_overlap,
+                       "threads": args.threads, "cpus": os.cpu_count(), "rows": rows}, fh, indent=2)
     return 1 if failed else 0
 
 

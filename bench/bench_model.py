@@ -1,6 +1,6 @@
 """Model benchmark: parameters, FLOPs, forward / forward+backward time in GRAPH and PYNATIVE on CPU.
 
-Usage: python bench/bench_model.py [--presets tiny,default] [--size 256] [--repeat 3]
+Usage: python bench/bench_model.py [--presets tiny,default] [--size 256] [--repeat 3] [--json PATH]
 
 Prints, per preset: parameters, FLOPs of one 256×256 forward (multiply-add = 2 FLOPs), forward and
 forward+backward (one training step, batch 1) time in both modes, achieved GFLOP/s, and, measured
@@ -8,6 +8,7 @@ in the same run, MindSpore's own GFLOP/s on a large 3×3 convolution and a large
 efficiency of the network relative to the backend's ceiling is visible.
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -77,6 +78,7 @@ def main(argv=None):
     parser.add_argument("--presets", default="tiny,default")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args(argv)
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -87,12 +89,20 @@ def main(argv=None):
               "| train step PYNATIVE (s) | fwd GFLOP/s | % of conv ceiling |")
     print(header)
     print("|---" * 9 + "|")
+    rows = []
     for preset in args.presets.split(","):
         r = bench_preset(preset.strip(), args.size, args.repeat)
+        r["pct_of_conv_ceiling"] = 100 * r["fwd_graph_gflops_per_s"] / conv_gfs
+        rows.append(r)
         print(f"| {r['preset']} | {r['params_M']:.2f} | {r['gflops']:.1f} | {r['fwd_graph_s']:.3f} | "
               f"{r['fwd_pynative_s']:.3f} | {r['train_graph_s']:.3f} | {r['train_pynative_s']:.3f} | "
               f"{r['fwd_graph_gflops_per_s']:.1f} | {100 * r['fwd_graph_gflops_per_s'] / conv_gfs:.0f}% |",
               flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"mindspore": ms.__version__, "cpus": os.cpu_count(), "size": args.size,
+                       "repeat": args.repeat, "ceiling_conv_gflops_per_s": conv_gfs,
+                       "ceiling_matmul_gflops_per_s": mm_gfs, "rows": rows}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,13 @@ def test_mismatch_and_missing_are_reported(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(checkpoint.CheckpointError, match="junk.ckpt: not a readable"):
         checkpoint.read(str(tmp_path / "junk.ckpt"))
+
+
+def test_non_strict_load_reports_what_stays_initial(tmp_path):
+    """K1/K2 start from a trained SmartAssign: the re-shaped head convs keep their initial values."""
+    net = build_model({"preset": "tiny"}, seed=0)
+    params, _, _ = checkpoint.read(checkpoint.save(net, str(tmp_path / "w.ckpt"), {"preset": "tiny"}))
+    k1 = build_model({"preset": "tiny", "head_input": "common"}, seed=1)
+    left = checkpoint.load_weights(k1, params, strict=False)
+    assert left == ["tkff.head_dr.fuse.weight", "tkff.head_ds.fuse.weight"]
+    assert np.array_equal(k1.encoder.project.weight.asnumpy(), net.encoder.project.weight.asnumpy())

@@ -61,7 +61,8 @@ def load_weights(net, params, strict=True, source="checkpoint"):
     """Load network weights from a parameter dict, stripping known wrapper prefixes.
 
     Optimizer moments and other training state in the dict are ignored. With ``strict``, any
-    network parameter missing from the dict (or of another shape) raises with the names.
+    network parameter missing from the dict (or of another shape) raises with the names; otherwise
+    those keep their initial values and their names are returned.
     """
     wanted = {p.name: p for p in net.get_parameters()}
     picked = {}
@@ -86,7 +87,7 @@ def load_weights(net, params, strict=True, source="checkpoint"):
         picked.pop(key)
     ms.load_param_into_net(net, {k: ms.Parameter(v, name=k) if not isinstance(v, ms.Parameter) else v
                                  for k, v in picked.items()}, strict_load=False)
-    return missing
+    return sorted(missing + bad_shape)
 
 
 def load_model(path, overrides=None, strict=True):

@@ -1,0 +1,110 @@
+"""The reproduction report: ablation tables in miniature, Figure 3, training curves, benchmarks.
+
+    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2] [--out runs/report]
+                               [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
+    python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
+    python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
+    python report.py bench     [--out docs/bench.md] [--quick] [--only model,data,infer,train]
+
+ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
+  or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
+  (--table) plus .csv and .json beside it. --key=value overrides go to every variant's config.
+figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a snowy image
+  (figure3_tsne.png) and each GKFM's gate values per channel, rain vs snow (figure3_gates.png,
+  values in figure3_gates.json).
+curves:    every loss term of log.csv and the validation PSNR (val.csv, or parsed from the console log).
+bench:     runs bench/bench_model.py, bench_data.py, bench_infer.py (and bench_train.py when present)
+  with --json and writes the performance table (Markdown + JSON).
+Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
+"""
+import argparse
+import os
+import sys
+
+import src  # noqa: F401  (oneDNN ISA cap before MindSpore loads)
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("ablations", help="Table 3/4 in miniature")
+    a.add_argument("--steps", type=int, default=300, help="train.max_steps of every variant (default 300)")
+    a.add_argument("--variants", default="", help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2)")
+    a.add_argument("--out", default=os.path.join("runs", "report"), help="run folders <out>/<variant>")
+    a.add_argument("--table", default=os.path.join("docs", "ablations.md"),
+                   help="Markdown table (.csv and .json written beside it)")
+    a.add_argument("--config", default=os.path.join(ROOT, "configs", "demo.yaml"))
+    a.add_argument("--no_train", action="store_true", help="only evaluate existing runs and write the table")
+    a.add_argument("--quiet", action="store_true", help="do not echo the training log (it is still in train.log)")
+
+    f = sub.add_parser("figure3", help="t-SNE of F_rk/F_ck/F_sk and GKFM gate heatmap")
+    f.add_argument("--ckpt_file", required=True)
+    f.add_argument("--out", default="docs", help="folder for figure3_tsne.png, figure3_gates.png/.json")
+    f.add_argument("--data_root", default=os.path.join("data", "demo"), help="demo-layout tree")
+    f.add_argument("--rain_image", help="rainy image (default: the first demo rain test input)")
+    f.add_argument("--snow_image", help="snowy image (default: the first demo snow test input)")
+    f.add_argument("--gate_images", type=int, default=4, help="test images per task for the gate means")
+    f.add_argument("--size", type=int, default=128, help="centre crop (multiple of 32; 0 = whole image)")
+    f.add_argument("--seed", type=int, default=0, help="t-SNE seed")
+
+    c = sub.add_parser("curves", help="loss terms and validation PSNR of a run")
+    c.add_argument("--run", required=True, help="run folder (log.csv; val.csv or train.log)")
+    c.add_argument("--out", help="PNG (default <run>/curves.png)")
+    c.add_argument("--console", help="console log to parse for validation PSNR (default: val.csv, then train.log)")
+    c.add_argument("--smooth", type=int, default=0, help="moving-average window (default: about 2%% of the steps)")
+
+    b = sub.add_parser("bench", help="run the benchmarks, write the performance table")
+    b.add_argument("--out", default=os.path.join("docs", "bench.md"), help="Markdown (JSON beside it)")
+    b.add_argument("--only", default="model,data,infer,train", help="subset of model,data,infer,train")
+    b.add_argument("--quick", action="store_true", help="tiny sizes and repeats (tests, smoke runs)")
+    b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ablations":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    bad = [o for o in extra if not (o.startswith("--") and "=" in o)]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are written --key=value)")
+    from src.config import ConfigError
+    from src.report.common import ReportError
+    from src.train.checkpoint import CheckpointError
+    try:
+        if args.command == "ablations":
+            from src.report.ablations import parse_variants, run_ablations
+            import mindspore as ms
+            ms.set_context(mode=ms.GRAPH_MODE)
+            run_ablations(parse_variants(args.variants), args.steps, args.out, args.table, args.config, extra,
+                          echo=not args.quiet, train=not args.no_train)
+            print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
+        elif args.command == "figure3":
+            import mindspore as ms
+            ms.set_context(mode=ms.GRAPH_MODE)
+            from src.report.figure3 import make_figure3
+            files = make_figure3(args.ckpt_file, args.out, args.data_root, args.rain_image, args.snow_image,
+                                 args.gate_images, args.size, args.seed)
+            print("report.py: wrote " + ", ".join(files))
+        elif args.command == "curves":
+            from src.report.curves import plot_curves
+            out = plot_curves(args.run, args.out, args.console, args.smooth)
+            print(f"report.py: wrote {out}")
+        elif args.command == "bench":
+            from src.report.bench import run_bench
+            out = run_bench(args.out, args.only, args.quick, args.workdir)
+            print(f"report.py: wrote {out}")
+    except (ReportError, ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"report.py: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

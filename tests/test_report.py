@@ -1,0 +1,198 @@
+"""report.py: ablation table from tiny runs (and rerun skips), Figure 3 (t-SNE + gate heatmap equal
+to the network's own gate values), training curves from a log.csv, benchmark table, extras message."""
+import csv
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+import report
+from src.report import bench as report_bench
+from src.report.common import ReportError, require
+from src.report.runlog import read_val
+
+from helpers import add_rain, add_snow, smooth_image
+
+VARIANTS = "V6,V4r"          # at most two trainings in this module
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    """A demo-layout tree (rain|snow)/(train|test)/(input|target) of small synthetic pairs."""
+    root = tmp_path_factory.mktemp("demo")
+    rng = np.random.default_rng(0)
+    for task, degrade in (("rain", add_rain), ("snow", add_snow)):
+        for split, n in (("train", 8), ("test", 2)):
+            for sub in ("input", "target"):
+                (root / task / split / sub).mkdir(parents=True)
+            for i in range(n):
+                clean = smooth_image(rng, 64, 72)
+                for sub, img in (("input", degrade(rng, clean)), ("target", clean)):
+                    bgr = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1]
+                    cv2.imwrite(str(root / task / split / sub / f"{task}{i:02d}.png"), bgr)
+    (root / "demo.json").write_text("{}")
+    return str(root)
+
+
+def _ablation_argv(demo, out, table, steps=4):
+    return ["ablations", "--steps", str(steps), "--variants", VARIANTS, "--out", out, "--table", table, "--quiet",
+            f"--data.roots.demo={demo}", "--data.crop_size=64", "--data.auto_demo=false", "--data.num_workers=1",
+            "--train.epoch_repeat=1", "--train.val_max_images=1", "--train.val_crop=0", "--train.save_every=0",
+            "--train.device_target=CPU"]
+
+
+@pytest.fixture(scope="module")
+def ablation(tiny_demo, tmp_path_factory):
+    """V6 and V4r trained for 4 steps (one epoch of the tiny tree: validation runs, best.ckpt exists)."""
+    base = tmp_path_factory.mktemp("report")
+    out, table = str(base / "runs"), str(base / "docs" / "ablations.md")
+    assert report.main(_ablation_argv(tiny_demo, out, table)) == 0
+    return {"out": out, "table": table, "demo": tiny_demo}
+
+
+def test_ablation_table(ablation):
+    md = open(ablation["table"], encoding="utf-8").read()
+    assert "Budget per variant: 4 steps, tiny preset, crop 64, batch 4" in md
+    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    names = [ln.split("|")[1].strip() for ln in lines[1:]]
+    assert names == ["input", "**V6**", "V4r"]
+    v4r = lines[-1].split("|")
+    assert v4r[4].strip() != "–" and v4r[8].strip() == "–"        # rain scored, snow not (single task)
+    rows = list(csv.DictReader(open(ablation["table"][:-3] + ".csv", encoding="utf-8")))
+    assert [r["variant"] for r in rows] == ["V6", "V4r"]
+    data = json.load(open(ablation["table"][:-3] + ".json", encoding="utf-8"))
+    assert data["budget"]["steps"] == 4 and data["budget"]["crop"] == 64
+    for r in data["rows"]:
+        run = os.path.join(ablation["out"], r["variant"])
+        assert os.path.isfile(os.path.join(run, "log.csv")) and os.path.isfile(os.path.join(run, "ckpt", "best.ckpt"))
+        assert os.path.isfile(os.path.join(run, "train.log"))
+        assert r["steps"] == 4 and r["ckpt"] == "best" and r["params"] > 0 and r["wall_s"] > 0
+        summary = json.load(open(os.path.join(run, "eval", "summary.json"), encoding="utf-8"))
+        assert r["rain_psnr_y"] == pytest.approx(summary["tasks"]["rain"]["restored"]["psnr_y"])
+        if r["variant"] == "V6":
+            assert r["snow_ssim_rgb"] == pytest.approx(summary["tasks"]["snow"]["restored"]["ssim_rgb"])
+            assert f"{r['snow_psnr_y']:.2f}" in md
+        else:
+            assert list(summary["sets"]) == ["demo_rain/test"] and r["snow_psnr_y"] is None
+
+
+def test_ablation_rerun_skips_finished_runs(ablation, capsys):
+    log_csv = os.path.join(ablation["out"], "V6", "log.csv")
+    before = open(log_csv).read()
+    assert report.main(_ablation_argv(ablation["demo"], ablation["out"], ablation["table"])) == 0
+    out = capsys.readouterr().out
+    assert out.count("finished earlier") == 2
+    assert open(log_csv).read() == before
+
+
+def test_figure3_tsne_and_gates(ablation, tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    import mindspore as ms
+    from src.models.layers import pad_to_multiple
+    from src.train.checkpoint import load_model
+    ckpt = os.path.join(ablation["out"], "V6", "ckpt", "best.ckpt")
+    out = str(tmp_path / "fig")
+    assert report.main(["figure3", "--ckpt_file", ckpt, "--out", out, "--data_root", ablation["demo"],
+                        "--size", "64", "--gate_images", "2"]) == 0
+    tsne = cv2.imread(os.path.join(out, "figure3_tsne.png"))
+    gates_png = cv2.imread(os.path.join(out, "figure3_gates.png"))
+    assert tsne is not None and gates_png is not None
+    assert tsne.shape[1] > 3 * tsne.shape[0] > 0                 # four panels side by side
+    assert gates_png.shape[0] > 0 and gates_png.shape[1] > 0
+    rec = json.load(open(os.path.join(out, "figure3_gates.json"), encoding="utf-8"))
+    net, _, _ = load_model(ckpt)
+    net.set_train(False)
+    channels = net.gkfm_rk.gate.fc2.out_channels
+    for task in ("rain", "snow"):
+        kinds = rec["tsne"][task]["kinds"]
+        assert len(rec["tsne"][task]["points"]) == 3 * channels
+        assert [kinds.count(k) for k in ("rk", "ck", "sk")] == [channels] * 3
+    for task in ("rain", "snow"):
+        paths = rec["gate_images"][task]
+        assert len(paths) == 2
+        direct = {"rk": [], "ck": [], "sk": []}
+        for p in paths:                                           # independent loading: cv2, centre 64×64
+            img = cv2.imread(p)[:, :, ::-1]
+            h, w = img.shape[:2]
+            img = img[(h - 64) // 2:(h - 64) // 2 + 64, (w - 64) // 2:(w - 64) // 2 + 64]
+            x = ms.Tensor(np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32) / 255.0)
+            f_wk = net.knowledge(pad_to_multiple(x, net.multiple))[0]
+            for kind, gkfm in (("rk", net.gkfm_rk), ("ck", net.gkfm_ck), ("sk", net.gkfm_sk)):
+                g = gkfm.gate_values(f_wk).asnumpy()
+                assert g.shape == (1, channels, 1, 1)
+                direct[kind].append(g.reshape(-1))
+        for kind in direct:
+            np.testing.assert_allclose(rec["gates"][kind][task], np.mean(direct[kind], axis=0), rtol=1e-4, atol=1e-5)
+
+
+def _write_log(run, steps=30, val_epochs=3):
+    os.makedirs(run, exist_ok=True)
+    fields = ["step", "epoch", "total", "char", "grad", "sparsity", "recog", "contra", "overflow",
+              "loss_scale", "lr", "step_time"]
+    with open(os.path.join(run, "log.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(fields)
+        for s in range(1, steps + 1):
+            e = (s - 1) // 10 + 1
+            w.writerow([s, e, 1.0 / s, 0.5 / s, 0.1 / s, 2.0, 0.25, 0.3, 0, 1.0, 1e-3, 0.1])
+    return [f"validation after epoch {e}: PSNR-Y {20 + e:.3f} dB (best {20 + e:.3f})" for e in range(1, val_epochs + 1)]
+
+
+def test_curves_from_log_csv_and_console(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = str(tmp_path / "run")
+    console = _write_log(run)
+    with open(os.path.join(run, "train.log"), "w") as fh:
+        fh.write("step 1 epoch 1: ...\n" + "\n".join(console) + "\n")
+    val = read_val(run)                                            # no val.csv: parsed from train.log
+    assert [(v["epoch"], v["step"], v["psnr_y"]) for v in val] == [(1, 10, 21.0), (2, 20, 22.0), (3, 30, 23.0)]
+    with open(os.path.join(run, "val.csv"), "w", newline="") as fh:   # the trainer's record wins
+        fh.write("step,epoch,psnr_y,eval_loss,lr\n10,1,25.5,,0.001\n20,2,26.5,,0.001\n")
+    assert [(v["step"], v["psnr_y"]) for v in read_val(run)] == [(10, 25.5), (20, 26.5)]
+    out = str(tmp_path / "curves.png")
+    assert report.main(["curves", "--run", run, "--out", out]) == 0
+    img = cv2.imread(out)
+    assert img is not None and img.shape[0] > 100 and img.shape[1] > 100
+    assert report.main(["curves", "--run", str(tmp_path / "nope")]) == 2
+
+
+def test_curves_of_a_trained_run(ablation, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = str(tmp_path / "v6.png")
+    assert report.main(["curves", "--run", os.path.join(ablation["out"], "V6"), "--out", out]) == 0
+    assert cv2.imread(out) is not None
+    assert read_val(os.path.join(ablation["out"], "V6"))[0]["step"] == 4
+
+
+def test_bench_quick(tmp_path):
+    out = str(tmp_path / "bench.md")
+    assert report.main(["bench", "--quick", "--only", "model,data,infer", "--out", out]) == 0
+    md = open(out, encoding="utf-8").read()
+    for part in ("**Model**", "| tiny | 0.42 |", "Same-run MindSpore ceiling", "**Inference**", "512x512",
+                 "**Input pipeline**", "| folder |"):
+        assert part in md, part
+    raw = json.load(open(str(tmp_path / "bench.json"), encoding="utf-8"))
+    assert raw["results"]["model"]["result"]["rows"][0]["params_M"] > 0
+    infer = raw["results"]["infer"]["result"]["rows"]
+    assert {r["backend"] for r in infer} == {"mindspore", "onnxruntime"} and all(r["s_per_mp"] > 0 for r in infer)
+
+
+def test_bench_missing_script_is_a_marked_hook(tmp_path, monkeypatch):
+    monkeypatch.setitem(report_bench.SCRIPTS, "train", ("bench/no_such_bench.py", [], []))
+    out = str(tmp_path / "bench.md")
+    assert report.main(["bench", "--quick", "--only", "train", "--out", out]) == 0
+    assert "bench/no_such_bench.py not found (hook: src/report/bench.py SCRIPTS['train'])" in open(out).read()
+
+
+def test_missing_extra_gives_one_line_message(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)     # import now raises ImportError
+    with pytest.raises(ReportError, match=r"^t-SNE needs scikit-learn, .*pip install -r requirements-report.txt$"):
+        require("sklearn.manifold", "t-SNE")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ReportError, match=r"^plotting needs matplotlib, .*requirements-report.txt$"):
+        from src.report.common import pyplot
+        pyplot()
