@@ -1,6 +1,6 @@
 """The reproduction report: ablation tables in miniature, Figure 3, training curves, benchmarks.
 
-    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2] [--out runs/report]
+    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2|strategies|all] [--out runs/report]
                                [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
     python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
     python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
@@ -33,7 +33,8 @@ def build_parser():
 
     a = sub.add_parser("ablations", help="Table 3/4 in miniature")
     a.add_argument("--steps", type=int, default=300, help="train.max_steps of every variant (default 300)")
-    a.add_argument("--variants", default="", help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2)")
+    a.add_argument("--variants", default="", help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2); "
+                                                  "'strategies' = V6,V2,CS,TP,TK; 'all' = both")
     a.add_argument("--out", default=os.path.join("runs", "report"), help="run folders <out>/<variant>")
     a.add_argument("--table", default=os.path.join("docs", "ablations.md"),
                    help="Markdown table (.csv and .json written beside it)")

@@ -196,3 +196,24 @@ def test_missing_extra_gives_one_line_message(monkeypatch):
     with pytest.raises(ReportError, match=r"^plotting needs matplotlib, .*requirements-report.txt$"):
         from src.report.common import pyplot
         pyplot()
+
+
+def test_strategy_comparison_rows(ablation, tmp_path):
+    """Related work at equal budget: a cross-stitch row next to SmartAssign, with FLOPs and blind mode."""
+    table = str(tmp_path / "strategies.md")
+    argv = _ablation_argv(ablation["demo"], ablation["out"], table)
+    argv[argv.index("--variants") + 1] = "V6,CS"
+    assert report.main(argv) == 0
+    md = open(table, encoding="utf-8").read()
+    assert "**Knowledge-assignment strategies at equal budget" in md
+    rows = {r["variant"]: r for r in json.load(open(table[:-3] + ".json", encoding="utf-8"))["rows"]}
+    assert set(rows) == {"V6", "CS"} and rows["CS"]["params"] != rows["V6"]["params"]
+    for key, r in rows.items():
+        blind = json.load(open(os.path.join(ablation["out"], key, "eval_auto", "summary.json"), encoding="utf-8"))
+        right = sum(s["recognized"].get(s["task"], 0) for s in blind["sets"].values())
+        assert r["blind_accuracy"] == pytest.approx(right / 4)          # 2 rain + 2 snow test pairs
+        assert r["blind_psnr_y"] == pytest.approx(blind["all"]["restored"]["psnr_y"])
+        assert r["gflops"] > 0
+    assert rows["CS"]["gflops"] != rows["V6"]["gflops"]
+    names = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ")]
+    assert "smartassign" in names and "cross_stitch" in names

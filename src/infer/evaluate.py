@@ -92,7 +92,7 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
         samples = iterate_test_set(data_cfg, set_name, log=log)
         acc_in, acc_out = MetricAccumulator(set_name), MetricAccumulator(set_name)
         folder = os.path.join(output_dir, set_slug(set_name))
-        heads, set_task, n = Counter(), None, len(samples)
+        heads, recognized, set_task, n = Counter(), Counter(), None, len(samples)
         for i, s in enumerate(samples, 1):
             prefix = f"[{set_name} {i}/{n}] {s.name}"
             progress.show(prefix)
@@ -105,6 +105,8 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
                 row = acc.add(s.name, img, s.target, task=s.task)
                 glob.add_row(**row)
             heads[r.task] += 1
+            if r.scores is not None:            # what the recognition head says, whatever head ran
+                recognized["rain" if r.scores[0] >= r.scores[1] else "snow"] += 1
             set_task = s.task
         progress.clear()
         if not len(acc_out):
@@ -112,7 +114,8 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
         acc_out.write_csv(os.path.join(folder, "metrics.csv"))
         acc_in.write_csv(os.path.join(folder, "input_metrics.csv"))
         summary["sets"][set_name] = {
-            "task": set_task, "head": dict(heads), "csv": os.path.join(folder, "metrics.csv"),
+            "task": set_task, "head": dict(heads), "recognized": dict(recognized),
+            "csv": os.path.join(folder, "metrics.csv"),
             "input": acc_in.means()["all"], "restored": acc_out.means()["all"],
             "skipped": list(getattr(samples, "skipped", [])),
         }

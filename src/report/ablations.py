@@ -1,5 +1,6 @@
-"""Table 3 (V1-V6) and Table 4 (K1, K2) in miniature: train every variant on the same budget,
-evaluate each on the held-out test sets with eval.py's code, write Markdown/CSV/JSON tables.
+"""Table 3 (V1-V6) and Table 4 (K1, K2) in miniature, and the related-work strategies at equal
+budget (DESIGN.md §8): train every variant on the same budget, evaluate each on the held-out test
+sets with eval.py's code, write Markdown/CSV/JSON tables.
 
 Each variant is ``configs/demo.yaml`` (or ``--config``) plus the switches of its overlay in
 ``configs/ablations/`` given as overrides, trained in ``<out>/<variant>`` with
@@ -35,8 +36,13 @@ VARIANTS = {
            ["model.head_input=common", "model.freeze_encoder=true"], TASKS, 4),
     "K2": ("frozen V6 encoder, D_dr reads F_rk, D_ds F_sk",
            ["model.head_input=unique", "model.freeze_encoder=true"], TASKS, 4),
+    # Related work as switches (table "S"; V6 = smartassign and V2 = hard sharing join it).
+    "CS": ("cross-stitch sharing (CMUDRN)", ["model.assignment=cross_stitch"], TASKS, "S"),
+    "TP": ("task-parameterised decoder (Decouple Learning)", ["model.assignment=task_param"], TASKS, "S"),
+    "TK": ("SmartAssign + top-k attention (DRSformer)", ["model.attention=topk"], TASKS, "S"),
 }
 DEFAULT_VARIANTS = ("V6", "V1", "V2", "V3", "V4r", "V4s", "V5", "K1", "K2")
+STRATEGY_ROWS = ("V6", "V2", "CS", "TP", "TK")       # `--variants strategies`
 
 # The paper's Table 3/4 (PSNR/SSIM on Rain1200 / CSD), for the ordering comparison.
 PAPER = {"V1": ((32.34, 0.906), (31.73, 0.941)), "V2": ((32.11, 0.894), (31.93, 0.933)),
@@ -48,6 +54,8 @@ PAPER = {"V1": ((32.34, 0.906), (31.73, 0.941)), "V2": ((32.11, 0.894), (31.93, 
 
 def parse_variants(text):
     keys = [k.strip() for k in (text or "").split(",") if k.strip()] or list(DEFAULT_VARIANTS)
+    expand = {"all": list(DEFAULT_VARIANTS) + ["CS", "TP", "TK"], "strategies": list(STRATEGY_ROWS)}
+    keys = [k2 for k in keys for k2 in expand.get(k.lower(), [k])]
     lookup = {k.lower(): k for k in VARIANTS}
     bad = [k for k in keys if k.lower() not in lookup]
     if bad:
@@ -144,7 +152,7 @@ def train_variant(key, cfg, run_dir, steps, log=print, echo=True):
 def evaluate_variant(key, cfg, run_dir, log=print):
     """Evaluate the variant's checkpoint on its tasks' test sets (cached in <run>/eval)."""
     from ..device import setup_device
-    from ..flops import count_params
+    from ..flops import count_flops, count_params
     from ..infer.backends import MindSporeBackend
     from ..infer.engine import Restorer
     from ..infer.evaluate import evaluate
@@ -157,7 +165,7 @@ def evaluate_variant(key, cfg, run_dir, log=print):
         raise ReportError(f"[{key}] no test sets for tasks {', '.join(tasks)} in data.test_sets")
     out_dir = os.path.join(run_dir, "eval")
     cache = os.path.join(out_dir, "report_eval.json")
-    stamp = {"ckpt": ckpt, "mtime": os.path.getmtime(ckpt), "sets": sets}
+    stamp = {"ckpt": ckpt, "mtime": os.path.getmtime(ckpt), "sets": sets, "version": 2}
     if os.path.isfile(cache):
         with open(cache, encoding="utf-8") as fh:
             saved = json.load(fh)
@@ -168,9 +176,18 @@ def evaluate_variant(key, cfg, run_dir, log=print):
     restorer = Restorer(MindSporeBackend(net, model_cfg))
     summary = evaluate(restorer, cfg.data, sets, out_dir, task=None, log=lambda *a: None)
     result = {"ckpt": ckpt, "ckpt_kind": kind, "ckpt_step": meta.get("step"), "params": count_params(net),
+              "gflops": count_flops(net, (1, 3, 256, 256)) / 1e9,
               "tasks": {t: {"restored": summary["tasks"][t]["restored"], "input": summary["tasks"][t]["input"]}
                         for t in tasks if t in summary["tasks"]},
               "sets": sets}
+    if getattr(net, "recognition", False) and len(tasks) == len(TASKS):
+        # Blind mode (--task auto): how often recognition names the right task, and the quality of
+        # what auto returns (the chosen head; cross_stitch's fused image; task_param's blind decode).
+        blind = evaluate(restorer, cfg.data, sets, os.path.join(run_dir, "eval_auto"), task="auto",
+                         log=lambda *a: None)
+        right = sum(v["recognized"].get(v["task"], 0) for v in blind["sets"].values())
+        total = sum(v["restored"]["count"] for v in blind["sets"].values())
+        result["blind"] = {"accuracy": right / total if total else None, "restored": blind["all"]["restored"]}
     write_json(cache, {"stamp": stamp, "result": result})
     log(f"[{key}] evaluated {os.path.basename(ckpt)} (step {meta.get('step')}) on {', '.join(sets)}")
     return result
@@ -192,7 +209,11 @@ def collect_row(key, cfg, run_dir, result):
             rec.update(json.load(fh))
     val = read_val(run_dir)
     row = {"variant": key, "what": VARIANTS[key][0], "table": VARIANTS[key][3],
-           "params": result["params"], "steps": steps_done(run_dir), "ckpt": result["ckpt_kind"],
+           "params": result["params"], "gflops": result.get("gflops"),
+           "blind_accuracy": (result.get("blind") or {}).get("accuracy"),
+           "blind_psnr_y": ((result.get("blind") or {}).get("restored") or {}).get("psnr_y"),
+           "blind_ssim_y": ((result.get("blind") or {}).get("restored") or {}).get("ssim_y"),
+           "steps": steps_done(run_dir), "ckpt": result["ckpt_kind"],
            "ckpt_step": result["ckpt_step"], "crop": int(cfg.data.crop_size), "batch": int(cfg.train.batch_size),
            "seed": int(cfg.train.seed), "lr": float(cfg.train.lr), "wall_s": rec["train_seconds"],
            "median_step_s": _median_step_time(run_dir),
@@ -258,6 +279,22 @@ def render_markdown(rows, budget):
     if any(r["table"] == 4 for r in rows):
         lines += ["**Table 4 (K1/K2: V6's encoder frozen, heads retrained for the same number of steps)**",
                   ""] + table(t4) + [""]
+    strat = [r for r in rows if r["variant"] in STRATEGY_ROWS]
+    if any(r["table"] == "S" for r in rows):
+        names = {"V6": "smartassign", "V2": "hard", "CS": "cross_stitch", "TP": "task_param", "TK": "smartassign + topk"}
+        head = (["strategy", "config", "params (M)", "GFLOPs @256²", "s/step"]
+                + [f"{t} {n}" for t in TASKS for n in METRIC_NAMES]
+                + ["blind: right task", "blind PSNR-Y / SSIM-Y (all)"])
+        body = []
+        for r in strat:
+            cells = [names[r["variant"]], r["what"], _f(r["params"] / 1e6, 3), _f(r.get("gflops"), 2),
+                     _f(r["median_step_s"], 2)]
+            cells += [_f(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
+            acc = r.get("blind_accuracy")
+            cells += ["–" if acc is None else f"{100 * acc:.0f}%",
+                      f"{_f(r.get('blind_psnr_y'), 2)} / {_f(r.get('blind_ssim_y'), 4)}"]
+            body.append(cells)
+        lines += ["**Knowledge-assignment strategies at equal budget (DESIGN.md §8)**", ""] + md_table(head, body) + [""]
     keys = [r["variant"] for r in rows]
     for task, bench in zip(TASKS, ("Rain1200", "CSD")):
         ours = _ordering(rows, task)
@@ -270,6 +307,7 @@ def render_markdown(rows, budget):
 CSV_FIELDS = (["variant", "what", "table", "params"]
               + [f"{t}_{m}" for t in TASKS for m in METRIC_KEYS]
               + [f"{t}_input_{m}" for t in TASKS for m in METRIC_KEYS]
+              + ["gflops", "blind_accuracy", "blind_psnr_y", "blind_ssim_y"]
               + ["steps", "ckpt", "ckpt_step", "crop", "batch", "seed", "lr", "wall_s", "median_step_s",
                  "best_val_psnr_y", "run_dir"])
 
