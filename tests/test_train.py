@@ -129,3 +129,35 @@ def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
         np.testing.assert_array_equal(w0[k].asnumpy(), w1[k].asnumpy())    # identical replicas
     initial = {p.name: p.asnumpy() for p in build_model(load_config(DEMO_CFG).model, seed=0).get_parameters()}
     assert any(not np.array_equal(w0[k].asnumpy(), initial[k]) for k in w0)  # and they trained
+
+
+def test_sigkill_then_resume(tiny_demo, tmp_path):
+    """A run killed with SIGKILL right after a checkpoint resumes from it and finishes."""
+    import signal
+    import time
+    out = tmp_path / "killed"
+    args = [sys.executable, os.path.join(ROOT, "train.py"), "--config_path", DEMO_CFG] + [
+        "--" + o for o in _overrides(tiny_demo, str(out), **{"train.max_steps": 40})]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = out / "ckpt"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if len(list(ckpt_dir.glob("step_*.ckpt"))) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    saved = sorted(int(p.stem.split("_")[1]) for p in ckpt_dir.glob("step_*.ckpt"))
+    assert saved and saved[-1] < 40
+    resumed = subprocess.run(args + ["--train.resume=auto"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {ckpt_dir / f'step_{saved[-1]:08d}.ckpt'}: step {saved[-1]}" in resumed.stdout
+    _, _, meta = checkpoint.read(str(ckpt_dir / "step_00000040.ckpt"))
+    assert meta["step"] == 40
+    steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 41))        # rows after the checkpoint were dropped, then logged again

@@ -46,6 +46,20 @@ def resolve_resume(resume, ckpt_dir):
     return resume
 
 
+def truncate_log(path, step):
+    """Keep the header and the rows of ``path`` (a CSV whose first column is the step) up to ``step``;
+    a run killed after its last checkpoint logged steps that the resumed run repeats."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(keep) + "\n")
+    os.replace(tmp, path)
+
+
 def apply_amp(net, level, target):
     """Mixed precision per device: Ascend fp16 compute with LayerNorm/Softmax/Sigmoid kept in fp32;
     CPU and GPU stay fp32 unless amp_level is set explicitly."""
@@ -147,6 +161,9 @@ def run(cfg, log=print, dataset_factory=None):
     elif t.get("resume") == "auto":
         log(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
     log_csv = os.path.join(out_dir, "log.csv")
+    if rank == 0 and resume:
+        for name in ("log.csv", "val.csv"):             # drop rows logged after the checkpoint
+            truncate_log(os.path.join(out_dir, name), state.step)
     if rank == 0 and not resume:
         for name in ("log.csv", "val.csv"):             # a fresh run starts fresh logs
             if os.path.exists(os.path.join(out_dir, name)):
