@@ -44,3 +44,34 @@ def mixed_batch(n=4, h=64, w=64, seed=0):
     labels = np.array([i % 2 for i in range(n)], np.int32)
     inputs = np.stack([add_rain(rng, t) if l == 0 else add_snow(rng, t) for t, l in zip(targets, labels)])
     return inputs.astype(np.float32), targets.astype(np.float32), labels
+
+
+def write_demo_tree(root, train=8, test=2, h=64, w=72, seed=0):
+    """A demo-layout tree under ``root``: (rain|snow)/(train|test)/(input|target)/*.png + demo.json."""
+    import os
+    import cv2
+    rng = np.random.default_rng(seed)
+    for task, degrade in (("rain", add_rain), ("snow", add_snow)):
+        for split, n in (("train", train), ("test", test)):
+            for sub in ("input", "target"):
+                os.makedirs(os.path.join(root, task, split, sub), exist_ok=True)
+            for i in range(n):
+                clean = smooth_image(rng, h, w)
+                for sub, img in (("input", degrade(rng, clean)), ("target", clean)):
+                    bgr = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1]
+                    cv2.imwrite(os.path.join(root, task, split, sub, f"{task}{i:02d}.png"), bgr)
+    with open(os.path.join(root, "demo.json"), "w", encoding="utf-8") as fh:
+        fh.write("{}")
+    return str(root)
+
+
+def network_reachable(hosts=("pypi.org", "files.pythonhosted.org")):
+    """True when PyPI answers on port 443 (the Lite wheel fetch needs it)."""
+    import socket
+    for host in hosts:
+        try:
+            socket.create_connection((host, 443), timeout=10).close()
+            return True
+        except OSError:
+            continue
+    return False

@@ -13,13 +13,14 @@ is rewritten to version 1, which Lite 2.0.0 accepts for a bias-free conv net.
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import network_reachable
 
 REPO = Path(__file__).resolve().parents[1]
 FETCH = REPO / "scripts" / "fetch_mindspore_lite.sh"
@@ -81,14 +82,6 @@ def _graphcell_outputs(mindir, tile):
     return [o.asnumpy() for o in outs]
 
 
-def _network_reachable():
-    for host in ("pypi.org", "files.pythonhosted.org"):
-        try:
-            socket.create_connection((host, 443), timeout=10).close()
-            return True
-        except OSError:
-            continue
-    return False
 
 
 def _run(cmd, cwd=None, env=None, timeout=300):
@@ -118,7 +111,7 @@ def lite_home():
     proc = _run(["bash", FETCH], env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)),
                 timeout=1800)
     if proc.returncode != 0:
-        if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not _network_reachable():
+        if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not network_reachable():
             pytest.skip("cannot fetch mindspore-lite 2.0.0 (network unreachable) and "
                         "SMARTASSIGN_REQUIRE_LITE is not set")
         pytest.fail(f"scripts/fetch_mindspore_lite.sh failed (exit {proc.returncode}):\n{_tail(proc)}")

@@ -10,7 +10,6 @@ first failing step (infer: Lite refuses the MINDIR version; build: no MS_LITE_HO
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from mindspore import nn
 
 import postprocess as post_cli
 import preprocess as pre_cli
-from helpers import add_rain, add_snow, smooth_image
+from helpers import add_rain, add_snow, network_reachable, smooth_image
 from src.data.image_io import read_rgb, write_rgb
 from src.infer.backends import MindSporeBackend
 from src.infer.engine import Restorer, pad_to_multiple
@@ -189,14 +188,6 @@ def test_postprocess_reports_missing_results(setup, pipeline, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- run_infer_310.sh
-def _network_reachable():
-    for host in ("pypi.org", "files.pythonhosted.org"):
-        try:
-            socket.create_connection((host, 443), timeout=10).close()
-            return True
-        except OSError:
-            continue
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +195,7 @@ def lite_home():
     proc = subprocess.run(["bash", str(FETCH)], capture_output=True, text=True, timeout=1800,
                           env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)))
     if proc.returncode != 0:
-        if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not _network_reachable():
+        if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not network_reachable():
             pytest.skip("cannot fetch mindspore-lite 2.0.0 (network unreachable) and "
                         "SMARTASSIGN_REQUIRE_LITE is not set")
         pytest.fail(f"scripts/fetch_mindspore_lite.sh failed:\n{proc.stderr[-3000:]}")

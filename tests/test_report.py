@@ -13,7 +13,7 @@ from src.report import bench as report_bench
 from src.report.common import ReportError, require
 from src.report.runlog import read_val
 
-from helpers import add_rain, add_snow, smooth_image
+from helpers import write_demo_tree
 
 VARIANTS = "V6,V4r"          # at most two trainings in this module
 
@@ -21,19 +21,7 @@ VARIANTS = "V6,V4r"          # at most two trainings in this module
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
     """A demo-layout tree (rain|snow)/(train|test)/(input|target) of small synthetic pairs."""
-    root = tmp_path_factory.mktemp("demo")
-    rng = np.random.default_rng(0)
-    for task, degrade in (("rain", add_rain), ("snow", add_snow)):
-        for split, n in (("train", 8), ("test", 2)):
-            for sub in ("input", "target"):
-                (root / task / split / sub).mkdir(parents=True)
-            for i in range(n):
-                clean = smooth_image(rng, 64, 72)
-                for sub, img in (("input", degrade(rng, clean)), ("target", clean)):
-                    bgr = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1]
-                    cv2.imwrite(str(root / task / split / sub / f"{task}{i:02d}.png"), bgr)
-    (root / "demo.json").write_text("{}")
-    return str(root)
+    return write_demo_tree(str(tmp_path_factory.mktemp("demo")))
 
 
 def _ablation_argv(demo, out, table, steps=4):

@@ -6,9 +6,7 @@ import socket
 import subprocess
 import sys
 
-import cv2
 import numpy as np
-import mindspore as ms
 import mindspore.dataset as ds
 import pytest
 
@@ -19,7 +17,7 @@ from src.train import checkpoint
 from src.train.callbacks import NonFiniteLossError
 from src.train.runner import run
 
-from helpers import add_rain, add_snow, smooth_image
+from helpers import write_demo_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -28,19 +26,7 @@ DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
 @pytest.fixture(scope="module")
 def tiny_demo(tmp_path_factory):
     """A demo-layout tree (rain|snow)/(train|test)/(input|target) of small synthetic pairs."""
-    root = tmp_path_factory.mktemp("demo")
-    rng = np.random.default_rng(0)
-    for task, degrade in (("rain", add_rain), ("snow", add_snow)):
-        for split, n in (("train", 8), ("test", 2)):
-            for sub in ("input", "target"):
-                (root / task / split / sub).mkdir(parents=True)
-            for i in range(n):
-                clean = smooth_image(rng, 64, 72)
-                for sub, img in (("input", degrade(rng, clean)), ("target", clean)):
-                    bgr = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).round().astype(np.uint8)[:, :, ::-1]
-                    cv2.imwrite(str(root / task / split / sub / f"{task}{i:02d}.png"), bgr)
-    (root / "demo.json").write_text("{}")
-    return str(root)
+    return write_demo_tree(str(tmp_path_factory.mktemp("demo")))
 
 
 def _overrides(demo_root, out_dir, **extra):
