@@ -4,7 +4,7 @@
                                [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
     python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
     python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
-    python report.py bench     [--out docs/bench.md] [--quick] [--only model,data,infer,train]
+    python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
 
 ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
   or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
@@ -13,7 +13,7 @@ figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a s
   (figure3_tsne.png) and each GKFM's gate values per channel, rain vs snow (figure3_gates.png,
   values in figure3_gates.json).
 curves:    every loss term of log.csv and the validation PSNR (val.csv, or parsed from the console log).
-bench:     runs bench/bench_model.py, bench_data.py, bench_infer.py (and bench_train.py when present)
+bench:     runs bench/bench_model.py, bench_ops.py, bench_train.py, bench_infer.py and bench_data.py
   with --json and writes the performance table (Markdown + JSON).
 Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
 """
@@ -60,7 +60,7 @@ def build_parser():
 
     b = sub.add_parser("bench", help="run the benchmarks, write the performance table")
     b.add_argument("--out", default=os.path.join("docs", "bench.md"), help="Markdown (JSON beside it)")
-    b.add_argument("--only", default="model,data,infer,train", help="subset of model,data,infer,train")
+    b.add_argument("--only", default="model,ops,data,infer,train", help="subset of model,ops,data,infer,train")
     b.add_argument("--quick", action="store_true", help="tiny sizes and repeats (tests, smoke runs)")
     b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
     return p

@@ -140,7 +140,7 @@ def test_ablation_switches_change_parameter_sets():
     _, v3, _ = _names({"gated_conv": False})                     # V3: no gated conv branch
     removed = names - v3
     assert removed and all(n.startswith("encoder.blocks") and
-                           any(k in n for k in ("norm_cv", ".conv.", ".gate.")) for n in removed)
+                           any(k in n for k in (".conv.", ".gate.")) for n in removed)   # LN(F_pe) stays for (7)
     assert v3 < names
 
     _, v5, _ = _names({"recognition": False})                    # V5: no recognition head

@@ -157,10 +157,10 @@ def test_curves_of_a_trained_run(ablation, tmp_path):
 
 def test_bench_quick(tmp_path):
     out = str(tmp_path / "bench.md")
-    assert report.main(["bench", "--quick", "--only", "model,data,infer", "--out", out]) == 0
+    assert report.main(["bench", "--quick", "--only", "model,ops,data,infer", "--out", out]) == 0
     md = open(out, encoding="utf-8").read()
-    for part in ("**Model**", "| tiny | 0.42 |", "Same-run MindSpore ceiling", "**Inference**", "512x512",
-                 "**Input pipeline**", "| folder |"):
+    for part in ("**Model**", "| tiny | 0.42 |", "Same-run MindSpore ceiling", "**Per-op costs", "| ops.split |",
+                 "**Inference**", "512x512", "**Input pipeline**", "| folder |"):
         assert part in md, part
     raw = json.load(open(str(tmp_path / "bench.json"), encoding="utf-8"))
     assert raw["results"]["model"]["result"]["rows"][0]["params_M"] > 0

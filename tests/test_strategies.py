@@ -148,7 +148,8 @@ def _gate(c, r):
 def _encoder(p, topk=0):
     s, c = p["shallow_dim"], p["embed_dim"]
     hid = int(c * p["mlp_ratio"])
-    block = (3 * 2 * c + _dense(c, 3 * c) + _dense(c, c) + _dense(c, hid) + _dense(hid, c)
+    # LN(F_pe) (shared by eq. 7 and 9) and LN(F_msa), qkv, proj, MLP, conv, gate, top-k mixing
+    block = (2 * 2 * c + _dense(c, 3 * c) + _dense(c, c) + _dense(c, hid) + _dense(hid, c)
              + _conv(c, c, 3) + _gate(c, p["reduction"]) + topk)
     sam = 2 * _conv(s, s, 3) + _conv(s, 1, 3)
     return _conv(3, s, 3) + sam + _conv(s, c, p["patch_size"]) + p["depth"] * block

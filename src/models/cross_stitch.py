@@ -21,7 +21,7 @@ from mindspore import nn, ops
 from .encoder import Encoder
 from .glsf_vit import TOPK_FRACTIONS
 from .heads import ImageHead, RecognitionHead
-from .layers import conv3x3, pad_to_multiple
+from .layers import conv3x3, crop_to, pad_to_multiple
 
 
 class CrossStitchUnit(nn.Cell):
@@ -40,11 +40,11 @@ class CrossStitchUnit(nn.Cell):
 
 
 class FusionHead(nn.Cell):
-    """R_fu = (R_dr + R_ds)/2 + Conv₃ₓ₃(GELU(Conv₃ₓ₃([I, R_dr, R_ds]))): the blind output."""
+    """R_fu = (R_dr + R_ds)/2 + Conv₃ₓ₃(SiLU(Conv₃ₓ₃([I, R_dr, R_ds]))): the blind output."""
 
     def __init__(self, hidden):
         super().__init__()
-        self.body = nn.SequentialCell(conv3x3(9, hidden), nn.GELU(), conv3x3(hidden, 3))
+        self.body = nn.SequentialCell(conv3x3(9, hidden), nn.SiLU(), conv3x3(hidden, 3))
 
     def construct(self, image, r_dr, r_ds):
         return 0.5 * (r_dr + r_ds) + self.body(ops.cat((image, r_dr, r_ds), 1))
@@ -97,10 +97,10 @@ class CrossStitchNet(nn.Cell):
         r_dr = self.head_dr(f_r, sam_r, x)
         r_ds = self.head_ds(f_s, sam_s, x)
         r_fu = self.fusion(x, r_dr, r_ds)
-        out = (r_dr[:, :, :h, :w], r_ds[:, :, :h, :w])
+        out = (crop_to(r_dr, h, w), crop_to(r_ds, h, w))
         if self.recognition:
             out = out + (self.head_re(ops.cat((f_r, f_s), 1)),)
-        return out + (r_fu[:, :, :h, :w],)
+        return out + (crop_to(r_fu, h, w),)
 
     def encoder_parameters(self):
         """Both encoders and the stitch units (frozen by freeze_encoder)."""

@@ -13,7 +13,7 @@ class GKFM(nn.Cell):
     def __init__(self, channels, reduction=4):
         super().__init__()
         self.gate = ChannelGate(channels, reduction)
-        self.refine = nn.SequentialCell(conv3x3(channels, channels), nn.GELU(),
+        self.refine = nn.SequentialCell(conv3x3(channels, channels), nn.SiLU(),
                                         conv3x3(channels, channels))
 
     def gate_values(self, f_wk):

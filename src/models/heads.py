@@ -16,7 +16,7 @@ class ImageHead(nn.Cell):
     def __init__(self, in_dim, embed_dim, shallow_dim, patch_size):
         super().__init__()
         self.fuse = conv3x3(in_dim, embed_dim)
-        self.act = nn.GELU()
+        self.act = nn.SiLU()
         self.up = conv1x1(embed_dim, shallow_dim * patch_size * patch_size)
         self.shuffle = nn.PixelShuffle(patch_size)
         self.out = conv3x3(shallow_dim, 3)
@@ -31,8 +31,8 @@ class RecognitionHead(nn.Cell):
 
     def __init__(self, in_dim, embed_dim, num_classes=2):
         super().__init__()
-        self.body = nn.SequentialCell(conv3x3(in_dim, embed_dim), nn.GELU(),
-                                      conv3x3(embed_dim, embed_dim), nn.GELU(),
+        self.body = nn.SequentialCell(conv3x3(in_dim, embed_dim), nn.SiLU(),
+                                      conv3x3(embed_dim, embed_dim), nn.SiLU(),
                                       conv3x3(embed_dim, embed_dim))
         self.fc = nn.Dense(embed_dim, num_classes)
 

@@ -13,8 +13,11 @@ def conv1x1(cin, cout):
 
 
 def global_pool(x):
-    """Average pooling over H, W (NCHW -> N,C,1,1); export-safe, unlike AdaptiveAvgPool2d."""
-    return x.mean(axis=(2, 3), keep_dims=True)
+    """Average pooling over H, W (NCHW -> N,C,1,1) as a product with a constant 1/(HW) vector:
+    export-safe (unlike AdaptiveAvgPool2d) and ~3× faster than ReduceMean on MindSpore's CPU backend."""
+    b, c, h, w = x.shape
+    mean = ms.Tensor(np.full((h * w, 1), 1.0 / (h * w), np.float32))
+    return ops.matmul(x.reshape(b * c, h * w), mean).reshape(b, c, 1, 1)
 
 
 class ChannelGate(nn.Cell):
@@ -39,15 +42,35 @@ class ChannelGate(nn.Cell):
         return x * self.gate_values(x)
 
 
-class LayerNorm2d(nn.Cell):
-    """LayerNorm over channels of an NCHW map (via an NHWC view; nn.LayerNorm runs in GRAPH on CPU)."""
+class LayerNorm(nn.Cell):
+    """LN over the last axis (the channels of an NHWC token map): (x − μ)/√(σ² + ε)·γ + β.
 
-    def __init__(self, channels):
+    The same parameters (``gamma``, ``beta``), ε and result as ``nn.LayerNorm``; μ and σ² are
+    products with a constant 1/C vector (two passes, no E[x²] − μ² cancellation), which on
+    MindSpore's CPU backend takes about half the time of its LayerNorm kernel (bench/bench_ops.py).
+    """
+
+    def __init__(self, channels, eps=1e-7):
         super().__init__()
-        self.norm = nn.LayerNorm((channels,), begin_norm_axis=-1, begin_params_axis=-1)
+        self.gamma = ms.Parameter(ms.Tensor(np.ones(channels, np.float32)), name="gamma")
+        self.beta = ms.Parameter(ms.Tensor(np.zeros(channels, np.float32)), name="beta")
+        self.mean = ms.Tensor(np.full((channels, 1), 1.0 / channels, np.float32))
+        self.eps = eps
 
     def construct(self, x):
-        return self.norm(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])
+        centred = x - ops.matmul(x, self.mean)
+        std = ops.sqrt(ops.matmul(centred * centred, self.mean) + self.eps)
+        return (centred / std * self.gamma + self.beta).reshape(shape)
+
+
+def crop_to(x, h, w):
+    """The top-left h×w of an NCHW map (what ``pad_to_multiple`` added is cut off); no copy when
+    nothing was padded (a slice costs a full copy on MindSpore's CPU backend)."""
+    if x.shape[2] == h and x.shape[3] == w:
+        return x
+    return x[:, :, :h, :w]
 
 
 def _pad_index(length, pad, mode):

@@ -12,7 +12,7 @@ from .encoder import Encoder
 from .gkfm import GKFM
 from .glsf_vit import TOPK_FRACTIONS
 from .heads import TKFF
-from .layers import pad_to_multiple
+from .layers import crop_to, pad_to_multiple
 from .task_param import TaskParamNet
 
 PRESETS = {
@@ -91,7 +91,7 @@ class SmartAssign(nn.Cell):
         x = pad_to_multiple(image, self.multiple)
         f_wk, f_rk, f_ck, f_sk, f_sam = self.knowledge(x)
         r_dr, r_ds, r_re = self.tkff((f_wk, f_rk, f_ck, f_sk), f_sam, x)
-        out = (r_dr[:, :, :h, :w], r_ds[:, :, :h, :w])
+        out = (crop_to(r_dr, h, w), crop_to(r_ds, h, w))
         if self.recognition:
             out = out + (r_re,)
         if self.training and self.contrast:

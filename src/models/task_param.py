@@ -22,7 +22,7 @@ from mindspore.common.initializer import Uniform
 from .encoder import Encoder
 from .glsf_vit import TOPK_FRACTIONS
 from .heads import RecognitionHead
-from .layers import pad_to_multiple
+from .layers import crop_to, pad_to_multiple
 
 NUM_TASKS = 2
 
@@ -61,12 +61,12 @@ class DynamicConv2d(nn.Cell):
 
 
 class TaskParamHead(nn.Cell):
-    """The ImageHead with task-generated convolutions: R = I + out(shuffle(up(GELU(fuse(F)))) + F_sam)."""
+    """The ImageHead with task-generated convolutions: R = I + out(shuffle(up(SiLU(fuse(F)))) + F_sam)."""
 
     def __init__(self, embed_dim, shallow_dim, patch_size):
         super().__init__()
         self.fuse = DynamicConv2d(embed_dim, embed_dim, 3)
-        self.act = nn.GELU()
+        self.act = nn.SiLU()
         self.up = DynamicConv2d(embed_dim, shallow_dim * patch_size * patch_size, 1)
         self.shuffle = nn.PixelShuffle(patch_size)
         self.out = DynamicConv2d(shallow_dim, 3, 3)
@@ -116,20 +116,20 @@ class TaskParamNet(nn.Cell):
         n = x.shape[0]
         r_re = self.head_re(f_wk) if self.recognition else None
         if task is not None:
-            r = self.decoder(f_wk, f_sam, x, self.task_gamma(task))[:, :, :h, :w]
+            r = crop_to(self.decoder(f_wk, f_sam, x, self.task_gamma(task)), h, w)
             out = (r, r)
             if self.recognition:
                 out = out + (r_re,)
             return out
         r_dr = self.decoder(f_wk, f_sam, x, ops.broadcast_to(self.gamma_rain, (n, NUM_TASKS)))
         r_ds = self.decoder(f_wk, f_sam, x, ops.broadcast_to(self.gamma_snow, (n, NUM_TASKS)))
-        out = (r_dr[:, :, :h, :w], r_ds[:, :, :h, :w])
+        out = (crop_to(r_dr, h, w), crop_to(r_ds, h, w))
         if self.recognition:
             r_bl = self.decoder(f_wk, f_sam, x, self.softmax(r_re))
             # "* 1.0" (exact) gives the recognition output its own node: MindSpore 2.8's ONNX
             # exporter renames a node that is both a named graph output and consumed inside the
             # graph (here by the softmax) and leaves the consumer dangling.
-            out = out + (r_re * 1.0, r_bl[:, :, :h, :w])
+            out = out + (r_re * 1.0, crop_to(r_bl, h, w))
         return out
 
     def encoder_parameters(self):
