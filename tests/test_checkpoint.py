@@ -36,6 +36,9 @@ def test_mismatch_and_missing_are_reported(tmp_path):
     params, _, _ = checkpoint.read(path)
     with pytest.raises(checkpoint.CheckpointError, match="does not match the network: .*with another shape"):
         checkpoint.load_weights(other, params, source=path)
+    v3 = build_model({"preset": "tiny", "gated_conv": False})     # the full model's conv branch is extra
+    with pytest.raises(checkpoint.CheckpointError, match=r"not in the network \(e\.g\. encoder\.blocks\.0\.conv"):
+        checkpoint.load_weights(v3, params, source=path)
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint not found: .*nope.ckpt"):
         checkpoint.read(str(tmp_path / "nope.ckpt"))
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
@@ -51,3 +54,13 @@ def test_non_strict_load_reports_what_stays_initial(tmp_path):
     left = checkpoint.load_weights(k1, params, strict=False)
     assert left == ["tkff.head_dr.fuse.weight", "tkff.head_ds.fuse.weight"]
     assert np.array_equal(k1.encoder.project.weight.asnumpy(), net.encoder.project.weight.asnumpy())
+
+
+def test_checkpoint_of_another_network_revision_is_refused(tmp_path, monkeypatch):
+    net = build_model({"preset": "tiny"}, seed=0)
+    monkeypatch.setattr(checkpoint, "NETWORK_REVISION", 1)           # as the first release wrote them
+    path = checkpoint.save(net, str(tmp_path / "old.ckpt"), {"preset": "tiny"})
+    monkeypatch.undo()
+    current = checkpoint.NETWORK_REVISION
+    with pytest.raises(checkpoint.CheckpointError, match=rf"old.ckpt: saved by network revision 1, this code is revision {current}"):
+        checkpoint.read(path)

@@ -2,7 +2,7 @@
 
 Upper branch (7): F_msa = MSA(LN(F_pe)) + F_pe;  F_mlp = MLP(LN(F_msa)) + F_msa.
 Lower branch (9): F_cv = Conv(LN(F_pe));  F_local = F_cv ⊙ Gate(FC₂(Pool(F_cv))).
-Output (10): F_glf = F_mlp + F_local.
+Output (10): F_glf = F_mlp + F_local. One LayerNorm computes LN(F_pe) for both branches.
 
 MSA (8) is softmax(QKᵀ/√d)V inside non-overlapping windows of the token map (shifted by half a
 window on alternate blocks, Swin style, with a mask so wrapped tokens never attend to each other),
@@ -134,7 +134,7 @@ class WindowAttention(nn.Cell):
         if gathers is not None:
             tokens = ops.gather(tokens, gathers[0], 1)
         qkv = self.qkv(tokens).reshape(b * (h * w // n), n, 3, self.num_heads, d).transpose(2, 0, 3, 1, 4)
-        q, k, v = ops.split(qkv, 1, 0)                             # slicing would copy 3× slower
+        q, k, v = ops.split(qkv, 1, 0)             # indexing qkv[0..2] is ~10× slower on CPU (bench_ops)
         shape = (b * (h * w // n), self.num_heads, n, d)
         out = self.attend(q.reshape(shape), k.reshape(shape), v.reshape(shape), mask)
         out = self.proj(out.transpose(0, 2, 1, 3).reshape(b, h * w, c))
@@ -144,6 +144,8 @@ class WindowAttention(nn.Cell):
 
 
 class MLP(nn.Cell):
+    """The MLP of eq. (7): FC → SiLU → FC with ``ratio``·C hidden units."""
+
     def __init__(self, dim, ratio):
         super().__init__()
         hidden = int(dim * ratio)
@@ -170,9 +172,9 @@ class GLSFViT(nn.Cell):
             self.conv = conv3x3(dim, dim)
             self.gate = ChannelGate(dim, reduction)
 
-    def local_branch(self, x):
-        """Eq. (9): F_local = F_cv ⊙ Gate(FC₂(Pool(F_cv))), F_cv = Conv(LN(F_pe))."""
-        f_cv = self.conv(x.transpose(0, 3, 1, 2))
+    def local_branch(self, f_ln):
+        """Eq. (9) on f_ln = LN(F_pe): F_local = F_cv ⊙ Gate(FC₂(Pool(F_cv))), F_cv = Conv(f_ln)."""
+        f_cv = self.conv(f_ln.transpose(0, 3, 1, 2))
         return self.gate(f_cv).transpose(0, 2, 3, 1)
 
     def construct(self, x):

@@ -15,6 +15,11 @@ from .heads import TKFF
 from .layers import crop_to, pad_to_multiple
 from .task_param import TaskParamNet
 
+# What a given set of weights computes changes with the revision; checkpoints store it and older
+# ones are refused. 1: first release (GELU; a separate LN for the conv branch). 2: SiLU throughout,
+# one LN(F_pe) for eq. 7 and 9.
+NETWORK_REVISION = 2
+
 PRESETS = {
     # CPU demo and CI.
     "tiny": dict(shallow_dim=16, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,

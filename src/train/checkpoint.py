@@ -1,9 +1,11 @@
 """Checkpoints: atomic saving, the model config stored inside, loading with clear reports.
 
 A checkpoint is a MindSpore ``.ckpt`` holding the network weights (names as in ``SmartAssign``),
-optionally the optimizer state and loss scale (training checkpoints), and two strings appended by
-``save``: ``model_config`` (YAML of the ``model`` config section, so inference needs only the file)
-and ``meta`` (JSON: step, epoch, and whatever the trainer needs to resume).
+optionally the optimizer state and loss scale (training checkpoints), and strings appended by
+``save``: ``model_config`` (YAML of the ``model`` config section, so inference needs only the file),
+``meta`` (JSON: step, epoch, and whatever the trainer needs to resume) and ``network_revision``
+(``NETWORK_REVISION``; a checkpoint of another revision is refused, since its weights would
+compute something else).
 """
 import json
 import os
@@ -11,7 +13,7 @@ import os
 import mindspore as ms
 import yaml
 
-from ..models.smartassign import build_model
+from ..models.smartassign import NETWORK_REVISION, build_model
 
 KNOWN_PREFIXES = ("network.", "_backbone.", "backbone.", "net.")
 
@@ -23,7 +25,7 @@ class CheckpointError(RuntimeError):
 def save(cell, path, model_cfg=None, meta=None):
     """Write ``cell``'s parameters to ``path`` atomically (temporary file + rename)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    extra = {}
+    extra = {"network_revision": str(NETWORK_REVISION)}
     if model_cfg is not None:
         extra["model_config"] = yaml.safe_dump(dict(model_cfg), sort_keys=True)
     if meta is not None:
@@ -51,7 +53,14 @@ def read(path):
         raise CheckpointError(f"{path}: not a readable MindSpore checkpoint ({exc})") from exc
     model_cfg = params.pop("model_config", None)
     meta = params.pop("meta", None)
+    revision = params.pop("network_revision", None)
     to_str = lambda v: v if isinstance(v, str) else str(v.asnumpy()) if hasattr(v, "asnumpy") else str(v)  # noqa: E731
+    revision = int(to_str(revision)) if revision is not None else 1
+    if revision != NETWORK_REVISION:
+        raise CheckpointError(f"{path}: saved by network revision {revision}, this code is revision "
+                              f"{NETWORK_REVISION} (see NETWORK_REVISION in src/models/smartassign.py); "
+                              "its weights would compute something else: retrain, or use the release "
+                              "that wrote it")
     model_cfg = yaml.safe_load(to_str(model_cfg)) if model_cfg is not None else None
     meta = json.loads(to_str(meta)) if meta is not None else {}
     return params, model_cfg, meta
@@ -61,11 +70,13 @@ def load_weights(net, params, strict=True, source="checkpoint"):
     """Load network weights from a parameter dict, stripping known wrapper prefixes.
 
     Optimizer moments and other training state in the dict are ignored. With ``strict``, any
-    network parameter missing from the dict (or of another shape) raises with the names; otherwise
-    those keep their initial values and their names are returned.
+    network parameter missing from the dict (or of another shape), and any weight of the network's
+    modules that the network does not have, raises with the names; otherwise those keep their
+    initial values (or are dropped) and the names of the parameters left initial are returned.
     """
     wanted = {p.name: p for p in net.get_parameters()}
-    picked = {}
+    modules = {n.split(".")[0] for n in wanted}
+    picked, unexpected = {}, []
     for name, value in params.items():
         key = name
         for prefix in KNOWN_PREFIXES:
@@ -73,12 +84,16 @@ def load_weights(net, params, strict=True, source="checkpoint"):
                 key = key[len(prefix):]
         if key in wanted:
             picked[key] = value
+        elif key.split(".")[0] in modules:          # not an optimizer moment or training state
+            unexpected.append(key)
     missing = sorted(set(wanted) - set(picked))
     bad_shape = sorted(k for k, v in picked.items() if tuple(v.shape) != tuple(wanted[k].shape))
-    if strict and (missing or bad_shape):
+    if strict and (missing or bad_shape or unexpected):
         detail = []
         if missing:
             detail.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} not in the network (e.g. {', '.join(sorted(unexpected)[:3])})")
         if bad_shape:
             detail.append(f"{len(bad_shape)} with another shape (e.g. {', '.join(bad_shape[:3])})")
         raise CheckpointError(f"{source} does not match the network: " + "; ".join(detail) +
