@@ -16,7 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from .layers import ChannelGate, LayerNorm, conv3x3
+from .layers import ChannelGate, conv3x3
 
 
 def shift_mask(h, w, window, shift):
@@ -163,9 +163,9 @@ class GLSFViT(nn.Cell):
     def __init__(self, dim, num_heads, window, mlp_ratio=2.0, shift=0, attention="window",
                  gated_conv=True, reduction=4, topk_fractions=TOPK_FRACTIONS):
         super().__init__()
-        self.norm1 = LayerNorm(dim)
+        self.norm1 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
         self.msa = WindowAttention(dim, num_heads, window, shift, attention, topk_fractions)
-        self.norm2 = LayerNorm(dim)
+        self.norm2 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
         self.mlp = MLP(dim, mlp_ratio)
         self.gated_conv = gated_conv
         if gated_conv:

@@ -42,35 +42,6 @@ class ChannelGate(nn.Cell):
         return x * self.gate_values(x)
 
 
-class LayerNorm(nn.Cell):
-    """LN over the last axis (the channels of an NHWC token map): (x − μ)/√(σ² + ε)·γ + β.
-
-    The same parameters (``gamma``, ``beta``), ε and result as ``nn.LayerNorm``. Training uses
-    MindSpore's fused kernel, which keeps only μ and 1/σ for the backward pass. Inference computes
-    μ and σ² as products with a constant 1/C vector (two passes, no E[x²] − μ² cancellation): on
-    MindSpore's CPU backend that takes about 60% of the fused kernel's time (bench/bench_ops.py),
-    but differentiating it would keep several full-size intermediates (+6 GiB for a default-preset
-    training step at batch 4), so it is not used for training.
-    """
-
-    def __init__(self, channels, eps=1e-7):
-        super().__init__()
-        self.gamma = ms.Parameter(ms.Tensor(np.ones(channels, np.float32)), name="gamma")
-        self.beta = ms.Parameter(ms.Tensor(np.zeros(channels, np.float32)), name="beta")
-        self.mean = ms.Tensor(np.full((channels, 1), 1.0 / channels, np.float32))
-        self.eps = eps
-        self.fused = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
-
-    def construct(self, x):
-        if self.training:
-            return self.fused(x, self.gamma, self.beta)[0]
-        shape = x.shape
-        x = x.reshape(-1, shape[-1])
-        centred = x - ops.matmul(x, self.mean)
-        std = ops.sqrt(ops.matmul(centred * centred, self.mean) + self.eps)
-        return (centred / std * self.gamma + self.beta).reshape(shape)
-
-
 def crop_to(x, h, w):
     """The top-left h×w of an NCHW map (what ``pad_to_multiple`` added is cut off); no copy when
     nothing was padded (a slice costs a full copy on MindSpore's CPU backend)."""

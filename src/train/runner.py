@@ -17,7 +17,6 @@ from ..config import ConfigError, dump
 from ..data.pipeline import create_train_dataset
 from ..device import setup_device
 from ..losses import SmartAssignLoss
-from ..models.layers import LayerNorm
 from ..models.smartassign import build_model
 
 EPOCH_SEED_STRIDE = 1_000_003
@@ -70,7 +69,7 @@ def apply_amp(net, level, target):
         return net, False
     if level != "O2":
         raise ConfigError(f"train.amp_level={level!r} is not valid; choose auto, O0 or O2")
-    keep_fp32 = amp.get_black_list() + [nn.LayerNorm, LayerNorm, nn.Softmax, nn.Sigmoid]
+    keep_fp32 = amp.get_black_list() + [nn.LayerNorm, nn.Softmax, nn.Sigmoid]
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
