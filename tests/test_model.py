@@ -179,3 +179,6 @@ def test_global_pool_is_the_spatial_mean():
     x = np.random.default_rng(1).random((2, 6, 5, 7), dtype=np.float32)
     np.testing.assert_allclose(global_pool(ms.Tensor(x)).asnumpy(), x.mean(axis=(2, 3), keepdims=True),
                                rtol=1e-5, atol=1e-6)
+    half = global_pool(ms.Tensor(x.astype(np.float16)))           # mixed precision keeps the dtype
+    assert half.dtype == ms.float16
+    np.testing.assert_allclose(half.asnumpy(), x.mean(axis=(2, 3), keepdims=True), atol=2e-3)

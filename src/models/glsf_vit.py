@@ -134,7 +134,7 @@ class WindowAttention(nn.Cell):
         if gathers is not None:
             tokens = ops.gather(tokens, gathers[0], 1)
         qkv = self.qkv(tokens).reshape(b * (h * w // n), n, 3, self.num_heads, d).transpose(2, 0, 3, 1, 4)
-        q, k, v = ops.split(qkv, 1, 0)             # indexing qkv[0..2] is ~10× slower on CPU (bench_ops)
+        q, k, v = ops.split(qkv, 1, 0)             # indexing qkv[0..2] copies far slower on CPU (bench_ops)
         shape = (b * (h * w // n), self.num_heads, n, d)
         out = self.attend(q.reshape(shape), k.reshape(shape), v.reshape(shape), mask)
         out = self.proj(out.transpose(0, 2, 1, 3).reshape(b, h * w, c))
