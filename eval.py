@@ -3,6 +3,11 @@
     python eval.py --config_path configs/smartassign.yaml --ckpt_file run/best.ckpt
     python eval.py --ckpt_file run/best.ckpt --sets rain1200/test,csd/test --data.roots.csd=/mnt/CSD
     python eval.py --ckpt_file run/best.ckpt --input_dir pairs/rainy --target_dir pairs/clean --task rain
+    python eval.py --sets demo_rain/test,demo_snow/test      # the starter weights (weights/starter.ckpt)
+
+Without --ckpt_file (MindSpore backend) the starter weights weights/starter.ckpt of this
+repository are used and the checkpoint line says so (src/infer/weights.py). Images are scored
+as stored: EXIF orientation is not applied (``read_rgb(apply_exif=False)``), so pairs stay aligned.
 
 Sets come from --sets, else from data.test_sets of the config (configs/data_defaults.yaml supplies
 the data section when the config has none); --input_dir/--target_dir evaluate one paired folder
@@ -66,7 +71,7 @@ def main(argv=None):
     from src.config import ConfigError
     from src.data.check import DataCheckError
     from src.infer.backends import BackendError
-    from src.infer.cli import make_restorer
+    from src.infer.cli import make_restorer, resolve_checkpoint
     from src.infer.engine import EngineError
     from src.infer.evaluate import evaluate, folder_data_cfg, format_table
     from src.train.checkpoint import CheckpointError
@@ -87,6 +92,9 @@ def main(argv=None):
             if not sets:
                 raise ValueError("no test sets: pass --sets a/test,b/test, set data.test_sets in "
                                  "--config_path, or give --input_dir and --target_dir")
+        which = resolve_checkpoint(args)
+        if which:
+            print(f"eval.py: {which}")
         restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"))
         if args.task:
             restorer.check_task(args.task)

@@ -1,7 +1,10 @@
 """Export a SmartAssign checkpoint at a fixed tile shape (see src/infer/export.py).
 
-    python export.py --ckpt_file PATH --file_format MINDIR|ONNX|AIR --file_name NAME \
+    python export.py [--ckpt_file PATH] --file_format MINDIR|ONNX|AIR --file_name NAME \
         --height H --width W [--task all|rain|snow|auto] [--clip]
+
+Without --ckpt_file the starter weights weights/starter.ckpt of this repository are exported
+(src/infer/weights.py); the first line names the checkpoint used.
 """
 import sys
 

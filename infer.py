@@ -1,16 +1,26 @@
 """Restore your own rainy or snowy photos with a SmartAssign checkpoint (or its ONNX export).
 
+    python infer.py --input photos/ --output restored/          # the starter weights
     python infer.py --ckpt_file run/best.ckpt --input photos/ --output restored/
     python infer.py --ckpt_file run/best.ckpt --input img.jpg --output out/ --task snow --compare
     python infer.py --backend onnxruntime --onnx_file sa.onnx --input photos/ --output restored/
 
-Any size (large images go through overlapping --tile x --tile tiles blended without seams),
-JPEG/PNG/TIFF/BMP, grayscale/RGBA/16-bit. Outputs are 8-bit PNGs mirroring the input's names and
-sub-folders (see src/infer/photos.py). --task auto (default) lets the recognition head choose
-derain or desnow per image and prints its choice and confidence.
+Without --ckpt_file the starter weights shipped in weights/starter.ckpt are used (found relative
+to this repository, whatever the working directory; src/infer/weights.py). Any size (large
+images go through overlapping --tile x --tile tiles blended without seams), JPEG/PNG/TIFF/BMP/
+WebP, grayscale/RGBA/16-bit; phone photos are turned as their EXIF orientation says, as viewers
+show them. Outputs are 8-bit PNGs mirroring the input's names and sub-folders (see
+src/infer/photos.py). --task auto (default) lets the recognition head choose derain or desnow per
+image and prints its choice and confidence.
 
-Exit code: 0 = every file restored; 1 = some files failed (each is reported, the rest finished,
-and the last line says how many); 2 = nothing was done (bad arguments, model or input path).
+Every file that is not restored is named at the end, one line each with the reason: "skipped"
+for entries that are not image files (other types such as GIF, hidden files, folders named like
+images, which are searched like any folder), "failed" for image files that could not be read or
+restored (corrupt, truncated, a text file named .png).
+
+Exit code: 0 = every image file restored (skipped non-image files do not count); 1 = some image
+files failed (the rest finished; the last line says how many); 2 = nothing was done (bad
+arguments, model, checkpoint or input path).
 """
 import argparse
 import sys
@@ -23,7 +33,8 @@ def build_parser():
 
     p = argparse.ArgumentParser(prog="infer.py", allow_abbrev=False,
                                 description=__doc__.split("\n\n")[0],
-                                epilog="exit code: 0 all restored, 1 some files failed, 2 fatal error",
+                                epilog="exit code: 0 all image files restored (non-image files are listed as skipped), "
+                                       "1 some image files failed, 2 fatal error",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
     p.add_argument("--output", required=True, help="output folder (created)")
@@ -38,7 +49,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from src.infer.backends import BackendError
     from src.infer.engine import EngineError
-    from src.infer.photos import list_inputs, restore_files
+    from src.infer.photos import SUPPORTED, list_inputs, restore_files
     from src.train.checkpoint import CheckpointError
 
     def fail(msg):
@@ -46,30 +57,47 @@ def main(argv=None):
         return 2
 
     try:
-        inputs, ignored = list_inputs(args.input)
+        inputs, skipped = list_inputs(args.input)
     except FileNotFoundError as exc:
         return fail(exc)
+
+    def list_skipped():
+        for s in skipped:
+            print(f"infer.py: skipped {s.path}: {s.reason}", file=sys.stderr)
+
     if not inputs:
-        return fail(f"--input {args.input}: no image files found (JPEG, PNG, TIFF, BMP, WebP)")
+        list_skipped()
+        return fail(f"--input {args.input}: no image files found ({SUPPORTED})"
+                    + (f"; {len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} "
+                       "skipped (listed above)" if skipped else ""))
     try:
-        from src.infer.cli import make_restorer
+        from src.infer.cli import make_restorer, resolve_checkpoint
+        which = resolve_checkpoint(args)
         restorer = make_restorer(args)
         restorer.check_task(args.task)
     except (BackendError, EngineError, CheckpointError, ValueError) as exc:
         return fail(exc)
     how = "whole images" if restorer.tile == 0 else \
         f"tiles {restorer.tile}x{restorer.tile}, overlap {restorer.overlap}"
+    if which:
+        print(f"infer.py: {which}")
     print(f"infer.py: {len(inputs)} image(s) from {args.input}"
-          + (f" ({ignored} non-image file(s) ignored)" if ignored else "")
+          + (f" ({len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} skipped, listed at "
+             "the end)" if skipped else "")
           + f"; backend {restorer.backend.name}, {how}, task {args.task}")
     report = restore_files(restorer, inputs, args.output, task=args.task, compare=args.compare,
                            log=print)
     sys.stdout.flush()
+    list_skipped()
+    for f in report.failed:
+        print(f"infer.py: failed {f.path}: {f.reason}", file=sys.stderr)
+    also = f"; {len(skipped)} non-image entr{'y' if len(skipped) == 1 else 'ies'} skipped" \
+        if skipped else ""
     if report.failed:
-        print(f"infer.py: {len(report.failed)} of {len(inputs)} file(s) failed: "
-              + "; ".join(f"{f.path} ({f.reason})" for f in report.failed), file=sys.stderr)
+        print(f"infer.py: {len(report.failed)} of {len(inputs)} file(s) failed; restored "
+              f"{len(report.done)} image(s) into {args.output}{also}", file=sys.stderr)
         return 1
-    print(f"infer.py: restored {len(report.done)} image(s) into {args.output}")
+    print(f"infer.py: restored {len(report.done)} image(s) into {args.output}{also}")
     return 0
 
 

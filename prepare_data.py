@@ -18,7 +18,7 @@ import src  # noqa: F401  (sets the oneDNN ISA cap before mindspore is imported)
 from src.config import ConfigError, load_config
 from src.data.check import DataCheckError, check_sets
 from src.data.image_io import ImageReadError
-from src.data.readers import list_set, set_spec
+from src.data.readers import list_set, resolve_val_sets, set_spec
 
 
 def _parser():
@@ -74,7 +74,8 @@ def _cmd_sets(cfg, args):
 
 
 def _cmd_check(cfg, args):
-    sets = args.sets or list(cfg.data.train_sets) + list(cfg.data.test_sets)
+    sets = args.sets or list(dict.fromkeys(list(cfg.data.train_sets) + resolve_val_sets(cfg.data)
+                                           + list(cfg.data.test_sets)))
     report = check_sets(cfg.data, sets, decode=not args.pairs_only, workers=args.workers)
     total = sum(len(r.good) for r in report.sets.values())
     left_out = f", {report.bad_count} bad left out" if report.bad_count else ""

@@ -5,6 +5,7 @@
     python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
     python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
+    python report.py starter   [--ckpt_file weights/starter.ckpt] [--data_root ../shared/data] [--out docs/starter.md]
 
 ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
   or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
@@ -13,6 +14,8 @@ figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a s
   (figure3_tsne.png) and each GKFM's gate values per channel, rain vs snow (figure3_gates.png,
   values in figure3_gates.json).
 curves:    every loss term of log.csv and the validation PSNR (val.csv, or parsed from the console log).
+starter:   how a checkpoint does on real photos: real heavy-rain and rain+fog pairs, Kodak24 renders
+  (light rain, heavy rain, snow; fixed seeds) and blind-mode recognition of real rainy/snowy photos.
 bench:     runs bench/bench_model.py, bench_ops.py, bench_train.py, bench_infer.py and bench_data.py
   with --json and writes the performance table (Markdown + JSON).
 Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
@@ -63,6 +66,13 @@ def build_parser():
     b.add_argument("--only", default="model,ops,data,infer,train", help="subset of model,ops,data,infer,train")
     b.add_argument("--quick", action="store_true", help="tiny sizes and repeats (tests, smoke runs)")
     b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
+    s = sub.add_parser("starter", help="results of a checkpoint on real photos (the starter weights' table)")
+    s.add_argument("--ckpt_file", default=None, help="checkpoint (default: the starter weights)")
+    s.add_argument("--data_root", default=os.path.join(ROOT, "..", "shared", "data"),
+                   help="folder with clean/kodak24 and real/{heavy_rain_pairs,outdoor_rain_test1,photos_rain,photos_snow}")
+    s.add_argument("--out", default=os.path.join("docs", "starter.md"), help="Markdown (JSON beside it)")
+    s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
+    s.add_argument("--tile_overlap", type=int, default=None)
     return p
 
 
@@ -97,6 +107,20 @@ def main(argv=None):
             from src.report.curves import plot_curves
             out = plot_curves(args.run, args.out, args.console, args.smooth)
             print(f"report.py: wrote {out}")
+        elif args.command == "starter":
+            from src.device import setup_device
+            from src.infer.backends import make_backend
+            from src.infer.engine import DEFAULT_OVERLAP, Restorer
+            from src.infer.weights import resolve_ckpt
+            from src.report.starter import write_starter_report
+            ckpt, _ = resolve_ckpt(args.ckpt_file)
+            setup_device("CPU", 0, mode="graph")
+            kw = {} if args.tile is None else {"tile": args.tile}
+            restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), overlap=args.tile_overlap
+                                if args.tile_overlap is not None else DEFAULT_OVERLAP, **kw)
+            out_json = os.path.splitext(args.out)[0] + ".json"
+            write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt})
+            print(f"report.py: wrote {args.out} and {out_json}")
         elif args.command == "bench":
             from src.report.bench import run_bench
             out = run_bench(args.out, args.only, args.quick, args.workdir)

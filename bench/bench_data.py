@@ -70,6 +70,7 @@ def main(argv=None):
         base = ["--data.roots.rain1200=" + os.path.join(tmp, "Rain1200"),
                 "--data.roots.csd=" + os.path.join(tmp, "CSD"),
                 "--data.train_sets=[rain1200/train, csd/train]", "--data.check=pairs",
+                "--data.benchmarks.rain1200.holdout.val=0", "--data.benchmarks.csd.holdout.val=0",  # all pairs train
                 "--data.mindrecord_path=" + os.path.join(tmp, "mr", "train.mindrecord")]
         cfg = load_config(os.path.join(ROOT, "configs", "data_defaults.yaml"), base + overrides)
         from src.data.mindrecord import write_mindrecord

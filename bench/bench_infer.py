@@ -3,6 +3,7 @@
     python bench/bench_infer.py                      # 512x512, 1920x1080, 3840x2160, both backends
     python bench/bench_infer.py --sizes 512,1080p --backends onnxruntime --preset tiny
     python bench/bench_infer.py --json results.json    # also write the rows as JSON
+    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32   # same-run ratios
 
 A network of the chosen preset with random weights (speed does not depend on the weights) is
 saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
@@ -82,6 +83,71 @@ def prepare(preset, tile, folder):
     return ckpt, onnx
 
 
+def parse_configs(text, preset, tile, overlap):
+    """``preset@tile/overlap,...`` → [(preset, tile, overlap)]; empty → the single --preset/--tile."""
+    if not text:
+        return [(preset, tile, overlap)]
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            name, rest = item.split("@")
+            t, o = rest.split("/")
+            out.append((name, int(t), int(o)))
+        except ValueError:
+            raise SystemExit(f"bench_infer.py: --configs item {item!r} is not preset@tile/overlap") from None
+    return out
+
+
+def run_config(preset, tile, overlap, backends, sizes, threads, folder):
+    """Rows of one (preset, tile, overlap) configuration, each (backend, size) in its own process."""
+    t0 = time.perf_counter()
+    ckpt, onnx = prepare(preset, tile, folder)
+    print(f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in "
+          f"{time.perf_counter() - t0:.1f} s ({folder})", flush=True)
+    print(f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
+          f"{'peak RSS GiB':>12}", flush=True)
+    rows = []
+    for backend in backends:
+        for name in sizes:
+            w, h = SIZES[name]
+            cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--backend", backend,
+                   "--size", f"{w}x{h}", "--ckpt", ckpt, "--onnx", onnx, "--tile", str(tile),
+                   "--tile_overlap", str(overlap)]
+            if threads:
+                cmd += ["--threads", str(threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"{backend:12} {w}x{h:>5}  FAILED (exit {proc.returncode}): {tail}", flush=True)
+                rows.append({"backend": backend, "size": f"{w}x{h}", "failed": tail, "preset": preset,
+                             "tile": tile, "tile_overlap": overlap})
+                continue
+            r = json.loads(lines[-1][len("RESULT "):])
+            rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap))
+            note = ""
+            if name == "1080p":
+                note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
+            print(f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
+                  f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
+                  flush=True)
+    return rows
+
+
+def print_ratios(rows, configs):
+    """Speed-up of every configuration over the first, per backend and size (same run)."""
+    base = configs[0]
+    ok = [r for r in rows if "failed" not in r]
+    print(f"speed-up over {base[0]}@{base[1]}/{base[2]} (same run):")
+    for r in ok:
+        ref = [b for b in ok if (b["preset"], b["tile"], b["tile_overlap"]) == base
+               and b["backend"] == r["backend"] and b["size"] == r["size"]]
+        if ref and (r["preset"], r["tile"], r["tile_overlap"]) != base:
+            r["speedup"] = ref[0]["seconds"] / r["seconds"]
+            print(f"  {r['preset']}@{r['tile']}/{r['tile_overlap']} {r['backend']} {r['size']}: "
+                  f"{r['speedup']:.2f}x ({ref[0]['seconds']:.2f} s -> {r['seconds']:.2f} s)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="512,1080p,4k", help=f"comma list of {', '.join(SIZES)}")
@@ -89,6 +155,8 @@ def main(argv=None):
     p.add_argument("--preset", default="default")
     p.add_argument("--tile", type=int, default=256, help="tile size (the engine default)")
     p.add_argument("--tile_overlap", type=int, default=32)
+    p.add_argument("--configs", default="", help="compare preset@tile/overlap,... in one run (ratios "
+                                                 "over the first); overrides --preset/--tile")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
     p.add_argument("--json", help="also write the results as JSON to this path")
@@ -107,38 +175,14 @@ def main(argv=None):
         p.error(f"--sizes: unknown {unknown}; choose from {', '.join(SIZES)}")
     folder = args.workdir or tempfile.mkdtemp(prefix="bench_infer_")
     os.makedirs(folder, exist_ok=True)
-    t0 = time.perf_counter()
-    ckpt, onnx = prepare(args.preset, args.tile, folder)
-    print(f"preset {args.preset}: checkpoint + ONNX export at {args.tile}x{args.tile} in "
-          f"{time.perf_counter() - t0:.1f} s ({folder})", flush=True)
-    print(f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
-          f"{'peak RSS GiB':>12}", flush=True)
-    failed = 0
+    configs = parse_configs(args.configs, args.preset, args.tile, args.tile_overlap)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
-    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        for name in sizes:
-            w, h = SIZES[name]
-            cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--backend", backend,
-                   "--size", f"{w}x{h}", "--ckpt", ckpt, "--onnx", onnx, "--tile", str(args.tile),
-                   "--tile_overlap", str(args.tile_overlap)]
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not lines:
-                failed += 1
-                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                print(f"{backend:12} {w}x{h:>5}  FAILED (exit {proc.returncode}): {tail}", flush=True)
-                rows.append({"backend": backend, "size": f"{w}x{h}", "failed": tail})
-                continue
-            r = json.loads(lines[-1][len("RESULT "):])
-            rows.append(dict(r, name=name))
-            note = ""
-            if name == "1080p":
-                note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
-            print(f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
-                  f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
-                  flush=True)
+    for preset, tile, overlap in configs:
+        rows += run_config(preset, tile, overlap, backends, sizes, args.threads, folder)
+    failed = sum(1 for r in rows if "failed" in r)
+    if len(configs) > 1:
+        print_ratios(rows, configs)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"preset": args.preset, "tile": args.tile, "tile_overlap": args.tile_overlap,

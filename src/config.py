@@ -161,10 +161,22 @@ def split_cli(argv, default_config):
     return path, rest
 
 
+def default_output_dir(path):
+    """``runs/<config file name>``: the run folder of a config that does not set ``train.output_dir``."""
+    return os.path.join("runs", os.path.splitext(os.path.basename(path))[0])
+
+
 def load_config(path, overrides=()):
-    """Load ``path`` (with its ``_base_`` chain), apply overrides, return a :class:`Config`."""
+    """Load ``path`` (with its ``_base_`` chain), apply overrides, return a :class:`Config`.
+
+    An empty ``train.output_dir`` (the default in configs/smartassign.yaml) becomes
+    ``runs/<config file name>``, so every config, ablation or strategy gets its own run folder
+    unless the file itself or the command line names one."""
     tree = read_yaml(path)
     apply_overrides(tree, list(overrides))
+    train = tree.get("train")
+    if isinstance(train, dict) and train.get("output_dir", None) == "":
+        train["output_dir"] = default_output_dir(path)
     cfg = _wrap(tree)
     cfg["config_path"] = os.path.abspath(path)
     return cfg

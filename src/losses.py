@@ -55,22 +55,43 @@ def _distance(a, b):
     return 1.0 - ops.BatchMatMul(transpose_b=True)(a, b)
 
 
-def contrast_loss(m_rk, m_ck, m_sk, eps=1e-4):
-    """Eq. (17)-(18) with distances instead of similarities (DESIGN.md §3):
-    Z = ⅓(D_rr/(D_rc+D_rs) + D_cc/(D_cr+D_cs) + D_ss/(D_sr+D_sc)),  L = mean(Z).
-    Minimising it pulls atoms of one kind together and pushes the kinds apart."""
+def contrast_loss(m_rk, m_ck, m_sk, margin=0.1):
+    """Eq. (17)-(18) with distances instead of similarities and a margin m (docs/design.md, "Contrast"):
+    Z = ⅓((D_rr+m)/(D_rc+D_rs+m) + (D_cc+m)/(D_cr+D_cs+m) + (D_ss+m)/(D_sr+D_sc+m)),  L = mean(Z).
+    Minimising it pulls atoms of one kind together and pushes the kinds apart. The margin makes
+    collapse (every row equal, all D = 0) score 1, strictly worse than separation (→ m/(2+m))."""
     d_rr, d_cc, d_ss = _distance(m_rk, m_rk), _distance(m_ck, m_ck), _distance(m_sk, m_sk)
     d_rc, d_rs, d_cs = _distance(m_rk, m_ck), _distance(m_rk, m_sk), _distance(m_ck, m_sk)
     d_cr, d_sr, d_sc = d_rc.swapaxes(1, 2), d_rs.swapaxes(1, 2), d_cs.swapaxes(1, 2)
-    z = (d_rr / (d_rc + d_rs + eps) + d_cc / (d_cr + d_cs + eps) + d_ss / (d_sr + d_sc + eps)) / 3.0
+    z = ((d_rr + margin) / (d_rc + d_rs + margin) + (d_cc + margin) / (d_cr + d_cs + margin)
+         + (d_ss + margin) / (d_sr + d_sc + margin)) / 3.0
     return z.mean()
 
 
-class SmartAssignLoss(nn.Cell):
-    """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra[, L_fused]).
+def knowledge_distances(m_rk, m_ck, m_sk):
+    """(mean same-kind, mean cross-kind) cosine distance between rows of M (same-kind pairs i ≠ j):
+    the training log's check that the knowledge atoms have not collapsed (both would be 0)."""
+    c = m_rk.shape[1]
+    same = (_distance(m_rk, m_rk).sum() + _distance(m_ck, m_ck).sum() + _distance(m_sk, m_sk).sum())
+    same = same / (3.0 * m_rk.shape[0] * c * (c - 1))
+    cross = (_distance(m_rk, m_ck).mean() + _distance(m_rk, m_sk).mean() + _distance(m_ck, m_sk).mean()) / 3.0
+    return same, cross
 
-    Terms switched off by the model (V5 no recognition; V1/V2 no contrast) are returned as 0.
-    Strategy networks (DESIGN.md §8) add, through flags on the network:
+
+def core_network(network):
+    """The network itself under mixed-precision wrappers (``amp.custom_mixed_precision`` returns an
+    ``_OutputTo32`` cell holding it as ``_backbone``): where the interface flags live."""
+    while not hasattr(network, "recognition") and hasattr(network, "_backbone"):
+        network = network._backbone
+    return network
+
+
+class SmartAssignLoss(nn.Cell):
+    """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra, d_same,
+    d_cross[, L_fused]); d_same/d_cross are the mean same-kind and cross-kind distances of the rows
+    of M (logged, not trained). Terms switched off by the model (V5 no recognition; V1/V2 no
+    contrast) are returned as 0.
+    Strategy networks (docs/design.md, "Strategies") add, through flags on the network:
 
     * ``network.fused`` (cross-stitch): the training outputs end with a fused blind image; the
       global term L_fused = L_char + L_grad of it on *every* sample is appended (weight
@@ -78,21 +99,23 @@ class SmartAssignLoss(nn.Cell):
     * ``network.needs_task`` (task-parameterised): the network is called as ``network(image, label)``.
     """
 
-    TERMS = ("total", "char", "grad", "sparsity", "recog", "contra")
+    TERMS = ("total", "char", "grad", "sparsity", "recog", "contra", "d_same", "d_cross")
     EXTRA_TERMS = ("fused",)
 
     def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001,
-                 lambda_fused=1.0):
+                 lambda_fused=1.0, contrast_margin=0.1):
         super().__init__(auto_prefix=False)   # keep the network's parameter names in checkpoints
         self.network = network
         self.char_eps = char_eps
         self.lambda_sparsity = lambda_sparsity
         self.lambda_contra = lambda_contra
         self.lambda_fused = lambda_fused
-        self.use_recog = network.recognition
-        self.use_contra = network.contrast
-        self.use_fused = bool(getattr(network, "fused", False))
-        self.needs_task = bool(getattr(network, "needs_task", False))
+        self.contrast_margin = float(contrast_margin)
+        core = core_network(network)         # the flags live on the network, not on AMP's wrapper
+        self.use_recog = bool(core.recognition)
+        self.use_contra = bool(core.contrast)
+        self.use_fused = bool(getattr(core, "fused", False))
+        self.needs_task = bool(getattr(core, "needs_task", False))
         self.fused_index = 2 + int(bool(self.use_recog)) + (3 if self.use_contra else 0)
         self.terms = self.TERMS + (self.EXTRA_TERMS if self.use_fused else ())
         self.filters = ms.Tensor(SPARSITY_FILTERS[:, None])
@@ -112,14 +135,17 @@ class SmartAssignLoss(nn.Cell):
         l_recog = zero
         if self.use_recog:
             l_recog = recognition_loss(out[2], ops.one_hot(label, 2, ops.ones((), ms.float32), zero))
-        l_contra = zero
+        l_contra, d_same, d_cross = zero, zero, zero
         if self.use_contra:
-            k = 3 if self.network.recognition else 2
-            l_contra = contrast_loss(out[k], out[k + 1], out[k + 2])
+            k = 3 if self.use_recog else 2
+            m = (out[k].astype(ms.float32), out[k + 1].astype(ms.float32), out[k + 2].astype(ms.float32))
+            l_contra = contrast_loss(*m, margin=self.contrast_margin)
+            d_same, d_cross = knowledge_distances(*m)
+            d_same, d_cross = ops.stop_gradient(d_same), ops.stop_gradient(d_cross)
         total = l_char + l_grad + l_recog + self.lambda_sparsity * l_sparse + self.lambda_contra * l_contra
         if self.use_fused:
             fused = out[self.fused_index]
             l_fused = charbonnier(fused, target, self.char_eps) + gradient_loss(fused, target)
             total = total + self.lambda_fused * l_fused
-            return total, l_char, l_grad, l_sparse, l_recog, l_contra, l_fused
-        return total, l_char, l_grad, l_sparse, l_recog, l_contra
+            return total, l_char, l_grad, l_sparse, l_recog, l_contra, d_same, d_cross, l_fused
+        return total, l_char, l_grad, l_sparse, l_recog, l_contra, d_same, d_cross

@@ -1,6 +1,6 @@
-"""PSNR/SSIM with the deraining community's MATLAB protocol (DESIGN.md §6), plus RGB scores.
+"""PSNR/SSIM with the deraining community's MATLAB protocol (docs/design.md, "Evaluation protocol"), plus RGB scores.
 
-Protocol (``datasets_metrics.md`` §2.1, §2.4):
+Protocol:
 
 * Y = channel 1 of MATLAB ``rgb2ycbcr`` on the uint8 image: ``Y = 16 + (65.481 R + 128.553 G +
   24.966 B) / 255`` with R, G, B in 0..255, rounded to uint8 (half away from zero, like MATLAB).

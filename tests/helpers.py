@@ -46,13 +46,14 @@ def mixed_batch(n=4, h=64, w=64, seed=0):
     return inputs.astype(np.float32), targets.astype(np.float32), labels
 
 
-def write_demo_tree(root, train=8, test=2, h=64, w=72, seed=0):
-    """A demo-layout tree under ``root``: (rain|snow)/(train|test)/(input|target)/*.png + demo.json."""
+def write_demo_tree(root, train=8, test=2, h=64, w=72, seed=0, val=2):
+    """A demo-layout tree under ``root``: (rain|snow)/(train|test|val)/(input|target)/*.png + demo.json
+    (val: other images than train and test, as configs/demo.yaml validates on demo_*/val)."""
     import os
     import cv2
     rng = np.random.default_rng(seed)
     for task, degrade in (("rain", add_rain), ("snow", add_snow)):
-        for split, n in (("train", train), ("test", test)):
+        for split, n in (("train", train), ("test", test), ("val", val)):
             for sub in ("input", "target"):
                 os.makedirs(os.path.join(root, task, split, sub), exist_ok=True)
             for i in range(n):

@@ -27,6 +27,14 @@ FETCH = REPO / "scripts" / "fetch_mindspore_lite.sh"
 BUILD = REPO / "ascend310_infer" / "build.sh"
 MAIN = REPO / "ascend310_infer" / "out" / "main"
 
+pytestmark = pytest.mark.cpp
+
+
+def needs_lite(test):
+    """Tests of the compiled program: the first run downloads the Lite wheel and compiles main."""
+    return pytest.mark.slow(pytest.mark.network(test))
+
+
 TILE_H, TILE_W = 32, 48
 LITE_VERSION_MESSAGE = "can only support the maximum mind ir version"
 
@@ -175,6 +183,7 @@ def test_build_names_what_is_missing(tmp_path):
     assert str(release / "runtime" / "include" / "api" / "model.h") in proc.stderr, proc.stderr
 
 
+@needs_lite
 @pytest.mark.parametrize("args", [[], ["--help"]], ids=["no-args", "help"])
 def test_main_usage(main_binary, args):
     proc = _run([main_binary, *args])
@@ -182,6 +191,7 @@ def test_main_usage(main_binary, args):
     assert "usage:" in proc.stderr and "--mindir_path" in proc.stderr, proc.stderr
 
 
+@needs_lite
 def test_main_rejects_bad_flags(main_binary, tmp_path):
     proc = _run([main_binary, "--mindir_path=x.mindir", f"--input0_path={tmp_path}", "--device_type=GPU"])
     assert proc.returncode != 0
@@ -191,6 +201,7 @@ def test_main_rejects_bad_flags(main_binary, tmp_path):
     assert "unknown flag --batch" in proc.stderr, proc.stderr
 
 
+@needs_lite
 def test_main_missing_mindir(main_binary, tmp_path):
     _write_tiles(tmp_path / "in", ["t0"], seed=0)
     missing = tmp_path / "does_not_exist.mindir"
@@ -200,6 +211,7 @@ def test_main_missing_mindir(main_binary, tmp_path):
     assert str(missing) in proc.stderr and "not found" in proc.stderr, proc.stderr
 
 
+@needs_lite
 def test_main_on_exported_mindir_cpu(main_binary, mindir, tmp_path):
     tiles = _write_tiles(tmp_path / "in", ["tile_002", "tile_000", "tile_001"], seed=3)
     result_dir, time_dir = tmp_path / "result_Files", tmp_path / "time_Result"
@@ -224,6 +236,7 @@ def test_main_on_exported_mindir_cpu(main_binary, mindir, tmp_path):
         assert not list(result_dir.glob("*.bin")), "outputs written although Build failed"
 
 
+@needs_lite
 def test_main_runs_and_checks_inputs_after_build(main_binary, tmp_path):
     model, original = _export_lite2_readable_mindir(tmp_path / "bias_free_v1.mindir", TILE_H, TILE_W)
     tiles = _write_tiles(tmp_path / "in", ["b", "a", "c"], seed=7)

@@ -11,6 +11,7 @@ from src.train import checkpoint
 from src.train.step import TrainStep, build_optimizer
 
 
+@pytest.mark.slow
 def test_roundtrip_and_training_state(tmp_path):
     cfg = {"preset": "tiny", "gated_conv": False}
     net = build_model(cfg, seed=3)
@@ -64,3 +65,19 @@ def test_checkpoint_of_another_network_revision_is_refused(tmp_path, monkeypatch
     current = checkpoint.NETWORK_REVISION
     with pytest.raises(checkpoint.CheckpointError, match=rf"old.ckpt: saved by network revision 1, this code is revision {current}"):
         checkpoint.read(path)
+
+
+def test_non_strict_load_lists_the_weights_the_network_does_not_have(tmp_path):
+    """K1/K2 (contrast off, so no DRM) from a V6 train-step checkpoint: the DRM weights are ignored
+    and listed, the optimizer moments are not listed, nothing raises."""
+    v6 = build_model({"preset": "tiny"}, seed=0)
+    step = TrainStep(SmartAssignLoss(v6), build_optimizer(v6.trainable_params(), 4e-4))
+    params, _, _ = checkpoint.read(checkpoint.save(step, str(tmp_path / "v6.ckpt"), {"preset": "tiny"}))
+    k1 = build_model({"preset": "tiny", "head_input": "common", "freeze_encoder": True, "contrast": False}, seed=1)
+    assert not hasattr(k1, "drm")
+    ignored = []
+    left = checkpoint.load_weights(k1, params, strict=False, ignored=ignored)
+    drm = sorted(p.name for p in v6.drm.get_parameters())
+    assert drm and ignored == drm
+    assert left == ["tkff.head_dr.fuse.weight", "tkff.head_ds.fuse.weight"]
+    assert np.array_equal(k1.encoder.project.weight.asnumpy(), v6.encoder.project.weight.asnumpy())

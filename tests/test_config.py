@@ -52,9 +52,13 @@ EXPECT = {
     "v2_hard_sharing": {"assignment": "hard"},
     "v3_no_gated_conv": {"gated_conv": False},
     "v5_no_recognition": {"recognition": False},
-    "k1_common_only": {"head_input": "common", "freeze_encoder": True},
-    "k2_unique_only": {"head_input": "unique", "freeze_encoder": True},
+    "k1_common_only": {"head_input": "common", "freeze_encoder": True, "contrast": False},
+    "k2_unique_only": {"head_input": "unique", "freeze_encoder": True, "contrast": False},
 }
+
+
+def _train_but_run_folder(cfg):
+    return {k: v for k, v in cfg.train.items() if k != "output_dir"}
 
 
 def test_ablation_overlays():
@@ -67,8 +71,29 @@ def test_ablation_overlays():
             assert cfg.model[key] == value, (name, key)
         others = {k: v for k, v in cfg.model.items() if k not in changes and k != "preset"}
         assert others == {k: v for k, v in base.model.items() if k not in changes and k != "preset"}
-        assert cfg.train == base.train and cfg.loss == base.loss
+        assert _train_but_run_folder(cfg) == _train_but_run_folder(base) and cfg.loss == base.loss
+        assert cfg.train.output_dir == os.path.join("runs", name)
         build_model(cfg.model)       # every overlay builds
     for task in ("rain", "snow"):    # V4: a data switch, the model is unchanged
         cfg = load_config(found[f"v4_{task}_only"])
-        assert cfg.data.single_task == task and cfg.model == base.model and cfg.train == base.train
+        assert cfg.data.single_task == task and cfg.model == base.model
+        assert _train_but_run_folder(cfg) == _train_but_run_folder(base)
+
+
+def test_every_config_gets_its_own_run_folder(tmp_path):
+    """train.output_dir left empty → runs/<config file name>; set by the file or the command line → kept."""
+    v1 = load_config(os.path.join(CONFIGS, "ablations", "v1_no_contrast.yaml"))
+    v3 = load_config(os.path.join(CONFIGS, "ablations", "v3_no_gated_conv.yaml"))
+    assert v1.train.output_dir == os.path.join("runs", "v1_no_contrast")
+    assert v3.train.output_dir == os.path.join("runs", "v3_no_gated_conv")
+    assert load_config(MAIN).train.output_dir == os.path.join("runs", "smartassign")   # as before
+    assert load_config(os.path.join(CONFIGS, "demo.yaml")).train.output_dir == "runs/demo"      # set by the file
+    assert load_config(os.path.join(CONFIGS, "strategies", "hard.yaml")).train.output_dir == "runs/strategy_hard"
+    named = load_config(os.path.join(CONFIGS, "ablations", "v1_no_contrast.yaml"), ["--train.output_dir=runs/x"])
+    assert named.train.output_dir == "runs/x"
+    folders = [load_config(p).train.output_dir for p in glob.glob(os.path.join(CONFIGS, "*", "*.yaml"))
+               + [MAIN, os.path.join(CONFIGS, "demo.yaml")]]
+    assert len(set(folders)) == len(folders)                # no two training configs share a run folder
+    child = tmp_path / "my_run.yaml"                        # a user's overlay of an ablation
+    child.write_text(f"_base_: {os.path.join(CONFIGS, 'ablations', 'v5_no_recognition.yaml')}\n")
+    assert load_config(str(child)).train.output_dir == os.path.join("runs", "my_run")

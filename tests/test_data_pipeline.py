@@ -147,10 +147,14 @@ def mixed_root(tmp_path_factory):
     return root
 
 
+NO_VAL = [f"--data.benchmarks.{b}.holdout.val=0" for b in ("rain1200", "csd", "snow100k")]  # 3 pairs: all train
+
+
 def mixed_cfg(root, *extra):
     roots = {"rain1200": "Rain1200", "csd": "CSD", "snow100k": "Snow100K", "spa": "SPA"}
     return load_config(CFG, [f"--data.roots.{k}={root / v}" for k, v in roots.items()]
-                       + ["--data.train_sets=[rain1200/train, spa/test, csd/train, snow100k/train]"] + list(extra)).data
+                       + ["--data.train_sets=[rain1200/train, spa/test, csd/train, snow100k/train]"] + NO_VAL
+                       + list(extra)).data
 
 
 @pytest.mark.parametrize("encoding", ["auto", "raw"])
@@ -180,7 +184,7 @@ def test_mindrecord_round_trip_is_pixel_identical(mixed_root, tmp_path, encoding
 def test_mindrecord_command_and_config_checks(mixed_root, tmp_path, capsys):
     dst = str(tmp_path / "r.mindrecord")
     args = ["mindrecord", "--config_path", CFG, "--dst", dst, "--shards", "2"] + [
-        f"--data.roots.{k}={mixed_root / v}" for k, v in (("rain1200", "Rain1200"), ("csd", "CSD"))]
+        f"--data.roots.{k}={mixed_root / v}" for k, v in (("rain1200", "Rain1200"), ("csd", "CSD"))] + NO_VAL
     assert prepare_data.main(args) == 0
     assert "verified 6 rows" in capsys.readouterr().out
     assert prepare_data.main(args) == 1

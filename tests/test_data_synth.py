@@ -1,6 +1,7 @@
 """Synthetic rain and snow: deterministic by seed, really degrading, written atomically."""
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -108,16 +109,64 @@ def test_demo_is_atomic_idempotent_and_split_by_photo(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "render", real_render)
     synth.build_demo(dst, seed=0, log=None)
     meta = json.load(open(os.path.join(dst, synth.DEMO_MARKER)))
-    assert meta["pairs"] == {"rain/train": 16, "snow/train": 16, "rain/test": 4, "snow/test": 4}
+    assert meta["pairs"] == {"rain/train": 16, "snow/train": 16, "rain/val": 4, "snow/val": 4,
+                             "rain/test": 4, "snow/test": 4}
+    assert meta["version"] == synth.DEMO_VERSION >= 2
     stamp = os.path.getmtime(os.path.join(dst, synth.DEMO_MARKER))
     assert synth.build_demo(dst, seed=0, log=None) == dst
     assert os.path.getmtime(os.path.join(dst, synth.DEMO_MARKER)) == stamp
     with pytest.raises(FileExistsError, match="seed"):
         synth.build_demo(dst, seed=1, log=None)
     photos = {split: {f.rsplit("_", 1)[0] for f in os.listdir(os.path.join(dst, "snow", split, "input"))}
-              for split in ("train", "test")}
-    assert photos["train"] == set(synth.DEMO_TRAIN) and photos["test"] == set(synth.DEMO_TEST)
+              for split in ("train", "val", "test")}
+    assert photos["train"] == photos["val"] == set(synth.DEMO_TRAIN) and photos["test"] == set(synth.DEMO_TEST)
     assert not photos["train"] & photos["test"]
+    # val: held-out renderings of the training photos, never a training file or rendering
+    for task in ("rain", "snow"):
+        tdir, vdir = (os.path.join(dst, task, s) for s in ("train", "val"))
+        assert not set(os.listdir(os.path.join(tdir, "input"))) & set(os.listdir(os.path.join(vdir, "input")))
+        train_inputs = [read_rgb(os.path.join(tdir, "input", f)) for f in os.listdir(os.path.join(tdir, "input"))]
+        for f in os.listdir(os.path.join(vdir, "input")):
+            v = read_rgb(os.path.join(vdir, "input", f))
+            assert not any(t.shape == v.shape and np.array_equal(t, v) for t in train_inputs), f
+            photo = dict(small)[f.rsplit("_", 1)[0]]
+            assert np.array_equal(read_rgb(os.path.join(vdir, "target", f)), photo)
+            assert not np.array_equal(v, photo)
+
+
+def test_old_demo_is_rebuilt_with_val_or_refused(tmp_path, monkeypatch):
+    """A version-1 demo (no val) is rebuilt in place; one with foreign files is refused with the fix."""
+    small = [(n, cv2.resize(i, (48, 32))) for n, i in synth.demo_photos(synth.DEMO_TRAIN + synth.DEMO_TEST)]
+    monkeypatch.setattr(synth, "demo_photos", lambda names: [p for p in small if p[0] in names])
+    dst = str(tmp_path / "demo")
+    synth.build_demo(dst, seed=0, log=None)
+    assert synth.demo_is_current(dst)
+
+    def make_v1():
+        for task in ("rain", "snow"):
+            shutil.rmtree(os.path.join(dst, task, "val"))
+        with open(os.path.join(dst, synth.DEMO_MARKER), "w") as fh:
+            json.dump({"version": 1, "seed": 0, "train_photos": list(synth.DEMO_TRAIN),
+                       "test_photos": list(synth.DEMO_TEST), "pairs": {}}, fh)
+
+    make_v1()
+    assert not synth.demo_is_current(dst) and synth.demo_version(dst) == 1
+    logs = []
+    assert synth.build_demo(dst, seed=0, log=logs.append) == dst
+    assert synth.demo_is_current(dst) and any("version 1" in m for m in logs)
+    assert len(os.listdir(os.path.join(dst, "rain", "val", "input"))) == len(synth.DEMO_TRAIN) * synth.DEMO_VAL_COPIES
+    make_v1()
+    open(os.path.join(dst, "notes.txt"), "w").write("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        synth.build_demo(dst, seed=0, log=None)
+    assert os.path.isfile(os.path.join(dst, "notes.txt"))
+    with open(os.path.join(dst, synth.DEMO_MARKER), "w") as fh:
+        json.dump({"version": synth.DEMO_VERSION + 1, "seed": 0}, fh)
+    os.remove(os.path.join(dst, "notes.txt"))
+    with pytest.raises(FileExistsError, match=f"version {synth.DEMO_VERSION + 1}"):
+        synth.build_demo(dst, seed=0, log=None)
+    synth.build_demo(dst, seed=0, overwrite=True, log=None)
+    assert synth.demo_is_current(dst)
 
 
 def test_demo_photos_ship_offline():

@@ -106,6 +106,7 @@ def exported(ckpt, ref_net, tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- MINDIR parity
+@pytest.mark.slow
 def test_mindir_parity_task_all(exported, inputs, reference):
     got = _graph_outputs(exported["mindir_all"][0], inputs["one"])
     diff = _max_diff(got, reference["one"])
@@ -113,6 +114,7 @@ def test_mindir_parity_task_all(exported, inputs, reference):
     assert diff <= MINDIR_TOL
 
 
+@pytest.mark.slow
 def test_mindir_parity_task_auto(exported, inputs, reference):
     expected, is_rain = _auto_reference(reference["two"])
     assert sorted(is_rain) == [False, True], "fixture must make the two samples pick different heads"
@@ -133,6 +135,7 @@ def _onnx_run(path, x):
     return sess, sess.run(None, {sess.get_inputs()[0].name: x})
 
 
+@pytest.mark.slow
 def test_onnx_parity_task_all_odd_size(exported, inputs, reference):
     model, sidecar = exported["onnx_all_odd"]
     sess, got = _onnx_run(model, inputs["odd"])
@@ -146,6 +149,7 @@ def test_onnx_parity_task_all_odd_size(exported, inputs, reference):
     assert [list(o.shape) for o in got] == [o["shape"] for o in info["outputs"]]
 
 
+@pytest.mark.slow
 def test_onnx_parity_task_auto(exported, inputs, reference):
     expected, _ = _auto_reference(reference["two"])
     sess, got = _onnx_run(exported["onnx_auto"][0], inputs["two"])
@@ -155,6 +159,7 @@ def test_onnx_parity_task_auto(exported, inputs, reference):
     assert [o.name for o in sess.get_outputs()] == ["restored"]
 
 
+@pytest.mark.slow
 def test_onnx_task_snow_is_the_desnow_head(exported, inputs, reference):
     sess, got = _onnx_run(exported["onnx_snow"][0], inputs["one"])
     assert [o.name for o in sess.get_outputs()] == ["desnow"]
@@ -197,6 +202,7 @@ def test_export_network_air_on_cpu(ref_net, tmp_path):
         export_network(ref_net, "AIR", str(tmp_path / "m"), TILE, TILE)
 
 
+@pytest.mark.slow
 def test_sidecar_json(exported, ckpt, inputs):
     model, sidecar = exported["mindir_all"]
     assert sidecar == model + ".json"

@@ -150,9 +150,11 @@ def test_input_formats_and_mirrored_names(backend, ckpt, tmp_path, capsys):
     (tmp_path / "in" / "notes.txt").write_text("not an image")
     rc = infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "in"), "--output",
                      str(tmp_path / "out"), "--task", "rain", "--compare"])
-    out = capsys.readouterr().out
+    cap = capsys.readouterr()
+    out = cap.out
     assert rc == 0, out
-    assert "1 non-image file(s) ignored" in out
+    assert "(1 other entry skipped, listed at the end)" in out
+    assert f"infer.py: skipped {tmp_path / 'in' / 'notes.txt'}: not an image file (.txt;" in cap.err
     ref = Restorer(backend)
     for rel, (out_rel, seen) in expected.items():
         path = tmp_path / "out" / out_rel
@@ -184,6 +186,72 @@ def test_corrupt_files_are_reported_and_skipped(ckpt, tmp_path, capsys):
     assert "3 of 5 file(s) failed" in cap.err
     for name in ("cut.jpg", "empty.png", "text.bmp"):
         assert name in cap.err and f"{name}: FAILED" in cap.out
+
+
+def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys):
+    """Skipped entries (not image files) and failed image files each get their own line; only
+    failures make the exit code 1."""
+    folder = tmp_path / "in"
+    good = to_uint8(photo(32, 40, seed=6))
+    for rel in ("a.png", "sub/b.jpg", "fake.jpg/inside.png"):  # fake.jpg/ is a folder
+        write_rgb(str(folder / rel), good)
+    os.makedirs(folder / "empty.png")                            # an empty folder named like an image
+    pytest.importorskip("PIL")
+    from PIL import Image
+    Image.fromarray(good).save(str(folder / "anim.gif"))
+    (folder / "text.png").write_text("a text file named .png")
+    (folder / "notes.txt").write_text("hello")
+    (folder / ".hidden.jpg").write_bytes(b"")
+    os.makedirs(folder / ".cache")
+    write_rgb(str(folder / ".cache" / "x.png"), good)
+    out_dir = tmp_path / "out"
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(out_dir),
+                     "--task", "rain"])
+    cap = capsys.readouterr()
+    assert rc == 1, cap.err
+    restored = sorted(os.path.relpath(os.path.join(d, f), out_dir)
+                      for d, _, fs in os.walk(out_dir) for f in fs)
+    assert restored == sorted(["a.png", os.path.join("sub", "b.png"),
+                               os.path.join("fake.jpg", "inside.png")])
+    sep = os.sep
+    expect = {  # each entry that was not restored: its own line, with the reason
+        f"skipped {folder / 'anim.gif'}: GIF images are not supported",
+        f"skipped {folder / 'fake.jpg'}{sep}: a folder named like an image, not an image",
+        f"skipped {folder / 'empty.png'}{sep}: a folder named like an image, not an image",
+        f"skipped {folder / 'notes.txt'}: not an image file (.txt;",
+        f"skipped {folder / '.hidden.jpg'}: hidden file",
+        f"skipped {folder / '.cache'}{sep}: hidden folder, not searched",
+        f"failed {folder / 'text.png'}: cannot decode",
+    }
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith(("infer.py: skipped", "infer.py: failed"))]
+    assert len(lines) == len(expect), cap.err
+    for want in expect:
+        assert sum(ln.startswith("infer.py: " + want) for ln in lines) == 1, (want, cap.err)
+    assert cap.err.splitlines()[-1] == (f"infer.py: 1 of 4 file(s) failed; restored 3 image(s) into "
+                                        f"{out_dir}; 6 non-image entries skipped")
+    assert "4 image(s) from" in cap.out and "(6 other entries skipped, listed at the end)" in cap.out
+    # without the failing file: skipped entries are listed, the exit code is 0
+    (folder / "text.png").unlink()
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "o2"),
+                     "--task", "rain"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert cap.err.count("infer.py: skipped ") == 6 and "failed" not in cap.err
+    assert cap.out.splitlines()[-1] == (f"infer.py: restored 3 image(s) into {tmp_path / 'o2'}; "
+                                        "6 non-image entries skipped")
+    # a folder with no image at all: exit 2, the entries listed, then a one-line error
+    only = tmp_path / "only"
+    os.makedirs(only / "dir.jpg")
+    (only / "a.gif").write_bytes((folder / "anim.gif").read_bytes())
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(only), "--output", str(tmp_path / "o3")])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 3
+    assert err[0].startswith(f"infer.py: skipped {only / 'a.gif'}: GIF images")
+    assert err[1].startswith(f"infer.py: skipped {only / 'dir.jpg'}{sep}: a folder")
+    assert err[2].startswith("infer.py: error: --input") and "2 other entries skipped" in err[2]
+    # a GIF given as the input file is tried, and fails with the reason
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(only / "a.gif"), "--output", str(tmp_path / "o4")])
+    assert rc == 1 and "GIF images are not supported" in capsys.readouterr().err
 
 
 def test_fatal_errors_exit_2(ckpt, tmp_path, capsys):

@@ -219,6 +219,9 @@ def test_script_usage(tmp_path):
     assert proc.returncode == 2 and "Usage: bash run_infer_310.sh [MINDIR_PATH]" in proc.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.network      # fetches PyPI's mindspore-lite wheel (first run)
+@pytest.mark.cpp          # run_infer_310.sh builds ascend310_infer/ first
 def test_script_stops_at_infer_with_pypi_lite(setup, lite_home, tmp_path):
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()

@@ -5,7 +5,7 @@ import pytest
 from mindspore import nn
 
 from src.losses import (SPARSITY_FILTERS, SmartAssignLoss, charbonnier, contrast_loss, gradient_loss,
-                        quasi_sparsity, recognition_loss)
+                        knowledge_distances, quasi_sparsity, recognition_loss)
 
 RNG = np.random.default_rng(42)
 R = RNG.random((2, 3, 17, 23)).astype(np.float32)
@@ -47,15 +47,26 @@ def np_sparsity(r, i):
     return np.mean([np_filter_abs_mean(r, k) + np_filter_abs_mean(i - r, k) for k in bank])
 
 
-def np_contrast(mr, mc, ms_, eps=1e-4):
-    def d(a, b):
-        an = a / np.linalg.norm(a, axis=-1, keepdims=True)
-        bn = b / np.linalg.norm(b, axis=-1, keepdims=True)
-        return 1.0 - an @ np.swapaxes(bn, 1, 2)
-    z = (d(mr, mr) / (d(mr, mc) + d(mr, ms_) + eps)
-         + d(mc, mc) / (d(mc, mr) + d(mc, ms_) + eps)
-         + d(ms_, ms_) / (d(ms_, mr) + d(ms_, mc) + eps)) / 3.0
+def np_dist(a, b):
+    an = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return 1.0 - an.astype(np.float64) @ np.swapaxes(bn, 1, 2)
+
+
+def np_contrast(mr, mc, ms_, m=0.1):
+    d = np_dist
+    z = ((d(mr, mr) + m) / (d(mr, mc) + d(mr, ms_) + m)
+         + (d(mc, mc) + m) / (d(mc, mr) + d(mc, ms_) + m)
+         + (d(ms_, ms_) + m) / (d(ms_, mr) + d(ms_, mc) + m)) / 3.0
     return z.mean()
+
+
+def np_distances(mr, mc, ms_):
+    c = mr.shape[1]
+    off = ~np.eye(c, dtype=bool)
+    same = np.mean([np_dist(a, a)[:, off].mean() for a in (mr, mc, ms_)])
+    cross = np.mean([np_dist(a, b).mean() for a, b in ((mr, mc), (mr, ms_), (mc, ms_))])
+    return same, cross
 
 
 def unit_rows(x):
@@ -99,6 +110,55 @@ def test_contrast_direction():
     assert loss(together) > l0
 
 
+def _contrast(m):
+    return float(contrast_loss(*map(ms.Tensor, m)).asnumpy())
+
+
+def test_collapse_scores_worse_than_separation():
+    """Every row equal (all distances 0) scores 1, strictly worse than random rows and than kinds
+    on orthogonal directions (the plain ratio scored collapse 0, the same as perfect separation)."""
+    v = unit_rows(RNG.standard_normal((1, 1, 16)))
+    collapsed = [np.repeat(v, 8, axis=1)] * 3
+    dirs = np.eye(16, dtype=np.float32)
+    separated = [np.repeat(dirs[k][None, None], 8, axis=1) for k in range(3)]
+    random = [unit_rows(RNG.standard_normal((1, 8, 16))) for _ in range(3)]
+    assert _contrast(collapsed) == pytest.approx(1.0, abs=1e-5)
+    assert _contrast(separated) == pytest.approx(0.1 / 2.1, rel=1e-4)
+    assert _contrast(separated) < _contrast(random) < _contrast(collapsed)
+
+
+def test_collapse_is_not_a_minimum():
+    """From rows perturbed slightly away from one common vector, gradient descent on the loss moves
+    the kinds apart (cross-kind distance grows, and faster than same-kind distance) instead of back
+    to collapse. At exact collapse every cosine-distance gradient is 0, hence the perturbation."""
+    v = RNG.standard_normal((1, 1, 16)).astype(np.float32)
+    raw = [ms.Parameter(ms.Tensor(np.repeat(v, 8, axis=1) + 0.01 * RNG.standard_normal((1, 8, 16)).astype(np.float32)),
+                        name=f"m{k}") for k in range(3)]
+
+    def unit(x):
+        return x / ms.ops.sqrt((x * x).sum(axis=-1, keepdims=True))
+
+    def loss(a, b, c):
+        return contrast_loss(unit(a), unit(b), unit(c))
+    before = np_distances(*[unit_rows(p.asnumpy()) for p in raw])
+    grad_fn = ms.grad(loss, grad_position=(0, 1, 2))
+    for _ in range(20):
+        grads = grad_fn(*raw)
+        for p, g in zip(raw, grads):
+            p.set_data(p - 0.002 * g / (np.abs(g.asnumpy()).max() + 1e-12))
+    after = np_distances(*[unit_rows(p.asnumpy()) for p in raw])
+    assert after[1] > 2 * before[1], (before, after)          # kinds moved apart
+    assert after[1] - before[1] > after[0] - before[0]        # ... more than within a kind
+
+
+def test_knowledge_distances_match_numpy():
+    m = [unit_rows(RNG.standard_normal((2, 6, 5))) for _ in range(3)]
+    same, cross = knowledge_distances(*map(ms.Tensor, m))
+    ref = np_distances(*m)
+    assert float(same.asnumpy()) == pytest.approx(ref[0], rel=1e-5)
+    assert float(cross.asnumpy()) == pytest.approx(ref[1], rel=1e-5)
+
+
 class _FixedNet(nn.Cell):
     """Stands in for SmartAssign: returns fixed R_dr, R_ds, R_re, M_rk, M_ck, M_sk."""
     recognition = True
@@ -125,6 +185,7 @@ def test_total_uses_each_samples_own_head():
     r = np.stack([rdr[0], rds[1]])
     expect = dict(char=np_charbonnier(r, tgt), grad=np_gradient(r, tgt), sparsity=np_sparsity(r, img),
                   recog=np.mean((rre - np.eye(2)[label]) ** 2), contra=np_contrast(*m))
+    expect["d_same"], expect["d_cross"] = np_distances(*m)
     for name, value in zip(SmartAssignLoss.TERMS[1:], out[1:]):
         assert value == pytest.approx(expect[name], rel=1e-4), name
     total = expect["char"] + expect["grad"] + expect["recog"] + 0.01 * expect["sparsity"] + 0.001 * expect["contra"]

@@ -45,7 +45,7 @@ def ref_ssim(a, b):
 
 
 def degrade(gt, seed, sigma=6.0, stripe=8.0):
-    """gt + Gaussian noise + horizontal stripes, quantised to uint8 (datasets_metrics.md §2.4)."""
+    """gt + Gaussian noise + horizontal stripes, quantised to uint8."""
     rng = np.random.default_rng(seed)
     stripes = stripe * np.sin(np.arange(gt.shape[0]) / 3.0)[:, None, None]
     return np.clip(np.round(gt + rng.normal(0, sigma, gt.shape) + stripes), 0, 255).astype(np.uint8)

@@ -10,7 +10,7 @@ from src.models.smartassign import PRESETS, build_model
 from helpers import mixed_batch
 
 
-@pytest.mark.parametrize("preset", ["tiny", "default"])
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("default", marks=pytest.mark.slow)])
 def test_head_shapes_odd_size(preset):
     net = build_model({"preset": preset}, seed=0)
     x = ms.Tensor(np.random.default_rng(0).random((2, 3, 67, 101), dtype=np.float32))
@@ -76,6 +76,7 @@ def routing_grads():
     ("desnow", "gkfm_rk", ("gkfm_sk", "gkfm_ck")),
     ("recog", "gkfm_ck", ("gkfm_rk", "gkfm_sk")),
 ])
+@pytest.mark.slow
 def test_tkff_routes_gradients(routing_grads, task, zero, nonzero):
     g = routing_grads[task]
     assert g[zero] == 0.0, f"{task} loss must not reach {zero}"
@@ -83,15 +84,15 @@ def test_tkff_routes_gradients(routing_grads, task, zero, nonzero):
         assert g[name] > 1e-9, f"{task} loss must reach {name}"
 
 
-def _tkff_loss_fns(tkff, f_sam, img, target, onehot):
+def _tkff_loss_fns(tkff, img, target, onehot):
     def derain(a, b, c, d):
-        return charbonnier(tkff((a, b, c, d), f_sam, img)[0], target)
+        return charbonnier(tkff((a, b, c, d), img)[0], target)
 
     def desnow(a, b, c, d):
-        return charbonnier(tkff((a, b, c, d), f_sam, img)[1], target)
+        return charbonnier(tkff((a, b, c, d), img)[1], target)
 
     def recog(a, b, c, d):
-        return recognition_loss(tkff((a, b, c, d), f_sam, img)[2], onehot)
+        return recognition_loss(tkff((a, b, c, d), img)[2], onehot)
     return {"derain": derain, "desnow": desnow, "recog": recog}
 
 
@@ -104,15 +105,44 @@ def test_hard_sharing_routes_every_task_through_f_wk():
                            "assignment": "hard" if route == "hard" else "smartassign"}, seed=0)
         tkff = net.tkff
         feats = [ms.Tensor(rng.standard_normal((1, 48, 8, 8)).astype(np.float32)) for _ in range(4)]
-        f_sam = ms.Tensor(rng.standard_normal((1, 16, 32, 32)).astype(np.float32))
         img = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
         target = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
         onehot = ms.Tensor(np.array([[1.0, 0.0]], np.float32))
-        fns = _tkff_loss_fns(tkff, f_sam, img, target, onehot)
+        fns = _tkff_loss_fns(tkff, img, target, onehot)
         for task, fn in fns.items():
             grads = ops.grad(fn, grad_position=(0, 1, 2, 3))(*feats)
             reached = {k for k, gr in zip(("wk", "rk", "ck", "sk"), grads) if np.abs(gr.asnumpy()).max() > 0}
             assert reached == set(expect[task].split()), (route, task, reached)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head_input,path", [("common", ("gkfm_ck",)), ("unique", ("gkfm_rk",)),
+                                             ("both", ("gkfm_rk", "gkfm_ck"))])
+def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
+    """K1 (common): the derain loss gives exactly zero gradient to everything after the encoder that
+    is not on the F_ck path (GKFM_rk, GKFM_sk, D_ds, D_re); K2 (unique): only the F_rk path. Nothing
+    shared reaches D_dr past its GKFM (the heads take no encoder skip), so the encoder's gradient is
+    non-zero only through the assigned GKFM."""
+    net = build_model({"preset": "tiny", "contrast": False, "head_input": head_input}, seed=2)
+    net.set_train(False)
+    x, g, _ = mixed_batch(2, 64, 64, seed=5)
+    weights = net.trainable_params()
+
+    def derain(x, g):
+        return _image_loss(net(x)[0], g, x)
+    _, grads = ms.value_and_grad(derain, None, weights)(ms.Tensor(x), ms.Tensor(g))
+    reached = {p.name.split(".")[0] if not p.name.startswith("tkff.") else ".".join(p.name.split(".")[:2])
+               for p, gr in zip(weights, grads) if np.abs(gr.asnumpy()).max() > 0}
+    assert reached == {"encoder", "tkff.head_dr"} | set(path), reached
+    # With the assigned GKFM's output held fixed (its last conv zeroed), the encoder gets nothing:
+    # no path from the encoder to D_dr bypasses GKFM/TKFF.
+    for name in path:
+        last = getattr(net, name).refine[-1]
+        last.weight.set_data(ms.Tensor(np.zeros(last.weight.shape, np.float32)))
+        last.bias.set_data(ms.Tensor(np.zeros(last.bias.shape, np.float32)))
+    _, grads = ms.value_and_grad(derain, None, weights)(ms.Tensor(x), ms.Tensor(g))
+    enc = [np.abs(gr.asnumpy()).max() for p, gr in zip(weights, grads) if p.name.startswith("encoder.")]
+    assert max(enc) == 0.0
 
 
 # ---------------------------------------------------------------- ablation switches

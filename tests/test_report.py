@@ -40,6 +40,7 @@ def ablation(tiny_demo, tmp_path_factory):
     return {"out": out, "table": table, "demo": tiny_demo}
 
 
+@pytest.mark.slow
 def test_ablation_table(ablation):
     md = open(ablation["table"], encoding="utf-8").read()
     assert "Budget per variant: 4 steps, tiny preset, crop 64, batch 4" in md
@@ -66,6 +67,7 @@ def test_ablation_table(ablation):
             assert list(summary["sets"]) == ["demo_rain/test"] and r["snow_psnr_y"] is None
 
 
+@pytest.mark.slow
 def test_ablation_rerun_skips_finished_runs(ablation, capsys):
     log_csv = os.path.join(ablation["out"], "V6", "log.csv")
     before = open(log_csv).read()
@@ -75,6 +77,7 @@ def test_ablation_rerun_skips_finished_runs(ablation, capsys):
     assert open(log_csv).read() == before
 
 
+@pytest.mark.slow
 def test_figure3_tsne_and_gates(ablation, tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("sklearn")
@@ -147,6 +150,7 @@ def test_curves_from_log_csv_and_console(tmp_path):
     assert report.main(["curves", "--run", str(tmp_path / "nope")]) == 2
 
 
+@pytest.mark.slow
 def test_curves_of_a_trained_run(ablation, tmp_path):
     pytest.importorskip("matplotlib")
     out = str(tmp_path / "v6.png")
@@ -155,6 +159,7 @@ def test_curves_of_a_trained_run(ablation, tmp_path):
     assert read_val(os.path.join(ablation["out"], "V6"))[0]["step"] == 4
 
 
+@pytest.mark.slow
 def test_bench_quick(tmp_path):
     out = str(tmp_path / "bench.md")
     assert report.main(["bench", "--quick", "--only", "model,ops,data,infer", "--out", out]) == 0
@@ -186,6 +191,7 @@ def test_missing_extra_gives_one_line_message(monkeypatch):
         pyplot()
 
 
+@pytest.mark.slow
 def test_strategy_comparison_rows(ablation, tmp_path):
     """Related work at equal budget: a cross-stitch row next to SmartAssign, with FLOPs and blind mode."""
     table = str(tmp_path / "strategies.md")

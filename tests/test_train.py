@@ -1,4 +1,5 @@
 """train.py: resume equivalence, non-finite stop, config errors, 2-process data parallel with msrun."""
+import csv
 import json
 import os
 import shutil
@@ -11,13 +12,13 @@ import mindspore.dataset as ds
 import pytest
 
 import train
-from src.config import load_config
+from src.config import ConfigError, load_config
 from src.models.smartassign import build_model
 from src.train import checkpoint
 from src.train.callbacks import NonFiniteLossError
 from src.train.runner import run
 
-from helpers import write_demo_tree
+from helpers import mixed_batch, write_demo_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -37,6 +38,7 @@ def _overrides(demo_root, out_dir, **extra):
     return [f"{k}={v}" for k, v in base.items()]
 
 
+@pytest.mark.slow
 def test_resume_equivalence(tiny_demo, tmp_path):
     """6 steps in one run == 3 steps, stop, --resume auto, 3 more (mid-epoch: 4 steps per epoch)."""
     whole = str(tmp_path / "whole")
@@ -62,6 +64,7 @@ def test_resume_equivalence(tiny_demo, tmp_path):
     assert val[0] == "step,epoch,psnr_y,eval_loss,lr" and len(val) >= 2       # one row per validation
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_the_run(tiny_demo, tmp_path):
     cfg = load_config(DEMO_CFG, _overrides(tiny_demo, str(tmp_path / "nan"), **{"train.max_nonfinite": 3}))
     bad = np.full((8, 3, 64, 64), np.nan, np.float32)
@@ -90,6 +93,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 @pytest.mark.skipif(shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
                     is None, reason="msrun not installed")
 def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
@@ -117,6 +122,7 @@ def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
     assert any(not np.array_equal(w0[k].asnumpy(), initial[k]) for k in w0)  # and they trained
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume(tiny_demo, tmp_path):
     """A run killed with SIGKILL right after a checkpoint resumes from it and finishes."""
     import signal
@@ -147,3 +153,76 @@ def test_sigkill_then_resume(tiny_demo, tmp_path):
     assert meta["step"] == 40
     steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 41))        # rows after the checkpoint were dropped, then logged again
+
+
+def _pairs_factory(n=4, batch=2):
+    x, g, lab = mixed_batch(n, 64, 64, seed=0)
+
+    def factory(epoch):
+        return ds.NumpySlicesDataset({"image": x, "target": g, "label": lab}, shuffle=False).batch(batch)
+    return factory
+
+
+ABLATIONS = os.path.join(ROOT, "configs", "ablations")
+
+
+def _quick(out_dir, *extra):
+    """Overrides for a tiny run of any config on a dataset_factory (no validation, no data roots)."""
+    return ["--model.preset=tiny", "--data.val_sets=[]", "--data.auto_demo=false", f"--train.output_dir={out_dir}",
+            "--train.save_every=1", "--train.log_every=1000"] + list(extra)
+
+
+@pytest.mark.parametrize("name", ["k1_common_only", "k2_unique_only"])
+def test_k1_k2_refuse_to_start_without_pretrained(name, tmp_path, capsys):
+    cfg = load_config(os.path.join(ABLATIONS, f"{name}.yaml"), _quick(str(tmp_path / name)))
+    with pytest.raises(ConfigError, match=r"model.freeze_encoder=true .*pass --train.pretrained=<V6 best.ckpt>") as exc:
+        run(cfg, log=lambda *a: None, dataset_factory=_pairs_factory())
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / name).exists()                   # refused before anything was written
+    assert train.main(["--config_path", os.path.join(ABLATIONS, f"{name}.yaml")]) == 2
+    assert "--train.pretrained=<V6 best.ckpt>" in capsys.readouterr().err
+
+
+def test_k1_from_v6_ignores_the_drm_and_trains_no_contrast(tmp_path):
+    """K1 from a V6 checkpoint: the DRM weights are ignored with a log line; the contrast is off even
+    when asked for (it would train only the DRM, which feeds nothing), so it logs 0."""
+    v6 = build_model({"preset": "tiny"}, seed=0)
+    best = checkpoint.save(v6, str(tmp_path / "v6" / "best.ckpt"), {"preset": "tiny"})
+    out = tmp_path / "k1"
+    logs = []
+    cfg = load_config(os.path.join(ABLATIONS, "k1_common_only.yaml"),
+                      _quick(str(out), f"--train.pretrained={best}", "--train.max_steps=2", "--model.contrast=true"))
+    state = run(cfg, log=logs.append, dataset_factory=_pairs_factory())
+    assert state.step == 2
+    assert any("model.contrast set to false" in line for line in logs)
+    assert any(f"{best}: ignored " in line and "(modules drm)" in line for line in logs), logs
+    _, stored, _ = checkpoint.read(str(out / "ckpt" / "step_00000002.ckpt"))
+    assert stored["contrast"] is False and stored["freeze_encoder"] is True
+    with open(out / "log.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(float(r["contra"]) == 0.0 for r in rows)
+    trained, _, _ = checkpoint.read(str(out / "ckpt" / "step_00000002.ckpt"))
+    frozen = v6.encoder.project.weight.asnumpy()             # everything before TKFF stayed as loaded
+    np.testing.assert_array_equal(trained["encoder.project.weight"].asnumpy(), frozen)
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_checkpoint_of_another_model_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    run(load_config(DEMO_CFG, _quick(str(out), "--train.max_steps=1")), log=lambda *a: None,
+        dataset_factory=_pairs_factory())
+    ckpt = out / "ckpt" / "step_00000001.ckpt"
+    assert ckpt.exists()
+    v3 = os.path.join(ABLATIONS, "v3_no_gated_conv.yaml")
+    cfg = load_config(v3, _quick(str(out), f"--train.resume={ckpt}", "--train.max_steps=2"))
+    with pytest.raises(ConfigError) as exc:
+        run(cfg, log=lambda *a: None, dataset_factory=_pairs_factory())
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"--train.resume={ckpt}: the checkpoint's model config (written with demo.yaml) "
+                          "differs from this run's (v3_no_gated_conv.yaml): model.gated_conv: True in the "
+                          "checkpoint, False in the run; resume with the config that wrote it"), msg
+    # The same config resumes (auto finds the checkpoint in the run folder).
+    state = run(load_config(DEMO_CFG, _quick(str(out), "--train.resume=auto", "--train.max_steps=2")),
+                log=lambda *a: None, dataset_factory=_pairs_factory())
+    assert state.step == 2

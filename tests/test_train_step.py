@@ -1,6 +1,7 @@
 """Training step in GRAPH_MODE on CPU: every term returned, loss-scale overflow skip, clipping, overfit."""
 import numpy as np
 import mindspore as ms
+import pytest
 from mindspore import nn
 
 from src.losses import SmartAssignLoss
@@ -8,6 +9,8 @@ from src.models.smartassign import build_model
 from src.train.step import TrainStep, build_optimizer
 
 from helpers import mixed_batch
+
+pytestmark = pytest.mark.slow          # every test compiles a GRAPH_MODE training step (15-40 s each)
 
 
 def _snapshot(params):
@@ -24,9 +27,9 @@ def test_overflow_skips_update_and_lowers_scale():
     before = _snapshot(net.trainable_params())
     moments = _snapshot(opt.moment1)
     out = step(ms.Tensor(bad), ms.Tensor(g), ms.Tensor(lab))
-    assert len(out) == 8                            # total, 5 terms, overflow, scale
-    assert bool(out[6].asnumpy()) is True
-    assert float(out[7].asnumpy()) == 1024.0        # the scale used by this step
+    assert len(out) == len(SmartAssignLoss.TERMS) + 2   # total, the terms, overflow, scale
+    assert bool(out[-2].asnumpy()) is True
+    assert float(out[-1].asnumpy()) == 1024.0       # the scale used by this step
     assert float(step.loss_scale.asnumpy()) == 512.0
     after = _snapshot(net.trainable_params())
     assert all(np.array_equal(before[k], after[k]) for k in before)
@@ -35,11 +38,30 @@ def test_overflow_skips_update_and_lowers_scale():
     # Finite steps update the weights; two in a row (scale_window=2) raise the scale again.
     for _ in range(2):
         out = step(ms.Tensor(x), ms.Tensor(g), ms.Tensor(lab))
-        assert bool(out[6].asnumpy()) is False
+        assert bool(out[-2].asnumpy()) is False
         assert np.isfinite(out[0].asnumpy())
     changed = _snapshot(net.trainable_params())
     assert any(not np.array_equal(before[k], changed[k]) for k in before)
     assert float(step.loss_scale.asnumpy()) == 1024.0
+
+
+def test_fixed_scale_still_skips_non_finite_steps():
+    """dynamic=False (fp32): the scale is 1 whatever was asked, is never adjusted, and a step with
+    non-finite gradients still leaves the weights untouched."""
+    net = build_model({"preset": "tiny", "contrast": False}, seed=0)
+    step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=1024.0,
+                     scale_window=1, dynamic=False)
+    x, g, lab = mixed_batch(2, 64, 64, seed=1)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    before = _snapshot(net.trainable_params())
+    out = step(ms.Tensor(bad), ms.Tensor(g), ms.Tensor(lab))
+    assert bool(out[-2].asnumpy()) is True and float(out[-1].asnumpy()) == 1.0
+    assert all(np.array_equal(before[k], v) for k, v in _snapshot(net.trainable_params()).items())
+    for _ in range(3):
+        out = step(ms.Tensor(x), ms.Tensor(g), ms.Tensor(lab))
+        assert bool(out[-2].asnumpy()) is False and float(out[-1].asnumpy()) == 1.0
+    assert float(step.loss_scale.asnumpy()) == 1.0
 
 
 def test_global_norm_clipping_bounds_the_update():

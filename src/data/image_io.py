@@ -8,7 +8,19 @@ applies everywhere:
   values are kept, as ``cv2.imread``'s default does, so numbers match the benchmarks' own loaders;
 - 16-bit images are scaled to 8 bits (``round(v * 255 / 65535)``); float images are taken as 0..1;
 - palette images are expanded to their colours;
-- EXIF orientation is **not** applied unless ``apply_exif=True`` (pairs are stored aligned as is).
+- EXIF orientation: see below; off by default.
+
+EXIF orientation (``apply_exif``). A phone stores a portrait photo as landscape pixels plus an EXIF
+``Orientation`` tag (1-8) that every viewer applies. ``apply_exif=False`` (the default, used for
+training and evaluation data: ``data.readers``, ``data.mindrecord``, ``eval.py``, 310 targets)
+keeps the **stored** pixels, so a pair stays aligned as it was written (OpenCV's
+``IMREAD_UNCHANGED``, which ignores the tag). ``apply_exif=True`` (used where users' own photos
+are read: ``infer.py`` and ``preprocess.py`` without targets) returns the image as viewers show it:
+OpenCV applies the tag for JPEG and PNG (``IMREAD_ANYCOLOR | IMREAD_ANYDEPTH`` without
+``IMREAD_IGNORE_ORIENTATION``, the same pixels otherwise); for WebP, whose EXIF OpenCV does not
+read, Pillow reads the tag (:func:`exif_orientation`) and :func:`apply_orientation` applies it.
+TIFF is the exception either way: OpenCV's TIFF decoder (libtiff) always applies the TIFF
+``Orientation`` tag, even with ``IMREAD_UNCHANGED``, as ``cv2.imread`` does.
 
 Unreadable files (missing, zero bytes, not an image, truncated) raise :class:`ImageReadError`,
 whose message names the file and the reason. Truncated JPEGs (which OpenCV decodes with a grey
@@ -40,7 +52,8 @@ def is_image_file(name):
 
 
 def sniff_format(buf):
-    """The container format from the first bytes: 'jpeg', 'png', 'tiff', 'bmp', 'webp' or ''."""
+    """The container format from the first bytes: 'jpeg', 'png', 'tiff', 'bmp', 'webp', 'gif'
+    (recognised only to say it is not supported) or ''."""
     head = bytes(buf[:12])
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
@@ -52,7 +65,59 @@ def sniff_format(buf):
         return "bmp"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
     return ""
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def _webp_exif(data):
+    """The raw EXIF chunk of a WebP (RIFF) stream, or None."""
+    data = bytes(data)
+    pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    while pos + 8 <= end:
+        fourcc, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if fourcc == b"EXIF":
+            return data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)  # chunks are padded to an even size
+    return None
+
+
+def exif_orientation(buf):
+    """The EXIF Orientation tag (1-8) of an encoded WebP image; 1 when absent or not WebP.
+
+    JPEG and PNG need no such step (OpenCV applies their tag when asked, see the module notes);
+    WebP's EXIF chunk is found here and its TIFF structure parsed by Pillow's ``Image.Exif``
+    (no pixels are decoded).
+    """
+    data = _as_uint8(buf)
+    if sniff_format(data) != "webp":
+        return 1
+    blob = _webp_exif(data)
+    if not blob:
+        return 1
+    from PIL import Image  # only for WebP photos that carry EXIF
+
+    exif = Image.Exif()
+    try:
+        exif.load(blob)
+        value = int(exif.get(EXIF_ORIENTATION, 1))
+    except Exception:  # a malformed EXIF block: keep the stored pixels, as viewers do
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def apply_orientation(img, orientation):
+    """``img`` (H x W[ x C]) as shown by a viewer honouring EXIF Orientation ``orientation``:
+    2 mirror, 3 rotate 180, 4 flip vertically, 5 transpose, 6 rotate 90 clockwise,
+    7 transverse, 8 rotate 90 counter-clockwise; 1 (or anything else) unchanged."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    op = ops.get(int(orientation))
+    return img if op is None else np.ascontiguousarray(op(img))
 
 
 def _truncation(buf, fmt):
@@ -111,7 +176,9 @@ def _as_uint8(buf):
 def decode_rgb(buf, name="<bytes>", strict=True, apply_exif=False, with_notes=False):
     """Decode encoded image bytes to uint8 RGB (H, W, 3).
 
-    ``strict`` also rejects truncated JPEG/PNG streams. With ``with_notes`` returns
+    ``strict`` also rejects truncated JPEG/PNG streams. ``apply_exif`` returns the image oriented
+    as viewers show it (EXIF Orientation applied; for users' photos), else the stored pixels (for
+    training/evaluation pairs; TIFF excepted, see the module notes). With ``with_notes`` returns
     ``(rgb, notes)`` where notes list the conversions (grayscale, alpha dropped, 16-bit, palette).
     """
     data = _as_uint8(buf)
@@ -122,11 +189,21 @@ def decode_rgb(buf, name="<bytes>", strict=True, apply_exif=False, with_notes=Fa
         reason = _truncation(data, fmt)
         if reason:
             raise ImageReadError(name, reason)
+    if fmt == "gif":
+        raise ImageReadError(name, "GIF images are not supported (OpenCV cannot read them); "
+                                   "convert to PNG or JPEG")
+    # IMREAD_UNCHANGED never applies EXIF orientation (TIFF aside); any other flag set without
+    # IMREAD_IGNORE_ORIENTATION makes OpenCV apply it (JPEG, PNG). The pixels are the same.
     flags = (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if apply_exif else cv2.IMREAD_UNCHANGED
     raw = cv2.imdecode(data, flags)
     if raw is None or raw.size == 0:
-        what = f"{fmt.upper()} data" if fmt else "an image OpenCV can read"
-        raise ImageReadError(name, f"cannot decode ({what}; the file is corrupt or truncated)")
+        if fmt:
+            raise ImageReadError(name, f"cannot decode ({fmt.upper()} data; the file is corrupt or "
+                                       "truncated)")
+        raise ImageReadError(name, "cannot decode (the content is not an image OpenCV can read: "
+                                   "another kind of file, or corrupt)")
+    if apply_exif and fmt == "webp":
+        raw = apply_orientation(raw, exif_orientation(data))
     try:
         rgb, notes = to_rgb_uint8(raw)
     except ValueError as exc:
@@ -148,7 +225,10 @@ def read_bytes(path):
 
 
 def read_rgb(path, strict=True, apply_exif=False, with_notes=False):
-    """Read an image file (JPEG/PNG/TIFF/BMP/WebP/PNM, any depth) as uint8 RGB (H, W, 3)."""
+    """Read an image file (JPEG/PNG/TIFF/BMP/WebP/PNM, any depth) as uint8 RGB (H, W, 3).
+
+    ``apply_exif=True`` for users' photos (oriented as viewers show them); the default keeps the
+    stored pixels, as training and evaluation data need (see :func:`decode_rgb`)."""
     return decode_rgb(read_bytes(path), name=str(path), strict=strict, apply_exif=apply_exif,
                       with_notes=with_notes)
 

@@ -126,12 +126,14 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0, log
                               "in every batch (or set data.single_task=rain|snow)")
     per_task = batch_size // len(tasks)
     fmt = _get(data_cfg, "format", "folder")
-    if fmt not in ("folder", "mindrecord"):
-        raise DataConfigError(f"data.format={fmt!r} is not valid; use folder or mindrecord")
+    if fmt not in ("folder", "mindrecord", "corpus"):
+        raise DataConfigError(f"data.format={fmt!r} is not valid; use folder, mindrecord or corpus")
     crop = int(_get(data_cfg, "crop_size", 256))
     workers = max(1, int(_get(data_cfg, "num_workers", 2) or 1))
     flip = bool(_get(data_cfg, "flip", True))
     ds.config.set_seed(int(seed) + rank)
+    if fmt == "corpus":
+        return _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed, log)
     if fmt == "folder":
         pools, record_file = _folder_pools(data_cfg, tasks, log), None
     else:
@@ -158,6 +160,39 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0, log
     both = ds.zip((parts[0], snow)).map(_merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS],
                                         output_columns=COLUMNS)
     return both.project(COLUMNS).take(steps)
+
+
+def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed, log):
+    """data.format=corpus: fresh renderings of clean-photo crops (src/data/corpus.py); every task
+    draws from the same photos, each rank from its own shard of them."""
+    import mindspore.dataset as ds
+    from src.data.corpus import corpus_photos, corpus_task_dataset
+    photos = corpus_photos(data_cfg, "train", log)
+    shard = shard_indices(len(photos), rank, group_size, seed)
+    n_min = len(photos) // group_size
+    per_photo = int((_get(data_cfg, "corpus") or {}).get("crops_per_photo", 1) or 1)
+    steps = n_min * per_photo // per_task
+    if steps < 1:
+        raise DataConfigError(f"the corpus has {len(photos)} photos: too few for {group_size} rank(s) x "
+                              f"{per_task} samples per task and batch; add folders to data.corpus.dirs")
+    paths = [photos[i] for i in shard[:n_min]]
+    parts = []
+    for t in tasks:
+        d = corpus_task_dataset(data_cfg, paths, t, steps * per_task, crop, seed, rank, workers)
+        for col in ("image", "target"):
+            d = d.map(_to_chw(), input_columns=[col], num_parallel_workers=workers)
+        parts.append(d.batch(per_task, drop_remainder=True))
+    if len(parts) == 1:
+        return parts[0]
+    snow = parts[1].rename(COLUMNS, [c + "_s" for c in COLUMNS])
+    both = ds.zip((parts[0], snow)).map(_merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS],
+                                        output_columns=COLUMNS)
+    return both.project(COLUMNS)
+
+
+def _to_chw():
+    import mindspore.dataset.vision as vision
+    return [vision.Rescale(1.0 / 255.0, 0.0), vision.HWC2CHW()]
 
 
 class EvalSet:

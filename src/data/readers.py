@@ -13,8 +13,20 @@ A split uses one of three readers:
 - ``list``: a ``list`` file with ``input target`` per line; paths are relative to the list's
   folder (a leading ``/`` as in SPA's lists is read relative to it too).
 
-``paired`` and ``list`` splits may carry ``holdout: {count, seed, part}``: a seeded choice of
-``count`` pairs (from the sorted list) forms ``part: test``; the rest is ``part: train``.
+Any split may carry ``holdout: {count, seed, val, val_seed, part}`` to cut one listing into
+disjoint parts: a seeded choice (``seed``) of ``count`` pairs of the sorted list is ``part: test``;
+of the remaining pairs, a seeded choice (``val_seed``, default ``seed``) of ``val`` pairs is
+``part: val``; what is left is ``part: train``. ``count`` or ``val`` may be 0 (e.g. a validation
+part carved from a train folder whose test set lives elsewhere; both 0: ``part: train`` is every
+pair). A benchmark-level ``holdout`` mapping supplies defaults for its splits' ``holdout`` (so the
+splits share count and seeds and only set ``part``); splits with a holdout that read the same pairs
+must use the same numbers (checked when listing), or their parts would overlap. A split may say
+``like: <split>`` to start from another split's keys (``val: {like: train, holdout: {part: val}}``
+reads the train split's files, also when those are overridden).
+
+``data.val_sets`` (validation during training) may contain ``auto``: the ``val`` split of the
+benchmark of every training set (:func:`resolve_val_sets`); validation sets must not be test
+or training sets.
 
 Listing never decodes images; problems (unpaired files, bad list lines) are returned, not dropped.
 """
@@ -100,6 +112,20 @@ def split_set_name(set_name):
     return parts[0], parts[1]
 
 
+def _split_spec(bench_name, splits, split, seen=()):
+    """A split's spec; ``like: <other split>`` starts from that split's keys (its own keys win)."""
+    spec = dict(splits[split])
+    base = spec.pop("like", None)
+    if base is None:
+        return spec
+    if base not in splits or base in seen + (split,):
+        raise DataConfigError(f"data.benchmarks.{bench_name}.splits.{split}.like={base!r} must name another split "
+                              f"of {bench_name} (no loops): " + ", ".join(splits))
+    out = _split_spec(bench_name, splits, base, seen + (split,))
+    out.update(spec)
+    return out
+
+
 def _lookup(data_cfg, set_name):
     """``(benchmark name, split, benchmark entry, split spec, task)`` of a set; no file-system access."""
     bench_name, split = split_set_name(set_name)
@@ -112,7 +138,10 @@ def _lookup(data_cfg, set_name):
     if split not in splits:
         raise DataConfigError(f"benchmark {bench_name!r} has no split {split!r}; choose one of "
                               + ", ".join(f"{bench_name}/{s}" for s in splits))
-    spec = dict(splits[split])
+    spec = _split_spec(bench_name, splits, split)
+    shared = _get(bench, "holdout")
+    if shared and spec.get("holdout"):
+        spec["holdout"] = {**dict(shared), **dict(spec["holdout"])}
     task = spec.get("task") or _get(bench, "task")
     if task not in TASKS:
         raise DataConfigError(f"data.benchmarks.{bench_name}.task={task!r} is not valid; use rain or snow")
@@ -262,25 +291,125 @@ def _read_list(root, spec, listing):
             listing.pairs.append(Pair(name, listing.task, src, tgt))
 
 
+HOLDOUT_PARTS = ("train", "val", "test")
+_HOLDOUT_KEYS = ("count", "seed", "val", "val_seed")
+
+
+def _holdout_params(hold, key, check_part=True):
+    """``(count, seed, val, val_seed, part)`` of a holdout mapping, with errors naming ``key``."""
+    unknown = sorted(set(hold) - set(_HOLDOUT_KEYS) - {"part"})
+    if unknown:
+        raise DataConfigError(f"{key}.holdout has unknown key(s) {', '.join(unknown)}; use count, seed, val, "
+                              "val_seed and part")
+    try:
+        count, seed = int(hold.get("count", 0) or 0), int(hold.get("seed", 0) or 0)
+        val = int(hold.get("val", 0) or 0)
+        val_seed = seed if hold.get("val_seed") is None else int(hold["val_seed"])
+    except (TypeError, ValueError) as exc:
+        raise DataConfigError(f"{key}.holdout: count, seed, val and val_seed must be integers ({exc})") from exc
+    part = hold.get("part", "test")
+    if part not in HOLDOUT_PARTS:
+        raise DataConfigError(f"{key}.holdout.part={part!r} is not valid; use train, val or test")
+    if count < 0 or val < 0:
+        raise DataConfigError(f"{key}.holdout: count={count} and val={val} must not be negative")
+    if check_part and ((part == "test" and not count) or (part == "val" and not val)):
+        what = "count" if part == "test" else "val"
+        raise DataConfigError(f"{key}.holdout.part={part} needs holdout.{what} > 0")
+    return count, seed, val, val_seed, part
+
+
+def _source(spec):
+    """What a split reads, without its holdout: splits with the same source list the same pairs."""
+    spec = dict(spec, reader=spec.get("reader", "paired"))
+    return tuple(sorted((k, repr(v)) for k, v in spec.items() if k != "holdout" and not k.startswith("_")))
+
+
+def _check_holdout_siblings(data_cfg, set_name, spec):
+    """Splits of one benchmark that read the same pairs must cut them with the same holdout."""
+    bench_name, split, bench, _, _ = _lookup(data_cfg, set_name)
+    mine = spec.get("holdout")
+    mine_key = tuple(_holdout_params(mine, spec["_key"], False)[:4]) if mine else None
+    for other in _get(bench, "splits") or {}:
+        if other == split:
+            continue
+        ospec = _lookup(data_cfg, f"{bench_name}/{other}")[3]
+        theirs = ospec.get("holdout")
+        if not (mine and theirs) or _source(ospec) != _source(spec):
+            continue
+        theirs_key = tuple(_holdout_params(theirs, f"data.benchmarks.{bench_name}.splits.{other}", False)[:4])
+        if mine_key != theirs_key:
+            fmt = "count={}, seed={}, val={}, val_seed={}".format
+            raise DataConfigError(
+                f"{set_name} ({fmt(*mine_key)}) and {bench_name}/{other} ({fmt(*theirs_key)}) read the same pairs but "
+                f"hold out differently, so their pairs would overlap; give both the same holdout count, seed, val "
+                f"and val_seed (set them once in data.benchmarks.{bench_name}.holdout), only part differs")
+
+
+def holdout_parts(n, count, seed, val=0, val_seed=None):
+    """Index sets ``{"test", "val", "train"}`` of a holdout over ``n`` sorted pairs (disjoint, cover 0..n-1)."""
+    if (count or val) and count + val >= n:
+        raise ValueError(f"{count} test + {val} validation pairs leave no training pairs of {n}")
+    test = set(np.random.default_rng(seed).permutation(n)[:count].tolist()) if count else set()
+    rest = [i for i in range(n) if i not in test]
+    vseed = seed if val_seed is None else val_seed
+    chosen = np.random.default_rng(vseed).permutation(len(rest))[:val].tolist() if val else []
+    valid = {rest[j] for j in chosen}
+    return {"test": test, "val": valid, "train": set(rest) - valid}
+
+
 def _apply_holdout(spec, listing):
     hold = spec.get("holdout")
     if not hold:
         return
-    count, seed, part = int(hold.get("count", 0)), int(hold.get("seed", 0)), hold.get("part", "test")
-    if part not in ("train", "test"):
-        raise DataConfigError(f"{spec['_key']}.holdout.part={part!r} is not valid; use train or test")
+    count, seed, val, val_seed, part = _holdout_params(hold, spec["_key"])
     pairs = sorted(listing.pairs, key=lambda p: p.name)
-    if not 0 < count < len(pairs):
-        raise DataConfigError(f"{spec['_key']}.holdout.count={count} must be between 1 and the "
-                              f"{len(pairs)} pairs found minus one")
-    chosen = set(np.random.default_rng(seed).permutation(len(pairs))[:count].tolist())
-    keep_test = part == "test"
-    listing.pairs = [p for i, p in enumerate(pairs) if (i in chosen) == keep_test]
+    if (count or val) and count + val >= len(pairs):
+        bench = spec["_key"].split(".")[2]
+        raise DataConfigError(f"{spec['_key']}.holdout: count={count} test + val={val} validation pairs must be "
+                              f"fewer than the {len(pairs)} pairs found (at least one is left for training); "
+                              f"lower data.benchmarks.{bench}.holdout.count / .val (val=0: no validation part)")
+    keep = holdout_parts(len(pairs), count, seed, val, val_seed)[part]
+    listing.pairs = [p for i, p in enumerate(pairs) if i in keep]
+
+
+def resolve_val_sets(data_cfg):
+    """``data.val_sets`` with ``auto`` expanded (the ``val`` split of each training set's benchmark,
+    of the active tasks); refuses a validation set that is also a test or a training set."""
+    train = [str(s) for s in (_get(data_cfg, "train_sets") or [])]
+    test = [str(s) for s in (_get(data_cfg, "test_sets") or [])]
+    single = _get(data_cfg, "single_task", "") or ""
+    out = []
+    for name in [str(s) for s in (_get(data_cfg, "val_sets") or [])]:
+        if name != "auto":
+            out.append(name)
+            continue
+        for t in train:
+            if single and set_task(data_cfg, t) != single:
+                continue
+            bench_name, _ = split_set_name(t)
+            splits = _get((_get(data_cfg, "benchmarks") or {}).get(bench_name) or {}, "splits") or {}
+            if "val" not in splits:
+                raise DataConfigError(f"data.val_sets=[auto] needs a validation split {bench_name}/val for the training "
+                                      f"set {t}; add data.benchmarks.{bench_name}.splits.val (a holdout of its "
+                                      "training data, see configs/datasets.yaml) or list data.val_sets explicitly")
+            out.append(f"{bench_name}/val")
+    out = list(dict.fromkeys(out))
+    for name in out:
+        set_task(data_cfg, name)          # unknown benchmark / split: a clear error now
+        if name in test:
+            raise DataConfigError(f"data.val_sets lists {name}, which is also in data.test_sets: best.ckpt and the "
+                                  "learning-rate schedule would be chosen on the reported test set; validate on a "
+                                  "held-out part of the training data (e.g. <benchmark>/val, or data.val_sets=[auto])")
+        if name in train:
+            raise DataConfigError(f"data.val_sets lists {name}, which is also in data.train_sets; validate on pairs "
+                                  "the model is not trained on (e.g. <benchmark>/val, or data.val_sets=[auto])")
+    return out
 
 
 def list_set(data_cfg, set_name):
     """List the pairs of one set (no decoding). Returns a :class:`Listing`."""
     task, root, spec = set_spec(data_cfg, set_name)
+    _check_holdout_siblings(data_cfg, set_name, spec)
     listing = Listing(set_name, task, root, spec["reader"])
     {"paired": _read_paired, "side_by_side": _read_side_by_side, "list": _read_list}[spec["reader"]](
         root, spec, listing)

@@ -1,10 +1,11 @@
 """Synthetic rain and snow, folder synthesis, and the demo-set builder.
 
-Rain (additive-streak model, screen blend): 1-2 layers of sparse drops, motion-blurred along a
-common direction into streaks, blended as ``O = 1 - (1 - B)(1 - S)``; optionally a haze veil
+Rain (additive-streak model, screen blend): 1-3 layers of drops, widened and motion-blurred along
+a common direction into streaks, blended as ``O = 1 - (1 - B)(1 - S)``; optionally a haze veil
 ``I = O*T + A(1 - T)`` with ``T = exp(-beta*d)`` over a smooth depth proxy ``d``.
 Snow (mask model): 2-3 layers of round flakes (small, middle, large), Gaussian- and motion-blurred,
-composited as ``K = B(1 - Z) + C*Z`` with a near-white colour C, then a light veil as above.
+composited as ``K = B(1 - Z) + C*Z`` with a near-white colour C, then a veil as above.
+An intensity level per rendering spans light to heavy weather (``RAIN_RANGES``, ``SNOW_RANGES``).
 All parameters are drawn from a generator seeded by (seed, file name, copy, task), so a file's
 rendering does not depend on which other files are in the folder.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from src.data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2          # 2: val renderings (version 1 demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
 # scikit-image photos that ship with the wheel (no download). chelsea == cat, so only one is used.
@@ -26,6 +27,11 @@ DEMO_TRAIN = ("astronaut", "coffee", "motorcycle_left", "motorcycle_right")
 DEMO_TEST = ("chelsea", "rocket")
 DEMO_TRAIN_COPIES = 4
 DEMO_TEST_COPIES = 2
+# Validation (best.ckpt, LR schedule): further renderings of the TRAINING photos, copy numbers
+# DEMO_TRAIN_COPIES.. (so other rain/snow than any training copy), never trained on; the test photos
+# are only used for the reported numbers.
+DEMO_VAL_COPIES = 1
+DEMO_SPLITS = ("train", "val", "test")
 
 
 def _line_kernel(length, angle_deg):
@@ -50,67 +56,137 @@ def _veil(img, rng, beta, light):
     return img * t + light * (1.0 - t)
 
 
-def add_rain(clean, rng, haze=False):
-    """Render rain streaks (and a haze veil if ``haze``) over a uint8 RGB image; returns uint8."""
+# Ranges of the degradations (docs/synthesis.md explains how they were chosen against real pairs).
+# Rain: an intensity level u ~ U(0, 1) sets density, length, width and brightness together, from
+# thin sparse short streaks (u ≈ 0: light-rain benchmarks, input PSNR-Y ≈ 26-34 dB) to dense, long,
+# bright streaks with a veil (u ≈ 1: heavy-rain benchmarks, 10-20 dB). Lengths are in pixels of a
+# ~500 px photo (``scale`` = 1).
+RAIN_RANGES = dict(
+    layers=(1, 3),               # streak layers, each with its own density/length around the level
+    density=(0.0008, 0.0030),     # drops per pixel, light → heavy (log-interpolated by u)
+    length=(20.0, 62.0),         # streak length (px)
+    width=(1.0, 2.6),            # streak width (px, by dilating drops; rounded, 1-3)
+    brightness=(0.3, 0.72),     # peak streak intensity
+    angle=(-25.0, 25.0),         # common direction, degrees from vertical (±4° per layer)
+    blur=(0.3, 1.2),             # Gaussian blur of the streaks (σ, px)
+    veil_prob=(0.05, 0.7),       # chance of a haze veil, light → heavy
+    veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d))
+    veil_light=(0.7, 0.98),      # atmospheric light
+)
+# Snow: a level u sets flake counts and sizes, from small dense flakes (Snow100K-S kind) to large
+# flakes with a strong veil (Snow100K-L, CSD kind).
+SNOW_RANGES = dict(
+    small_area=(600.0, 120.0),   # px² per small flake (r 0.6-1.5 px), sparse → dense
+    mid_area=(6000.0, 700.0),    # px² per middle flake (r 1.5-3.5 px)
+    large_area=(40000.0, 2500.0),  # px² per large flake (r 3.5-8 px); drawn with probability u
+    opacity=(0.45, 1.0),
+    motion=(0.0, 12.0),          # motion-blur length (px) of each layer
+    angle=(-30.0, 30.0),
+    veil_beta=(0.0, 0.9),        # veil optical depth, light → heavy
+    veil_light=(0.8, 1.0),
+)
+
+
+def _lerp(lo_hi, u):
+    lo, hi = lo_hi
+    return lo + (hi - lo) * u
+
+
+def _loglerp(lo_hi, u):
+    lo, hi = lo_hi
+    return float(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u))
+
+
+def add_rain(clean, rng, haze=None, level=None, scale=None):
+    """Render rain streaks over a uint8 RGB image; returns uint8 (screen blend O = 1-(1-B)(1-S),
+    then optionally the veil I = O·T + A(1-T)). ``level`` in [0, 1] (drawn when None) sets the
+    intensity; ``haze`` True/False forces the veil, None draws it with a level-dependent chance;
+    ``scale`` multiplies every length (default: image size / 512, so a photo renders alike at any
+    resolution)."""
+    R = RAIN_RANGES
     img = clean.astype(np.float32) / 255.0
     h, w = img.shape[:2]
-    scale = max(h, w) / 512.0
-    base_angle = rng.uniform(-30, 30)
+    scale = max(h, w) / 512.0 if scale is None else float(scale)
+    u = float(rng.random()) if level is None else float(level)
+    base_angle = rng.uniform(*R["angle"])
     streaks = np.zeros((h, w), np.float32)
-    for _ in range(int(rng.integers(1, 3))):
-        density = rng.uniform(0.002, 0.008)
-        drops = (rng.random((h, w)) < density) * rng.uniform(0.6, 1.0, (h, w))
-        drops = drops.astype(np.float32)
-        if rng.random() < 0.5:  # thicker drops
-            drops = cv2.dilate(drops, np.ones((2, 1), np.uint8))
-        length = rng.uniform(15, 45) * scale
-        layer = cv2.filter2D(drops, -1, _line_kernel(length, base_angle + rng.uniform(-5, 5)))
-        layer = np.clip(layer * length * rng.uniform(0.25, 0.5), 0, 1)
-        layer = cv2.GaussianBlur(layer, (0, 0), 0.6)
+    for _ in range(int(rng.integers(R["layers"][0], R["layers"][1] + 1))):
+        v = float(np.clip(u + rng.uniform(-0.15, 0.15), 0, 1))
+        density = _loglerp(R["density"], v) / (scale * scale)
+        drops = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
+        width = int(np.clip(round(_lerp(R["width"], v) + rng.uniform(-0.5, 0.5)), 1, 3))
+        if width > 1:
+            drops = cv2.dilate(drops, np.ones((1, width), np.uint8))
+        length = _lerp(R["length"], v) * rng.uniform(0.6, 1.3) * scale
+        layer = cv2.filter2D(drops, -1, _line_kernel(length, base_angle + rng.uniform(-4, 4)))
+        layer = np.clip(layer * max(length, 3.0) * _lerp(R["brightness"], v) * rng.uniform(0.8, 1.1), 0, 1)
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(*R["blur"]))
         streaks = 1 - (1 - streaks) * (1 - layer)
     tint = rng.uniform(0.9, 1.0, 3).astype(np.float32)
     out = 1 - (1 - img) * (1 - streaks[:, :, None] * tint)
+    if haze is None:
+        haze = rng.random() < _lerp(R["veil_prob"], u)
     if haze:
-        out = _veil(out, rng, rng.uniform(0.6, 1.4), rng.uniform(0.75, 0.95))
+        out = _veil(out, rng, rng.uniform(*R["veil_beta"]) * (0.5 + 0.5 * u), rng.uniform(*R["veil_light"]))
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def add_snow(clean, rng, veil=True):
-    """Render 2-3 layers of snowflakes (and a light veil) over a uint8 RGB image; returns uint8."""
+def _flake_layer(h, w, rng, n, radius, opacity, scale):
+    layer = np.zeros((h, w), np.float32)
+    ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
+    radii = rng.uniform(radius[0], radius[1], n) * scale
+    alphas = rng.uniform(opacity[0], opacity[1], n)
+    for y, x, r, a in zip(ys, xs, radii, alphas):
+        cv2.circle(layer, (int(x), int(y)), max(int(round(r)), 1), float(a), -1, cv2.LINE_AA)
+    return cv2.GaussianBlur(layer, (0, 0), max(0.3 * (radius[0] + radius[1]) / 2 * scale, 0.5))
+
+
+def add_snow(clean, rng, veil=True, level=None, scale=None):
+    """Render 2-3 layers of snowflakes (small, middle, large) and a veil over a uint8 RGB image;
+    returns uint8 (mask model K = B(1-Z) + C·Z). ``level`` in [0, 1] (drawn when None) sets the
+    flake counts, the chance of large flakes and the veil; ``scale`` as in :func:`add_rain`."""
+    R = SNOW_RANGES
     img = clean.astype(np.float32) / 255.0
     h, w = img.shape[:2]
-    scale = max(h, w) / 512.0
-    layers = [(0.6, 1.5, rng.uniform(150, 600)), (1.5, 3.0, rng.uniform(800, 2500))]
-    if rng.random() < 0.7:
-        layers.append((3.0, 6.0, rng.uniform(4000, 12000)))
-    angle = rng.uniform(-30, 30)
+    scale = max(h, w) / 512.0 if scale is None else float(scale)
+    u = float(rng.random()) if level is None else float(level)
+    layers = [(0.6, 1.5, R["small_area"]), (1.5, 3.5, R["mid_area"])]
+    if rng.random() < 0.2 + 0.8 * u:
+        layers.append((3.5, 8.0, R["large_area"]))
+    angle = rng.uniform(*R["angle"])
     mask = np.zeros((h, w), np.float32)
-    for r_lo, r_hi, area_per_flake in layers:
-        layer = np.zeros((h, w), np.float32)
-        n = max(int(h * w / (area_per_flake * scale * scale)), 1)
-        ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
-        radii = rng.uniform(r_lo, r_hi, n) * scale
-        alphas = rng.uniform(0.5, 1.0, n)
-        for y, x, r, a in zip(ys, xs, radii, alphas):
-            cv2.circle(layer, (int(x), int(y)), max(int(round(r)), 1), float(a), -1, cv2.LINE_AA)
-        layer = cv2.GaussianBlur(layer, (0, 0), max(0.3 * (r_lo + r_hi) / 2 * scale, 0.5))
-        blur_len = rng.uniform(0, 10) * scale
+    for r_lo, r_hi, area in layers:
+        v = float(np.clip(u + rng.uniform(-0.2, 0.2), 0, 1))
+        n = max(int(h * w / (_loglerp(area, v) * scale * scale)), 1)
+        layer = _flake_layer(h, w, rng, n, (r_lo, r_hi), R["opacity"], scale)
+        blur_len = rng.uniform(*R["motion"]) * scale
         if blur_len >= 3:
             layer = cv2.filter2D(layer, -1, _line_kernel(blur_len, angle))
         mask = 1 - (1 - mask) * (1 - np.clip(layer, 0, 1))
     colour = rng.uniform(0.88, 1.0) * rng.uniform(0.97, 1.0, 3).astype(np.float32)
     out = img * (1 - mask[:, :, None]) + colour * mask[:, :, None]
     if veil:
-        out = _veil(out, rng, rng.uniform(0.2, 0.6), rng.uniform(0.8, 1.0))
+        out = _veil(out, rng, _lerp(R["veil_beta"], u) * rng.uniform(0.5, 1.2), rng.uniform(*R["veil_light"]))
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def render(clean, task, seed, name, copy=0, haze=0.3):
-    """Deterministic rain/snow rendering of ``clean`` for (seed, name, copy)."""
+def degrade(clean, task, rng, scale=1.0):
+    """One fresh rain or snow rendering of ``clean`` (a training crop) from ``rng``: the corpus
+    pipeline's degradation, lengths in pixels of a ~500 px photo."""
+    if task == "rain":
+        return add_rain(clean, rng, scale=scale)
+    return add_snow(clean, rng, scale=scale)
+
+
+def render(clean, task, seed, name, copy=0, haze=None):
+    """Deterministic rain/snow rendering of ``clean`` for (seed, name, copy). ``haze``: None = the
+    level-dependent veil chance, a number in [0, 1] = that chance, True/False = always/never."""
     code = {"rain": 0, "snow": 1}[task]
     rng = np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8")), int(copy), code])
     if task == "rain":
-        return add_rain(clean, rng, haze=rng.random() < haze)
+        if haze is not None and not isinstance(haze, bool):
+            haze = bool(rng.random() < float(haze))
+        return add_rain(clean, rng, haze=haze)
     return add_snow(clean, rng)
 
 
@@ -135,12 +211,13 @@ def _publish(tmp, dst):
         os.rename(tmp, dst)
 
 
-def _write_pairs(out_dir, photos, task, seed, copies, haze):
-    """Render ``copies`` degraded versions of each (name, rgb) into out_dir/{input,target}."""
+def _write_pairs(out_dir, photos, task, seed, copies, haze, first_copy=0):
+    """Render ``copies`` degraded versions (copy numbers ``first_copy``..) of each (name, rgb) into
+    out_dir/{input,target}."""
     n = 0
     for name, rgb in photos:
-        for k in range(copies):
-            fname = f"{name}.png" if copies == 1 else f"{name}_{k}.png"
+        for k in range(first_copy, first_copy + copies):
+            fname = f"{name}.png" if copies == 1 and first_copy == 0 else f"{name}_{k}.png"
             write_rgb(os.path.join(out_dir, "input", fname), render(rgb, task, seed, name, k, haze))
             write_rgb(os.path.join(out_dir, "target", fname), rgb)
             n += 1
@@ -216,10 +293,43 @@ def demo_photos(names):
     return out
 
 
+def demo_version(dst):
+    """The version in ``dst``'s demo marker, or None when there is no readable marker."""
+    try:
+        with open(os.path.join(dst, DEMO_MARKER), encoding="utf-8") as fh:
+            return json.load(fh).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def demo_is_current(dst):
+    """True when ``dst`` holds a complete demo set built by this code's DEMO_VERSION."""
+    return demo_version(dst) == DEMO_VERSION
+
+
+def _only_demo_files(dst):
+    """True when ``dst`` holds nothing but what build_demo writes (so rebuilding it loses nothing)."""
+    for entry in os.listdir(dst):
+        path = os.path.join(dst, entry)
+        if entry == DEMO_MARKER:
+            continue
+        if entry not in ("rain", "snow") or not os.path.isdir(path):
+            return False
+        for split in os.listdir(path):
+            if split not in DEMO_SPLITS or not os.path.isdir(os.path.join(path, split)):
+                return False
+            if set(os.listdir(os.path.join(path, split))) - {"input", "target"}:
+                return False
+    return True
+
+
 def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
-    """Build the demo set (rain and snow, train and test from different photos); returns its path.
+    """Build the demo set (rain and snow; train and test from different photos, val = other
+    renderings of the training photos); returns its path.
 
     Idempotent: a complete demo (its ``demo.json`` marker, same seed and version) is left as is.
+    A demo of an older version (e.g. version 1, without val) holding only the demo's own files is
+    rebuilt in place from the photos; anything else is refused with what to do.
     Built in a temporary folder and renamed, so a half-built folder never looks complete.
     """
     dst = os.path.abspath(dst)
@@ -227,24 +337,43 @@ def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
     if os.path.isfile(marker) and not overwrite:
         with open(marker, encoding="utf-8") as fh:
             meta = json.load(fh)
-        if meta.get("version") == DEMO_VERSION and meta.get("seed") == int(seed):
-            if log:
-                log(f"demo set already complete at {dst}")
-            return dst
-        raise FileExistsError(f"{dst} holds a demo built with seed {meta.get('seed')} (version "
-                              f"{meta.get('version')}); pass --overwrite to rebuild it with seed {seed}")
-    if os.path.exists(dst) and not overwrite:
+        version = meta.get("version")
+        if version == DEMO_VERSION:
+            if meta.get("seed") == int(seed):
+                if log:
+                    log(f"demo set already complete at {dst}")
+                return dst
+            raise FileExistsError(f"{dst} holds a demo built with seed {meta.get('seed')} (version "
+                                  f"{version}); pass --overwrite to rebuild it with seed {seed}")
+        older = isinstance(version, int) and version < DEMO_VERSION
+        if not (older and _only_demo_files(dst)):
+            raise FileExistsError(f"{dst} holds a demo of version {version} (this code builds version {DEMO_VERSION}, "
+                                  "with validation renderings under */val)"
+                                  + ("" if older else ", or files the demo builder did not write")
+                                  + "; rebuild it with `python prepare_data.py demo --dst " + dst + " --overwrite` "
+                                  "or remove it")
+        if log:
+            log(f"{dst} holds a version {version} demo (no held-out validation renderings): rebuilding it as "
+                f"version {DEMO_VERSION}")
+    elif os.path.exists(dst) and not overwrite:
         raise FileExistsError(f"{dst} exists but is not a complete demo set (no {DEMO_MARKER}); remove it "
                               "or pass --overwrite")
     dst, tmp = _prepare_dst(dst, True)
     counts = {}
+    plan = (("train", DEMO_TRAIN, DEMO_TRAIN_COPIES, 0),
+            ("val", DEMO_TRAIN, DEMO_VAL_COPIES, DEMO_TRAIN_COPIES),    # held out: never trained on
+            ("test", DEMO_TEST, DEMO_TEST_COPIES, 0))
+    loaded = {}
     try:
-        for split, names, copies in (("train", DEMO_TRAIN, DEMO_TRAIN_COPIES), ("test", DEMO_TEST, DEMO_TEST_COPIES)):
-            photos = demo_photos(names)
+        for split, names, copies, first in plan:
+            if names not in loaded:
+                loaded[names] = demo_photos(names)
+            photos = loaded[names]
             for task in ("rain", "snow"):
                 counts[f"{task}/{split}"] = _write_pairs(os.path.join(tmp, task, split), photos, task, seed,
-                                                         copies, haze=0.3)
+                                                         copies, haze=0.3, first_copy=first)
         meta = {"version": DEMO_VERSION, "seed": int(seed), "train_photos": list(DEMO_TRAIN),
+                "val": f"the training photos, copies {DEMO_TRAIN_COPIES}..{DEMO_TRAIN_COPIES + DEMO_VAL_COPIES - 1}",
                 "test_photos": list(DEMO_TEST), "pairs": counts}
         with open(os.path.join(tmp, DEMO_MARKER), "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import sys
 
+from . import weights
 from .backends import BACKENDS, make_backend
 from .engine import DEFAULT_OVERLAP, DEFAULT_TILE, TASK_CHOICES, Restorer
 
-__all__ = ["ProgressLine", "add_engine_args", "make_restorer"]
+__all__ = ["ProgressLine", "add_engine_args", "make_restorer", "resolve_checkpoint"]
 
 
 def add_engine_args(parser, task_default="auto", task_help=None):
     """Add --ckpt_file, --backend, --onnx_file, --task, --tile, --tile_overlap, --tile_batch,
     --device_target, --device_id and --threads to an argparse parser."""
     g = parser.add_argument_group("model and engine")
-    g.add_argument("--ckpt_file", help="checkpoint from train.py (it stores its model config)")
+    g.add_argument("--ckpt_file", help="checkpoint from train.py (it stores its model config); "
+                                       "default: the starter weights weights/starter.ckpt of "
+                                       "this repository")
     g.add_argument("--backend", default="mindspore", choices=BACKENDS,
                    help="mindspore (default; GRAPH mode) or onnxruntime (CPU, needs --onnx_file)")
     g.add_argument("--onnx_file", help="model from export.py --file_format ONNX --task all "
@@ -35,10 +38,22 @@ def add_engine_args(parser, task_default="auto", task_help=None):
     return parser
 
 
+def resolve_checkpoint(args) -> str:
+    """Fill in ``args.ckpt_file`` (the default starter weights when omitted, for the MindSpore
+    backend) and return the line naming it ("checkpoint PATH ..."), or "" for ONNX.
+    Raises ``weights.MissingWeightsError`` (one line, names the path) when the default is absent."""
+    if args.backend != "mindspore":
+        return ""
+    args.ckpt_file, is_default = weights.resolve_ckpt(args.ckpt_file)
+    return weights.describe(args.ckpt_file, is_default)
+
+
 def make_restorer(args, fallback_model_cfg=None) -> Restorer:
-    """Set up the device (MindSpore only), load the backend and wrap it in a Restorer."""
+    """Set up the device (MindSpore only), load the backend and wrap it in a Restorer.
+    ``args.ckpt_file`` None means the default checkpoint (see ``resolve_checkpoint``)."""
     if args.backend == "mindspore":
         from ..device import setup_device
+        resolve_checkpoint(args)
         setup_device(args.device_target, args.device_id, mode="graph")
     backend = make_backend(args.backend, ckpt_file=args.ckpt_file, onnx_file=args.onnx_file,
                            fallback_model_cfg=fallback_model_cfg, threads=args.threads)

@@ -3,7 +3,9 @@
 Each restored image is converted once with ``metrics.to_uint8``; that array is what is saved
 (``--save_images``) and what is scored, at the original size. Scores follow
 ``metrics.describe_protocol()`` (MATLAB Y and RGB PSNR/SSIM). The input's own scores (input vs
-target) are reported next to the restored ones.
+target) are reported next to the restored ones. Pairs are read as stored: EXIF orientation is
+not applied (``data.image_io.read_rgb(apply_exif=False)``, the training data's rule), so an input
+and its target stay aligned even if only one of them carries an Orientation tag.
 
 Outputs under ``output_dir``, per set (``<set>`` with "/" replaced by "_"):
 ``<set>/metrics.csv`` (restored, columns ``metrics.COLUMNS``), ``<set>/input_metrics.csv`` (the

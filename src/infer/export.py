@@ -47,6 +47,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
+from . import weights
+
 __all__ = ["FORMATS", "TASKS", "ExportError", "InferenceWrapper", "export_network", "output_specs",
            "sidecar_path", "read_sidecar"]
 
@@ -235,7 +237,9 @@ def build_parser():
         prog="export.py",
         description="Export a SmartAssign checkpoint at a fixed tile shape (MINDIR for MindSpore / "
                     "MindSpore Lite / Ascend 310, ONNX, or AIR on Ascend), plus <model file>.json.")
-    p.add_argument("--ckpt_file", required=True, help="checkpoint written by train.py (holds its model config)")
+    p.add_argument("--ckpt_file", default=None,
+                   help="checkpoint written by train.py (holds its model config); default: the "
+                        "starter weights weights/starter.ckpt of this repository")
     p.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FORMATS)
     p.add_argument("--file_name", default="smartassign", help="output path without extension")
     p.add_argument("--height", type=int, default=256, help="tile height (a multiple of 32 avoids padding)")
@@ -264,13 +268,15 @@ def run_cli(argv=None) -> int:
             raise ExportError(f"AIR export needs MindSpore on an Ascend device (--device_target "
                               f"{args.device_target}); export MINDIR for MindSpore Lite / Ascend 310 "
                               "or ONNX instead")
+        ckpt_file, is_default = weights.resolve_ckpt(args.ckpt_file)
+        print(f"export.py: {weights.describe(ckpt_file, is_default)}")
         target = setup_device(args.device_target, args.device_id, mode="graph")
-        net, model_cfg, _ = load_model(args.ckpt_file)
+        net, model_cfg, _ = load_model(ckpt_file)
         model_path, json_path = export_network(
             net, args.file_format, args.file_name, args.height, args.width, task=args.task,
             model_cfg=model_cfg, clip=args.clip, batch_size=args.batch_size,
-            extra={"checkpoint": os.path.abspath(args.ckpt_file), "device_target": target})
-    except (ExportError, CheckpointError) as exc:
+            extra={"checkpoint": os.path.abspath(ckpt_file), "device_target": target})
+    except (ExportError, CheckpointError, weights.MissingWeightsError) as exc:
         print(f"export.py: error: {exc}", file=sys.stderr)
         return 1
     print(f"exported {model_path} ({args.file_format}, task {args.task}, input 1x3x{args.height}x"

@@ -1,12 +1,20 @@
 """Restoring a user's photos (infer.py): listing, output names, comparisons, per-file reports.
 
-Inputs: one image file, or a folder searched recursively for JPEG/PNG/TIFF/BMP/WebP/PNM files
-(hidden files skipped). Each output is an 8-bit RGB PNG at the input's path relative to the
+Inputs: one image file, or a folder searched recursively for JPEG/PNG/TIFF/BMP/WebP/PNM files.
+Each output is an 8-bit RGB PNG at the input's path relative to the
 input folder with the extension replaced by ``.png`` (``a/b.jpg`` -> ``OUT/a/b.png``); when two
 inputs would get the same name (``x.jpg`` and ``x.tif``) both keep their extension
 (``x.jpg.png``, ``x.tif.png``). Grayscale, RGBA (alpha dropped) and 16-bit inputs are decoded to
-8-bit RGB by ``data.image_io.read_rgb``. ``--compare`` also writes input | restored side by side
-under ``OUT/compare/`` with the same relative names.
+8-bit RGB by ``data.image_io.read_rgb``, with the EXIF orientation applied (``apply_exif=True``),
+so a phone photo comes out the way viewers show it (a portrait stays portrait). ``--compare``
+also writes input | restored side by side under ``OUT/compare/`` with the same relative names.
+
+Nothing is left out silently. ``list_inputs`` returns, besides the images, every entry of the
+folder that is not one, with the reason (:class:`Skipped`): other file types (``.gif``, ``.txt``,
+...), hidden files and folders (not searched), folders named like images (``fake.jpg/``: searched
+like any folder, never read as an image) and special files (FIFOs, sockets). A file with an image
+extension that cannot be read (a text file named ``.png``, a truncated JPEG) is a failure
+(:class:`Failure`). infer.py names each skipped and each failed file on its own line.
 """
 from __future__ import annotations
 
@@ -20,7 +28,8 @@ from ..data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
 from ..metrics import to_uint8
 from .cli import ProgressLine
 
-__all__ = ["Failure", "InferReport", "compare_image", "list_inputs", "output_names", "restore_files"]
+__all__ = ["Failure", "InferReport", "Skipped", "compare_image", "list_inputs", "output_names",
+           "restore_files", "skip_reason"]
 
 COMPARE_DIR = "compare"
 GAP = 8  # white pixels between the two halves of a comparison image
@@ -28,6 +37,14 @@ GAP = 8  # white pixels between the two halves of a comparison image
 
 @dataclass
 class Failure:
+    """An image file that could not be restored (exit code 1)."""
+    path: str
+    reason: str
+
+
+@dataclass
+class Skipped:
+    """An entry of the input folder that is not an image file (listed; exit code unaffected)."""
     path: str
     reason: str
 
@@ -38,24 +55,58 @@ class InferReport:
     failed: List[Failure] = field(default_factory=list)
 
 
-def list_inputs(path: str) -> Tuple[List[Tuple[str, str]], int]:
-    """([(file, path relative to the input)], number of non-image files ignored)."""
+SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, PNM"
+# image formats people have that OpenCV (as shipped in the wheel) cannot read
+UNSUPPORTED_IMAGES = {".gif": "GIF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF",
+                      ".jp2": "JPEG 2000", ".jxl": "JPEG XL", ".svg": "SVG", ".ico": "ICO",
+                      ".psd": "PSD", ".dng": "DNG (raw)", ".cr2": "CR2 (raw)", ".nef": "NEF (raw)",
+                      ".arw": "ARW (raw)", ".exr": "OpenEXR"}
+
+
+def skip_reason(name: str) -> str:
+    """Why a file named ``name`` is not read as an image."""
+    ext = os.path.splitext(name)[1].lower()
+    if ext in UNSUPPORTED_IMAGES:
+        return (f"{UNSUPPORTED_IMAGES[ext]} images are not supported (supported: {SUPPORTED}); "
+                "convert it to PNG or JPEG")
+    if not ext:
+        return f"not an image file (no extension; supported: {SUPPORTED})"
+    return f"not an image file ({ext}; supported: {SUPPORTED})"
+
+
+def list_inputs(path: str) -> Tuple[List[Tuple[str, str]], List[Skipped]]:
+    """([(image file, path relative to the input)], [Skipped entries]), both sorted by path.
+
+    A single file is always tried (whatever its name); a folder is searched recursively and only
+    regular files with an image extension are taken."""
     if os.path.isfile(path):
-        return [(path, os.path.basename(path))], 0
+        return [(path, os.path.basename(path))], []
     if not os.path.isdir(path):
         raise FileNotFoundError(f"--input {path}: no such file or folder")
-    found, ignored = [], 0
+    found, skipped = [], []
     for dirpath, dirnames, files in os.walk(path):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in sorted(dirnames):
+            full = os.path.join(dirpath, d)
+            if d.startswith("."):
+                skipped.append(Skipped(full + os.sep, "hidden folder, not searched"))
+            elif os.path.islink(full):  # os.walk does not follow links to folders
+                skipped.append(Skipped(full + os.sep, "link to a folder, not followed"))
+            elif is_image_file(d):
+                skipped.append(Skipped(full + os.sep, "a folder named like an image, not an image "
+                                                      "(searched like any folder)"))
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(files):
-            if name.startswith("."):
-                continue
             full = os.path.join(dirpath, name)
-            if is_image_file(name):
+            if name.startswith("."):
+                skipped.append(Skipped(full, "hidden file"))
+            elif not is_image_file(name):
+                skipped.append(Skipped(full, skip_reason(name)))
+            elif os.path.exists(full) and not os.path.isfile(full):
+                skipped.append(Skipped(full, "not a regular file (a FIFO, socket or device)"))
+            else:  # a broken link fails when read, and is reported as a failure
                 found.append((full, os.path.relpath(full, path)))
-            else:
-                ignored += 1
-    return found, ignored
+    return found, sorted(skipped, key=lambda s: s.path)
 
 
 def output_names(rels: List[str]) -> List[str]:
@@ -93,7 +144,7 @@ def restore_files(restorer, inputs: List[Tuple[str, str]], output_dir: str, task
     for i, ((src, rel), out_rel) in enumerate(zip(inputs, outs), 1):
         prefix = f"[{i}/{n}] {rel}"
         try:
-            image = read_rgb(src)
+            image = read_rgb(src, apply_exif=True)  # as viewers show it
             progress.show(f"{prefix} {image.shape[1]}x{image.shape[0]}")
             result = restorer.restore(image, task=task,
                                       progress=lambda d, t: progress.bar(prefix, d, t))

@@ -11,7 +11,7 @@ smaller), and after blending (``TileMerger``) the result is cropped back to the 
 
     {"version", "tile", "overlap", "multiple", "input_shape", "dtype", "bin_dir",
      "export": <the model's export JSON> | null, "export_json",
-     "images": [{"name", "input", "target", "height", "width",
+     "images": [{"name", "input", "target", "height", "width", "exif",  # exif: orientation applied
                  "padding": {"bottom", "right", "mode"},     # stride padding (reflect|edge)
                  "tiles": [file names], "positions": [[y, x], ...],
                  "tiling": <split_tiles manifest of the stride-padded image>}]}
@@ -28,6 +28,13 @@ all                snow         output 1 (desnow)
 all                auto         output 0 or 1 per image, by the merged recognition output 2
                                 (tile scores averaged by area share; rain if score >= snow)
 =================  ===========  =========================================================
+
+Orientation: an image without a target (a user's photo) is read with its EXIF orientation
+applied, as ``infer.py`` does (``read_rgb(apply_exif=True)``), so the output is oriented as viewers
+show the photo; an image with a target (a scored pair), and the targets, keep the stored pixels
+(the evaluation rule), so the pair stays aligned. ``height``/``width`` are those of the image as
+read. ``postprocess`` with a ``target_dir`` for images preprocessed without targets refuses an
+image whose orientation was changed (re-run ``preprocess.py --target_dir``).
 
 ``postprocess`` merges the tiles (``TileMerger``: the same blending as in-process tiling), turns
 them into 8-bit images with ``to_uint8`` (clip once, after blending), writes them, and scores them
@@ -172,7 +179,8 @@ def preprocess(data_path: str, output_path: str, tile: Optional[int] = None,
     entries = []
     total = 0
     for item in list_images(data_path, target_dir):
-        rgb = read_rgb(item["input"])
+        exif = item["target"] is None  # a user's photo: oriented as viewers show it
+        rgb = read_rgb(item["input"], apply_exif=exif)
         h, w = rgb.shape[:2]
         padded = pad_to_multiple(to_float(rgb), multiple)
         tiles, tiling = split_tiles(padded, tile, overlap)
@@ -183,7 +191,7 @@ def preprocess(data_path: str, output_path: str, tile: Optional[int] = None,
             names.append(fname)
         ph, pw = padded.shape[0] - h, padded.shape[1] - w
         mode = "none" if not (ph or pw) else ("reflect" if (ph < h and pw < w) else "edge")
-        entries.append(dict(item, height=h, width=w,
+        entries.append(dict(item, height=h, width=w, exif=exif,
                             padding={"bottom": ph, "right": pw, "mode": mode},
                             tiles=names, positions=tiling["positions"], tiling=tiling))
         total += len(names)
@@ -285,6 +293,11 @@ def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Opti
             if target_path is None:
                 raise PipelineError(f"no target for {entry['input']} in {target_dir}")
         if target_path:
+            if entry.get("exif") and not np.array_equal(read_rgb(entry["input"], apply_exif=True),
+                                                        read_rgb(entry["input"])):
+                raise PipelineError(f"{entry['input']}: preprocessed without a target, so its EXIF "
+                                    "orientation was applied and it no longer lines up with "
+                                    f"{target_path}; re-run preprocess.py with --target_dir")
             if acc is None:
                 acc = MetricAccumulator(set_name)
             acc.add(entry["name"], pred, read_rgb(target_path), task=set_task or chosen)

@@ -94,8 +94,8 @@ class CrossStitchNet(nn.Cell):
         h, w = image.shape[2], image.shape[3]
         x = pad_to_multiple(image, self.multiple)
         f_r, f_s, sam_r, sam_s = self.branches(x)
-        r_dr = self.head_dr(f_r, sam_r, x)
-        r_ds = self.head_ds(f_s, sam_s, x)
+        r_dr = self.head_dr(f_r, x, sam_r)
+        r_ds = self.head_ds(f_s, x, sam_s)
         r_fu = self.fusion(x, r_dr, r_ds)
         out = (crop_to(r_dr, h, w), crop_to(r_ds, h, w))
         if self.recognition:

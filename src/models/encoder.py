@@ -7,7 +7,8 @@ from .sam import SAM
 
 
 class Encoder(nn.Cell):
-    """Returns (F_wk as an N×C×h×w token map, F_sam at full resolution for the heads' skip)."""
+    """Returns (F_wk as an N×C×h×w token map, F_sam at full resolution; SmartAssign uses only F_wk,
+    a cross-stitch branch feeds its own F_sam to its own head)."""
 
     def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size,
                  mlp_ratio, reduction, attention="window", gated_conv=True,

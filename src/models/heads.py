@@ -3,15 +3,18 @@
 TKFF (eq. 3) is not a layer but a routing rule: F_rk and F_ck feed the deraining head D_dr,
 F_sk and F_ck feed the desnowing head D_ds, F_rk and F_sk feed the recognition head D_re.
 Because D_dr never sees F_sk, a deraining loss can only shape GKFM_rk, GKFM_ck and the encoder.
+Nothing shared reaches a head past this routing: the heads take no skip from the encoder (its
+full-resolution F_sam would carry shared knowledge around GKFM/TKFF and void K1/K2).
 """
 from mindspore import nn, ops
 
-from .layers import conv1x1, conv3x3, global_pool
+from .layers import conv1x1, conv3x3
 
 
 class ImageHead(nn.Cell):
-    """R = I + Conv₃(features): 3×3 fuse, 1×1 + pixel shuffle back to full resolution
-    (plus the encoder's F_sam as a skip), 3×3 to RGB; the head predicts a residual."""
+    """R = I + Conv₃(features): 3×3 fuse, 1×1 + pixel shuffle back to full resolution, 3×3 to RGB;
+    the head predicts a residual. ``skip`` (a full-resolution map of ``shallow_dim`` channels) is
+    added before the last conv only where it is task-specific (a cross-stitch branch's own F_sam)."""
 
     def __init__(self, in_dim, embed_dim, shallow_dim, patch_size):
         super().__init__()
@@ -21,13 +24,19 @@ class ImageHead(nn.Cell):
         self.shuffle = nn.PixelShuffle(patch_size)
         self.out = conv3x3(shallow_dim, 3)
 
-    def construct(self, feats, f_sam, image):
-        y = self.shuffle(self.up(self.act(self.fuse(feats)))) + f_sam
+    def construct(self, feats, image, skip=None):
+        y = self.shuffle(self.up(self.act(self.fuse(feats))))
+        if skip is not None:
+            y = y + skip
         return image + self.out(y)
 
 
 class RecognitionHead(nn.Cell):
-    """R_re = FC(Pool(Conv₃(F_rk, F_sk))): two scores, (rain, snow)."""
+    """R_re = FC(Pool(Conv₃(F_rk, F_sk))): two scores, (rain, snow).
+
+    Pool is a global *max* over the token map: whether a weather pattern occurs anywhere. With a
+    global mean the head stayed at the constant 0.5/0.5 answer on varied photos (the mean of each
+    feature is dominated by image content), see docs/design.md "Recognition head"."""
 
     def __init__(self, in_dim, embed_dim, num_classes=2):
         super().__init__()
@@ -37,8 +46,7 @@ class RecognitionHead(nn.Cell):
         self.fc = nn.Dense(embed_dim, num_classes)
 
     def construct(self, feats):
-        pooled = global_pool(self.body(feats))
-        return self.fc(pooled.reshape(pooled.shape[0], -1))
+        return self.fc(self.body(feats).max(axis=(2, 3)))
 
 
 KNOWLEDGE = ("wk", "rk", "ck", "sk")
@@ -73,10 +81,11 @@ class TKFF(nn.Cell):
             return knowledge[idx[0]]
         return ops.cat(tuple(knowledge[i] for i in idx), 1)
 
-    def construct(self, knowledge, f_sam, image):
-        """knowledge: (F_wk, F_rk, F_ck, F_sk), N×C×h×w maps. Returns (R_dr, R_ds, R_re or None)."""
+    def construct(self, knowledge, image):
+        """knowledge: (F_wk, F_rk, F_ck, F_sk), N×C×h×w maps; image: the padded input I.
+        Returns (R_dr, R_ds, R_re or None)."""
         dr, ds, re = self.index
-        r_dr = self.head_dr(self._gather(knowledge, dr), f_sam, image)
-        r_ds = self.head_ds(self._gather(knowledge, ds), f_sam, image)
+        r_dr = self.head_dr(self._gather(knowledge, dr), image)
+        r_ds = self.head_ds(self._gather(knowledge, ds), image)
         r_re = self.head_re(self._gather(knowledge, re)) if self.recognition else None
         return r_dr, r_ds, r_re

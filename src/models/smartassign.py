@@ -17,18 +17,23 @@ from .task_param import TaskParamNet
 
 # What a given set of weights computes changes with the revision; checkpoints store it and older
 # ones are refused. 1: first release (GELU; a separate LN for the conv branch). 2: SiLU throughout,
-# one LN(F_pe) for eq. 7 and 9.
-NETWORK_REVISION = 2
+# one LN(F_pe) for eq. 7 and 9. 3: the image heads take no F_sam skip (only TKFF-routed knowledge); D_re pools
+# by global max; `starter` preset.
+NETWORK_REVISION = 3
 
 PRESETS = {
     # CPU demo and CI.
     "tiny": dict(shallow_dim=16, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
                  mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
+    # The shipped starter weights: tiny with a narrower full-resolution stage (projection, SAM and
+    # the heads' last conv at 8 channels), which dominates CPU time at photo sizes.
+    "starter": dict(shallow_dim=8, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
+                    mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
     # What we publish for Ascend training.
     "default": dict(shallow_dim=32, embed_dim=128, patch_size=4, depth=12, num_heads=4, window_size=8,
                     mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=32),
 }
-# Knowledge-assignment strategies (DESIGN.md §8): smartassign (GKFM + TKFF), hard (V2: every head
+# Knowledge-assignment strategies (docs/design.md, "Strategies"): smartassign (GKFM + TKFF), hard (V2: every head
 # reads F_wk), cross_stitch (CMUDRN: two stitched encoders + fusion head, CrossStitchNet) and
 # task_param (Decouple Learning: decoder convs generated from a task parameter, TaskParamNet).
 ASSIGNMENTS = ("smartassign", "hard", "cross_stitch", "task_param")
@@ -85,17 +90,17 @@ class SmartAssign(nn.Cell):
             self.drm = DRM(drm_grid, drm_dim)
 
     def knowledge(self, image):
-        """(F_wk, F_rk, F_ck, F_sk, F_sam) for a padded image; without GKFM, F_rk = F_ck = F_sk = F_wk."""
-        f_wk, f_sam = self.encoder(image)
+        """(F_wk, F_rk, F_ck, F_sk) for a padded image; without GKFM, F_rk = F_ck = F_sk = F_wk."""
+        f_wk, _ = self.encoder(image)
         if self.smart:
-            return f_wk, self.gkfm_rk(f_wk), self.gkfm_ck(f_wk), self.gkfm_sk(f_wk), f_sam
-        return f_wk, f_wk, f_wk, f_wk, f_sam
+            return f_wk, self.gkfm_rk(f_wk), self.gkfm_ck(f_wk), self.gkfm_sk(f_wk)
+        return f_wk, f_wk, f_wk, f_wk
 
     def construct(self, image):
         h, w = image.shape[2], image.shape[3]
         x = pad_to_multiple(image, self.multiple)
-        f_wk, f_rk, f_ck, f_sk, f_sam = self.knowledge(x)
-        r_dr, r_ds, r_re = self.tkff((f_wk, f_rk, f_ck, f_sk), f_sam, x)
+        f_wk, f_rk, f_ck, f_sk = self.knowledge(x)
+        r_dr, r_ds, r_re = self.tkff((f_wk, f_rk, f_ck, f_sk), x)
         out = (crop_to(r_dr, h, w), crop_to(r_ds, h, w))
         if self.recognition:
             out = out + (r_re,)

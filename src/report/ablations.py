@@ -1,5 +1,5 @@
 """Table 3 (V1-V6) and Table 4 (K1, K2) in miniature, and the related-work strategies at equal
-budget (DESIGN.md §8): train every variant on the same budget, evaluate each on the held-out test
+budget (docs/design.md, "Strategies"): train every variant on the same budget, evaluate each on the held-out test
 sets with eval.py's code, write Markdown/CSV/JSON tables.
 
 Each variant is ``configs/demo.yaml`` (or ``--config``) plus the switches of its overlay in
@@ -116,7 +116,8 @@ def variant_config(key, config_path, steps, run_dir, overrides, pretrained=None)
         ov.append(f"train.pretrained={pretrained}")
     cfg = load_config(config_path, ov)
     if len(tasks) == 1:      # V4: validate (choose best.ckpt) on its own task only
-        keep = [s for s in (cfg.data.get("val_sets") or []) if _set_task(cfg.data, s) == tasks[0]]
+        from ..data.readers import resolve_val_sets
+        keep = [s for s in resolve_val_sets(cfg.data) if _set_task(cfg.data, s) == tasks[0]]
         cfg.data["val_sets"] = keep
     return cfg
 
@@ -249,7 +250,8 @@ def render_markdown(rows, budget):
              f"batch {budget['batch']}, lr {budget['lr']:g}, seed {budget['seed']}, CPU "
              f"({budget['cpus']} cores). Test sets: {', '.join(budget['test_sets'])} (full images, each set "
              "with its own task's head; MATLAB Y and RGB PSNR/SSIM as in eval.py). Checkpoint: best.ckpt "
-             "(validation PSNR-Y on the demo test photos: the demo has no separate validation split).", ""]
+             f"(validation PSNR-Y on {', '.join(budget.get('val_sets') or ['data.val_sets'])}: held out of the "
+             "training data, never the test sets).", ""]
     header = ["variant", "what", "params (M)"]
     for task in TASKS:
         header += [f"{task} {n}" for n in METRIC_NAMES]
@@ -294,7 +296,7 @@ def render_markdown(rows, budget):
             cells += ["–" if acc is None else f"{100 * acc:.0f}%",
                       f"{_f(r.get('blind_psnr_y'), 2)} / {_f(r.get('blind_ssim_y'), 4)}"]
             body.append(cells)
-        lines += ["**Knowledge-assignment strategies at equal budget (DESIGN.md §8)**", ""] + md_table(head, body) + [""]
+        lines += ["**Knowledge-assignment strategies at equal budget (docs/design.md, \"Strategies\")**", ""] + md_table(head, body) + [""]
     keys = [r["variant"] for r in rows]
     for task, bench in zip(TASKS, ("Rain1200", "CSD")):
         ours = _ordering(rows, task)
@@ -332,6 +334,7 @@ def run_ablations(variants, steps, out, table, config=DEMO_CONFIG, overrides=(),
             budget = {"steps": int(steps), "preset": cfg.model.preset, "crop": int(cfg.data.crop_size),
                       "batch": int(cfg.train.batch_size), "lr": float(cfg.train.lr), "seed": int(cfg.train.seed),
                       "cpus": multiprocessing.cpu_count(), "test_sets": list(cfg.data.get("test_sets") or []),
+                      "val_sets": list(cfg.data.get("val_sets") or []),
                       "config": os.path.relpath(config), "overrides": overrides}
         if train:
             train_variant(key, cfg, run_dir, steps, log=log, echo=echo)

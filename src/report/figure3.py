@@ -59,7 +59,7 @@ def make_probe(net):
 
         def construct(self, image):
             x = pad_to_multiple(image, self.net.multiple)
-            f_wk, f_rk, f_ck, f_sk, _ = self.net.knowledge(x)
+            f_wk, f_rk, f_ck, f_sk = self.net.knowledge(x)
             if self.smart:
                 return (f_rk, f_ck, f_sk, self.net.gkfm_rk.gate_values(f_wk),
                         self.net.gkfm_ck.gate_values(f_wk), self.net.gkfm_sk.gate_values(f_wk))

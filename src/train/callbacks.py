@@ -26,12 +26,13 @@ class TrainState:
         self.step, self.epoch = step, epoch
         self.best_psnr, self.last_ckpt = best_psnr, last_ckpt
         self.plateau = {}
+        self.config = ""                            # the config file of the run (named by resume refusals)
         self.epoch_complete = False                 # set at each epoch end (False after a max_steps stop)
 
     def meta(self):
         return {"step": self.step, "epoch": self.epoch, "steps_per_epoch": self.steps_per_epoch,
                 "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
-                "plateau": self.plateau}
+                "plateau": self.plateau, "config": self.config}
 
 
 class StepLogger(Callback):

@@ -16,6 +16,7 @@ import yaml
 from ..models.smartassign import NETWORK_REVISION, build_model
 
 KNOWN_PREFIXES = ("network.", "_backbone.", "backbone.", "net.")
+TRAINING_STATE = ("moment1", "moment2")   # Adam moments in train-step checkpoints (scalars have no ".")
 
 
 class CheckpointError(RuntimeError):
@@ -66,13 +67,15 @@ def read(path):
     return params, model_cfg, meta
 
 
-def load_weights(net, params, strict=True, source="checkpoint"):
+def load_weights(net, params, strict=True, source="checkpoint", ignored=None):
     """Load network weights from a parameter dict, stripping known wrapper prefixes.
 
     Optimizer moments and other training state in the dict are ignored. With ``strict``, any
     network parameter missing from the dict (or of another shape), and any weight of the network's
     modules that the network does not have, raises with the names; otherwise those keep their
     initial values (or are dropped) and the names of the parameters left initial are returned.
+    ``ignored`` (a list), when given, receives the names of the dict's network weights that the
+    network does not have at all (e.g. a V6 checkpoint's DRM loaded into a network without one).
     """
     wanted = {p.name: p for p in net.get_parameters()}
     modules = {n.split(".")[0] for n in wanted}
@@ -86,6 +89,11 @@ def load_weights(net, params, strict=True, source="checkpoint"):
             picked[key] = value
         elif key.split(".")[0] in modules:          # not an optimizer moment or training state
             unexpected.append(key)
+        elif ignored is not None and "." in key and key.split(".")[0] not in TRAINING_STATE:
+            ignored.append(key)
+    if ignored is not None:
+        ignored.extend(unexpected)
+        ignored.sort()
     missing = sorted(set(wanted) - set(picked))
     bad_shape = sorted(k for k, v in picked.items() if tuple(v.shape) != tuple(wanted[k].shape))
     if strict and (missing or bad_shape or unexpected):

@@ -15,9 +15,10 @@ from .step import TrainStep, build_optimizer
 from .validate import ValPSNR, ValidationNet, create_val_dataset
 from ..config import ConfigError, dump
 from ..data.pipeline import create_train_dataset
+from ..data.readers import resolve_val_sets
 from ..device import setup_device
 from ..losses import SmartAssignLoss
-from ..models.smartassign import build_model
+from ..models.smartassign import build_model, model_kwargs
 
 EPOCH_SEED_STRIDE = 1_000_003
 
@@ -73,19 +74,87 @@ def apply_amp(net, level, target):
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
+def check_train_config(cfg):
+    """Refuse or adjust option combinations that cannot train what they claim; returns the notes to
+    log. The caller's ``cfg`` is changed in place (the run folder's config.yaml shows the result)."""
+    m, t = cfg.model, cfg.train
+    notes = []
+    if m.get("freeze_encoder", False):
+        if not t.get("pretrained"):
+            raise ConfigError("model.freeze_encoder=true (K1/K2) trains only the heads of a trained model: "
+                              "pass --train.pretrained=<V6 best.ckpt> (e.g. runs/smartassign/ckpt/best.ckpt)")
+        if m.get("contrast", True):
+            m["contrast"] = False
+            notes.append("model.freeze_encoder=true: model.contrast set to false (with everything before TKFF "
+                         "frozen the knowledge contrast would train only the DRM, which feeds nothing)")
+    return notes
+
+
+def build_train_cell(cfg, target, log=print):
+    """The training cell of ``run`` for device ``target``: (net, loss cell, optimizer, TrainStep, fp16).
+    ``net`` is the network as trained (under mixed precision, the AMP wrapper around it). The loss
+    scale is dynamic only when computing in fp16; in fp32 it stays 1."""
+    t = cfg.train
+    net = build_model(cfg.model, seed=int(t.seed))
+    if t.get("pretrained"):
+        params, _, _ = checkpoint.read(t.pretrained)
+        ignored = []
+        missing = checkpoint.load_weights(net, params, strict=False, source=t.pretrained, ignored=ignored)
+        log(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
+        if ignored:
+            modules = sorted({k.split(".")[0] for k in ignored})
+            log(f"{t.pretrained}: ignored {len(ignored)} weights the network does not have "
+                f"(modules {', '.join(modules)})")
+    net, fp16 = apply_amp(net, t.amp_level, target)
+    if fp16:
+        loss_scale = float(t.loss_scale) or 65536.0
+    else:
+        loss_scale = 1.0
+        if float(t.loss_scale) not in (0.0, 1.0):
+            log(f"train.loss_scale={t.loss_scale:g} ignored: fp32 training uses a fixed loss scale of 1")
+    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra,
+                           cfg.loss.get("lambda_fused", 1.0), cfg.loss.get("contrast_margin", 0.1))
+    optimizer = build_optimizer(net.trainable_params(), t.lr)
+    step = TrainStep(loss, optimizer, loss_scale, 2, t.loss_scale_window, t.clip_norm, dynamic=fp16)
+    return net, loss, optimizer, step, fp16
+
+
+def check_resume_config(path, stored, model_cfg, config_path, stored_config=""):
+    """Refuse to resume from a checkpoint whose stored model config differs from the run's.
+    ``stored_config``: the config file that wrote the checkpoint (its meta), when known."""
+    if stored is None:
+        return
+
+    def resolved(m):                                # preset sizes filled in: null == the preset's value
+        try:
+            return {**m, **model_kwargs(m)}
+        except (ValueError, TypeError, KeyError):
+            return dict(m)
+    stored, run_cfg = resolved(stored), resolved(model_cfg)
+    # Keys of one side only (options added or removed since the checkpoint) are not compared.
+    diff = [k for k in sorted(set(stored) & set(run_cfg)) if stored[k] != run_cfg[k]]
+    if diff:
+        detail = ", ".join(f"model.{k}: {stored[k]!r} in the checkpoint, {run_cfg[k]!r} in the run"
+                           for k in diff[:4]) + (", ..." if len(diff) > 4 else "")
+        written_by = f" (written with {stored_config})" if stored_config else ""
+        raise ConfigError(f"--train.resume={path}: the checkpoint's model config{written_by} differs from this "
+                          f"run's ({os.path.basename(config_path or '?')}): {detail}; resume with the config that "
+                          "wrote it, or start a new run (another --train.output_dir, or --train.resume='')")
+
+
 def _maybe_build_demo(cfg, rank, log):
-    """configs/demo.yaml: build the synthetic demo set when it is missing (rank 0; others wait)."""
+    """configs/demo.yaml: build the synthetic demo set when it is missing or of an older version
+    (rank 0; others wait)."""
     data = cfg.data
     if not data.get("auto_demo", False):
         return
+    from ..data.synth import build_demo, demo_is_current
     root = data.roots.demo
-    marker = os.path.join(root, "demo.json")
-    if rank == 0 and not os.path.exists(marker):
-        from ..data.synth import build_demo
-        log(f"demo data missing at {root}: building it from scikit-image photos")
+    if rank == 0 and not demo_is_current(root):
+        log(f"demo data missing or outdated at {root}: building it from scikit-image photos")
         build_demo(root, seed=int(data.get("seed", 0)), log=log)
     deadline = time.time() + 600
-    while not os.path.exists(marker):
+    while not demo_is_current(root):
         if time.time() > deadline:
             raise RuntimeError(f"rank {rank}: demo data at {root} did not appear within 10 minutes")
         time.sleep(1)
@@ -106,6 +175,7 @@ def run(cfg, log=print, dataset_factory=None):
     """Train according to ``cfg``; returns the final TrainState. ``dataset_factory(epoch)`` replaces
     the configured data (tests)."""
     t = cfg.train
+    notes = check_train_config(cfg)
     target = setup_device(t.device_target, t.device_id, t.mode)
     rank, group = init_distributed()
     out_dir = os.path.abspath(t.output_dir)
@@ -117,7 +187,12 @@ def run(cfg, log=print, dataset_factory=None):
     if rank != 0:
         log = (lambda *_a, **_k: None) if not t.get("log_all_ranks", False) else log
     log(header(cfg, target, rank, group))
+    for note in notes:
+        log(note)
     _maybe_build_demo(cfg, rank, log)
+    val_sets = resolve_val_sets(cfg.data)     # [auto] -> each training set's <benchmark>/val; no test set
+    log("validation sets: " + (", ".join(val_sets) or ("data.corpus.val_dirs" if cfg.data.get("format") == "corpus"
+                                                       else "none (no best.ckpt, no LR on plateau)")))
     ms.set_seed(int(t.seed))
 
     if dataset_factory is None:
@@ -131,24 +206,16 @@ def run(cfg, log=print, dataset_factory=None):
             repeat = int(t.get("epoch_repeat", 1) or 1)
             return data.repeat(repeat) if repeat > 1 else data
 
-    net = build_model(cfg.model, seed=int(t.seed))
-    if t.get("pretrained"):
-        params, _, _ = checkpoint.read(t.pretrained)
-        missing = checkpoint.load_weights(net, params, strict=False, source=t.pretrained)
-        log(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
-    net, fp16 = apply_amp(net, t.amp_level, target)
-    loss_scale = float(t.loss_scale) or (65536.0 if fp16 else 1.0)
-    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra,
-                           cfg.loss.get("lambda_fused", 1.0))
-    optimizer = build_optimizer(net.trainable_params(), t.lr)
-    step = TrainStep(loss, optimizer, loss_scale, 2, t.loss_scale_window, t.clip_norm)
+    net, loss, optimizer, step, fp16 = build_train_cell(cfg, target, log)
 
     first = dataset_factory(0)
     steps_per_epoch = first.get_dataset_size()
     state = TrainState(steps_per_epoch)
+    state.config = os.path.basename(cfg.get("config_path") or "")
     resume = resolve_resume(t.get("resume", ""), ckpt_dir)
     if resume:
-        params, _, meta = checkpoint.read(resume)
+        params, stored_model, meta = checkpoint.read(resume)
+        check_resume_config(resume, stored_model, cfg.model.to_dict(), cfg.get("config_path"), meta.get("config", ""))
         not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
         if not_loaded:
             raise checkpoint.CheckpointError(f"{resume}: {len(not_loaded)} training parameters missing "
@@ -156,6 +223,8 @@ def run(cfg, log=print, dataset_factory=None):
         state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
         state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
         state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
+        if not fp16:
+            step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))     # fp32: fixed (older runs let it grow)
         log(f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
             f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}")
     elif t.get("resume") == "auto":
@@ -169,8 +238,9 @@ def run(cfg, log=print, dataset_factory=None):
             if os.path.exists(os.path.join(out_dir, name)):
                 os.replace(os.path.join(out_dir, name), os.path.join(out_dir, name + ".previous"))
 
-    val_sets = list(cfg.data.get("val_sets") or [])
-    val_ds = create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log) if val_sets else None
+    corpus_val = cfg.data.get("format") == "corpus"     # held-out clean photos rendered with a fixed seed
+    val_ds = (create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log)
+              if val_sets or corpus_val else None)
     model = Model(step, eval_network=ValidationNet(net) if val_ds else None,
                   metrics={"psnr": ValPSNR()} if val_ds else None, eval_indexes=[0, 1, 2] if val_ds else None)
     callbacks = [StepLogger(state, optimizer, log_csv if rank == 0 else None,

@@ -1,4 +1,5 @@
 """One training step: loss terms, dynamic loss scaling, overflow skip, clipping, gradient reduction."""
+import mindspore as ms
 from mindspore import amp, nn, ops
 
 
@@ -21,35 +22,45 @@ class TrainStep(nn.TrainOneStepCell):
     (``mindspore.amp.DynamicLossScaler``) before differentiation; gradients are reduced across
     devices (data parallel), unscaled and checked with ``amp.all_finite``. A step with non-finite
     gradients leaves the weights untouched and lowers the scale; ``scale_window`` finite steps in a
-    row raise it. ``clip_norm > 0`` clips gradients to that global norm. Runs in GRAPH_MODE on CPU
+    row raise it. ``dynamic=False`` (fp32 training: nothing to protect from fp16 underflow) fixes the
+    scale at 1 and never adjusts it, so it cannot grow without bound; non-finite steps are still
+    skipped. ``clip_norm > 0`` clips gradients to that global norm. Runs in GRAPH_MODE on CPU
     (the built-in loss-scale cell needs Ascend/GPU overflow ops).
     The scale and its counter are Parameters of this cell, so checkpoints of it carry them.
     """
 
     def __init__(self, network, optimizer, loss_scale=1.0, scale_factor=2, scale_window=1000,
-                 clip_norm=0.0):
+                 clip_norm=0.0, dynamic=True):
         super().__init__(network, optimizer)
-        self.scaler = amp.DynamicLossScaler(float(loss_scale), int(scale_factor), int(scale_window))
+        self.dynamic = bool(dynamic)
+        loss_scale = float(loss_scale) if self.dynamic else 1.0
+        self.scaler = amp.DynamicLossScaler(loss_scale, int(scale_factor), int(scale_window))
         self.scaler.scale_value.name = "loss_scale"
         self.scaler.counter.name = "loss_scale_counter"
         self.loss_scale = self.scaler.scale_value
         self.loss_scale_counter = self.scaler.counter
+        self.one = ms.Tensor(1.0, ms.float32)
         self.clip_norm = float(clip_norm)
         self.grad_fn = ops.value_and_grad(_ScaledLoss(network), None, self.weights, has_aux=True)
         self.set_train(True)  # the network must emit its training outputs (DRM matrices)
 
     def construct(self, *inputs):
-        scale = self.loss_scale.value()
+        if self.dynamic:
+            scale = self.loss_scale.value()
+        else:
+            scale = self.one
         out, grads = self.grad_fn(scale, *inputs)
         grads = self.grad_reducer(grads)
-        grads = self.scaler.unscale(grads)
+        if self.dynamic:
+            grads = self.scaler.unscale(grads)
         finite = amp.all_finite(grads)
         if self.clip_norm > 0:
             grads = ops.clip_by_global_norm(grads, self.clip_norm)
         total = out[0] / scale.astype(out[0].dtype)
         if finite:
             total = ops.depend(total, self.optimizer(grads))
-        self.scaler.adjust(finite)
+        if self.dynamic:
+            self.scaler.adjust(finite)
         return (total,) + tuple(out[1:]) + (ops.logical_not(finite), scale)
 
 

@@ -54,8 +54,16 @@ def _center_crop(img, size):
 
 
 def create_val_dataset(data_cfg, sets, crop=0, max_images=0, log=print):
-    """Batch-1 dataset (image, target, label) of full-size (or centre-cropped) held-out pairs."""
+    """Batch-1 dataset (image, target, label) of full-size (or centre-cropped) held-out pairs; with
+    ``data.format: corpus`` also the held-out clean photos rendered with a fixed seed."""
     samples = []
+    if (data_cfg.get("format") if hasattr(data_cfg, "get") else None) == "corpus":
+        from ..data.corpus import corpus_val_samples
+        from ..data.pipeline import active_tasks
+        for inp, tgt, label in corpus_val_samples(data_cfg, active_tasks(data_cfg), crop, max_images, log):
+            samples.append((np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                            np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                            np.array([label], np.int32)))
     for name in sets:
         per_set = 0
         for s in iterate_test_set(data_cfg, name, log=log):

@@ -1,0 +1,175 @@
+"""Training and validation from a folder of clean photos (``data.format: corpus``).
+
+Every training crop gets a fresh degradation: item ``k`` of a task's stream (one epoch) is photo
+``order[k]`` cropped, flipped and rendered with a generator seeded by (seed, rank, task, k), where
+the epoch's ``seed`` comes from the training run (base seed + epoch). So no rendering repeats
+within or across epochs, and a given (seed, k) always gives the same sample: a resumed run that
+skips the first ``n`` batches sees exactly what the uninterrupted run saw.
+
+``data.corpus`` keys (paths relative to ``data.roots.clean``):
+
+- ``dirs``: folders of clean photos for training; ``val_dirs``: folders for validation, rendered
+  once with ``val_seed`` (``val_copies`` renderings per photo and task, centre crop ``train.val_crop``).
+- ``exclude_like``: folders of images (e.g. the targets of test pairs, relative to
+  ``data.roots.real`` when that root is set, else to ``roots.clean``) whose photos are removed from
+  the training and validation photos when their content matches (a 48×32 thumbnail within
+  ``EXCLUDE_TOLERANCE`` grey levels), so that a test image is never trained or selected on.
+- ``scale``: length scale of the synthetic streaks and flakes (1 = pixels of a ~500 px photo).
+"""
+import os
+
+import cv2
+import numpy as np
+
+from src.data.image_io import is_image_file, read_rgb
+from src.data.readers import LABELS, DataConfigError, _get
+from src.data.synth import degrade
+
+EXCLUDE_TOLERANCE = 2.0
+_THUMB = (48, 32)
+
+
+def _corpus_cfg(data_cfg):
+    corpus = _get(data_cfg, "corpus")
+    if not corpus:
+        raise DataConfigError("data.format=corpus needs a data.corpus section (dirs, val_dirs)")
+    return corpus
+
+
+def _root(data_cfg, key):
+    roots = _get(data_cfg, "roots") or {}
+    root = roots.get(key) if hasattr(roots, "get") else None
+    return root
+
+
+def list_photos(root, dirs, what):
+    """Sorted image paths under ``root``/each of ``dirs`` (one level); a missing folder is an error."""
+    paths = []
+    for d in dirs or []:
+        folder = os.path.join(root, d)
+        if not os.path.isdir(folder):
+            raise DataConfigError(f"{what}: {folder} is not a folder of photos; set data.roots.clean "
+                                  "or data.corpus." + what.split(".")[-1])
+        paths += sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                        if is_image_file(f) and os.path.isfile(os.path.join(folder, f)))
+    return paths
+
+
+def _thumb(rgb):
+    if rgb.shape[0] > rgb.shape[1]:
+        rgb = rgb.transpose(1, 0, 2)
+    return cv2.resize(rgb, _THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def excluded(paths, like_paths):
+    """The subset of ``paths`` whose content matches an image of ``like_paths`` (any orientation)."""
+    if not like_paths:
+        return set()
+    like = []
+    for p in like_paths:      # the 8 orientations: landscape-normalised, then its 4 flips/rotations
+        t = _thumb(read_rgb(p))
+        like += [t, t[::-1], t[:, ::-1], t[::-1, ::-1]]
+    like = np.stack(like)
+    out = set()
+    for p in paths:
+        d = np.abs(like - _thumb(read_rgb(p))).mean(axis=(1, 2, 3))
+        if d.min() <= EXCLUDE_TOLERANCE:
+            out.add(p)
+    return out
+
+
+def corpus_photos(data_cfg, split, log=None):
+    """Training (``split='train'``) or validation (``'val'``) photo paths, after ``exclude_like``."""
+    corpus = _corpus_cfg(data_cfg)
+    clean = _root(data_cfg, "clean")
+    if not clean:
+        raise DataConfigError("data.format=corpus needs data.roots.clean (a folder of clean photos)")
+    key = "dirs" if split == "train" else "val_dirs"
+    paths = list_photos(clean, list(corpus.get(key) or []), f"data.corpus.{key}")
+    like_root = _root(data_cfg, "real") or clean
+    like = list_photos(like_root, list(corpus.get("exclude_like") or []), "data.corpus.exclude_like")
+    drop = excluded(paths, like)
+    if drop and log:
+        log(f"corpus {split}: left out {len(drop)} photo(s) that match images of data.corpus.exclude_like "
+            f"(e.g. {os.path.basename(sorted(drop)[0])})")
+    return [p for p in paths if p not in drop]
+
+
+def _crop(img, size, rng, flip):
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        img = cv2.copyMakeBorder(img, 0, max(size - h, 0), 0, max(size - w, 0), cv2.BORDER_REFLECT_101)
+        h, w = img.shape[:2]
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    out = img[y:y + size, x:x + size]
+    if flip and rng.random() < 0.5:
+        out = out[:, ::-1]
+    if flip and rng.random() < 0.5:
+        out = out[::-1]
+    return np.ascontiguousarray(out)
+
+
+class CorpusSource:
+    """Random-access source for ``GeneratorDataset``: item k → (degraded crop, clean crop, label),
+    uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
+
+    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0):
+        if not paths:
+            raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
+        self.paths, self.task, self.length = list(paths), task, int(length)
+        self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
+        self.key = (int(seed), int(rank), LABELS[task])
+        cycles = -(-self.length // len(self.paths))
+        rng = np.random.default_rng(self.key)
+        self.order = np.concatenate([rng.permutation(len(self.paths)) for _ in range(cycles)])[:self.length]
+        self.cache = {}
+
+    def __len__(self):
+        return self.length
+
+    def _photo(self, i):
+        img = self.cache.get(i)
+        if img is None:
+            img = self.cache[i] = read_rgb(self.paths[i])
+        return img
+
+    def __getitem__(self, k):
+        k = int(k)
+        rng = np.random.default_rng(self.key + (k,))
+        clean = _crop(self._photo(int(self.order[k])), self.crop, rng, self.flip)
+        return degrade(clean, self.task, rng, self.scale), clean, np.array(LABELS[self.task], np.int32)
+
+
+def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers):
+    """Unbatched uint8 HWC (image, target, label) rows of one task, in a fixed order."""
+    import mindspore.dataset as ds
+    corpus = _corpus_cfg(data_cfg)
+    src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
+                       float(corpus.get("scale", 1.0) or 1.0))
+    return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
+                               num_parallel_workers=workers, python_multiprocessing=False)
+
+
+def corpus_val_samples(data_cfg, tasks, crop, max_images, log=None):
+    """Validation pairs rendered once from ``data.corpus.val_dirs`` with ``val_seed``: a list of
+    (input uint8 HWC, target uint8 HWC, label), centre-cropped to ``crop`` (0 = whole photo)."""
+    corpus = _corpus_cfg(data_cfg)
+    paths = corpus_photos(data_cfg, "val", log)
+    if max_images:
+        paths = paths[:int(max_images)]
+    seed, copies = int(corpus.get("val_seed", 1)), int(corpus.get("val_copies", 1) or 1)
+    scale = float(corpus.get("scale", 1.0) or 1.0)
+    out = []
+    for i, p in enumerate(paths):
+        img = read_rgb(p)
+        if crop:
+            h, w = img.shape[:2]
+            th, tw = min(crop, h), min(crop, w)
+            img = np.ascontiguousarray(img[(h - th) // 2:(h - th) // 2 + th, (w - tw) // 2:(w - tw) // 2 + tw])
+        for task in tasks:
+            for c in range(copies):
+                rng = np.random.default_rng((seed, LABELS[task], i, c))
+                out.append((degrade(img, task, rng, scale), img, LABELS[task]))
+    if not out:
+        raise DataConfigError("data.corpus.val_dirs holds no photos; validation needs held-out photos")
+    return out

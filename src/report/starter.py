@@ -1,0 +1,124 @@
+"""How well a checkpoint cleans real photos (``report.py starter``): the starter weights' table.
+
+Test data (``--data_root``, the layout of the shared data folder; nothing of it is trained on):
+
+- ``real/heavy_rain_pairs`` (Rain100H kind) and ``real/outdoor_rain_test1`` (Outdoor-Rain, rain +
+  fog; target = input name up to the second ``_``): PSNR/SSIM of input and output, Y and RGB.
+- ``clean/kodak24`` rendered with fixed seeds as light rain, heavy rain and snow (levels
+  ``KODAK_RENDERS``), scored the same way.
+- Blind mode (``--task auto``): the recognition head's choice for every Kodak render and for the
+  real photos without ground truth (``real/photos_rain``, ``real/photos_snow``): confusion counts.
+
+Every image is restored with the derain or desnow head of its own task (as ``eval.py`` does),
+except the blind-mode counts, which follow the recognition head. Writes JSON and Markdown.
+"""
+import json
+import os
+
+import numpy as np
+
+from ..data.image_io import is_image_file, read_rgb
+from ..data.synth import add_rain, add_snow
+from ..metrics import MetricAccumulator, describe_protocol, to_uint8
+from .common import ReportError
+
+KODAK_RENDERS = (("kodak24 light rain", "rain", 0.25, 11), ("kodak24 heavy rain", "rain", 0.9, 12),
+                 ("kodak24 snow", "snow", 0.5, 13))
+PAIR_SETS = (("heavy rain pairs", "real/heavy_rain_pairs", "rain"),
+             ("rain + fog pairs", "real/outdoor_rain_test1", "rain"))
+REAL_PHOTOS = (("real rainy photos", "real/photos_rain", "rain"), ("real snowy photos", "real/photos_snow", "snow"))
+
+
+def _images(folder):
+    if not os.path.isdir(folder):
+        raise ReportError(f"{folder}: not found; pass --data_root (a folder with clean/ and real/)")
+    return sorted(f for f in os.listdir(folder) if is_image_file(f) and os.path.isfile(os.path.join(folder, f)))
+
+
+def _target_for(target_dir, name):
+    if os.path.exists(os.path.join(target_dir, name)):
+        return os.path.join(target_dir, name)
+    stem = "_".join(os.path.splitext(name)[0].split("_")[:2])      # Outdoor-Rain: im_0001_s80_a04 → im_0001
+    for f in _images(target_dir):
+        if os.path.splitext(f)[0] == stem:
+            return os.path.join(target_dir, f)
+    raise ReportError(f"{os.path.join(target_dir, name)}: no target for this input")
+
+
+def _scored_sets(root):
+    """(label, task, [(name, input, target)]) for the real pairs and the Kodak renders."""
+    out = []
+    for label, rel, task in PAIR_SETS:
+        inp_dir, tgt_dir = os.path.join(root, rel, "input"), os.path.join(root, rel, "target")
+        pairs = [(f, read_rgb(os.path.join(inp_dir, f)), read_rgb(_target_for(tgt_dir, f))) for f in _images(inp_dir)]
+        out.append((label, task, pairs))
+    kodak_dir = os.path.join(root, "clean", "kodak24")
+    kodak = [(f, read_rgb(os.path.join(kodak_dir, f))) for f in _images(kodak_dir)]
+    for label, task, level, seed in KODAK_RENDERS:
+        fn = add_rain if task == "rain" else add_snow
+        pairs = [(f, fn(img, np.random.default_rng((seed, i)), level=level), img) for i, (f, img) in enumerate(kodak)]
+        out.append((label, task, pairs))
+    return out
+
+
+def _choice(scores):
+    return "rain" if scores[0] >= scores[1] else "snow"
+
+
+def evaluate_starter(restorer, root, log=print):
+    """The results dictionary (see module docstring)."""
+    result = {"protocol": describe_protocol(0), "sets": {}, "blind": {}}
+    for label, task, pairs in _scored_sets(root):
+        acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
+        for name, inp, tgt in pairs:
+            r = restorer.restore(inp, task=task)
+            acc_out.add(name, to_uint8(r.image), tgt, task)
+            acc_in.add(name, inp, tgt, task)
+            if r.scores is not None:
+                chose[_choice(r.scores)] += 1
+        result["sets"][label] = {"task": task, "n": len(pairs), "input": acc_in.means()["all"],
+                                 "output": acc_out.means()["all"]}
+        result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose}
+        m_in, m_out = result["sets"][label]["input"], result["sets"][label]["output"]
+        log(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
+    for label, rel, task in REAL_PHOTOS:
+        folder = os.path.join(root, rel)
+        chose = {"rain": 0, "snow": 0}
+        for f in _images(folder):
+            r = restorer.restore(read_rgb(os.path.join(folder, f), apply_exif=True), task="auto")
+            chose[r.task] += 1
+        result["blind"][label] = {"task": task, "n": sum(chose.values()), "chose": chose}
+        log(f"{label}: recognised {chose}")
+    return result
+
+
+def format_markdown(result):
+    lines = ["| test data | task | n | input PSNR-Y / SSIM-Y | output PSNR-Y / SSIM-Y | gain Y (dB) "
+             "| input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, s in result["sets"].items():
+        i, o = s["input"], s["output"]
+        lines.append(f"| {label} | {s['task']} | {s['n']} | {i['psnr_y']:.2f} / {i['ssim_y']:.3f} "
+                     f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} "
+                     f"| {i['psnr_rgb']:.2f} / {i['ssim_rgb']:.3f} | {o['psnr_rgb']:.2f} / {o['ssim_rgb']:.3f} |")
+    lines += ["", "| blind mode (`--task auto`) | true task | n | chose rain | chose snow | right |",
+              "|---|---|---|---|---|---|"]
+    for label, b in result["blind"].items():
+        right = b["chose"][b["task"]] / max(b["n"], 1)
+        lines.append(f"| {label} | {b['task']} | {b['n']} | {b['chose']['rain']} | {b['chose']['snow']} "
+                     f"| {100 * right:.0f}% |")
+    return "\n".join(lines) + "\n\nProtocol: " + result["protocol"] + "\n"
+
+
+def write_starter_report(restorer, root, out_json, out_md, extra=None, log=print):
+    result = evaluate_starter(restorer, root, log)
+    if extra:
+        result.update(extra)
+    for path in (out_json, out_md):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(out_json, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=1, default=float)
+        fh.write("\n")
+    with open(out_md, "w", encoding="utf-8") as fh:
+        fh.write(format_markdown(result))
+    return result

@@ -1,0 +1,225 @@
+"""LR halving on a validation plateau, its counters across checkpoint + resume, and exact resume
+with two dataset workers across an epoch boundary."""
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+
+import numpy as np
+import mindspore as ms
+import pytest
+from mindspore import nn
+from mindspore.train.callback import RunContext, _InternalCallbackParam
+
+import src.data.pipeline as pipeline
+from src.config import load_config
+from src.train import checkpoint, validate
+from src.train.callbacks import PersistentPlateau, TrainState
+from src.train.runner import run
+
+from helpers import write_demo_tree
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
+QUIET = dict(log=lambda *a, **k: None)
+
+
+def _overrides(demo_root, out_dir, **extra):
+    base = {"data.roots.demo": demo_root, "data.crop_size": 32, "data.auto_demo": False, "data.num_workers": 1,
+            "data.val_sets": "[demo_rain/val, demo_snow/val]", "train.output_dir": out_dir,
+            "train.log_every": 1000, "train.val_max_images": 1, "train.val_crop": 32, "train.save_every": 0,
+            "train.keep_checkpoints": 20, "train.batch_size": 4, "train.epoch_repeat": 1, "train.max_steps": 0,
+            "train.lr": 0.001, "train.plateau_factor": 0.5, "train.min_lr": 1e-6}
+    base.update(extra)
+    return [f"{k}={v}" for k, v in base.items()]
+
+
+def _demo_tree(root, train, seed):
+    """write_demo_tree with small images, plus a val split (a copy of test if the helper writes none)."""
+    write_demo_tree(root, train=train, test=1, h=40, w=44, seed=seed)
+    for task in ("rain", "snow"):
+        if not os.path.isdir(os.path.join(root, task, "val")):
+            shutil.copytree(os.path.join(root, task, "test"), os.path.join(root, task, "val"))
+    return root
+
+
+def _ckpt(out_dir, step):
+    return checkpoint.read(os.path.join(out_dir, "ckpt", f"step_{step:08d}.ckpt"))
+
+
+def _lr(params):
+    return float(params["learning_rate"].asnumpy())
+
+
+def _val_rows(out_dir):
+    """(step, epoch, psnr_y, lr) of every validation in val.csv."""
+    lines = open(os.path.join(out_dir, "val.csv"), encoding="utf-8").read().splitlines()
+    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr"
+    return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr in (ln.split(",") for ln in lines[1:])]
+
+
+# ---------------------------------------------------------------- 4. LR on plateau
+
+def _epoch_end(plateau, psnr, complete=True):
+    """What Model.fit hands the callback at an epoch end with a validation result."""
+    cb = _InternalCallbackParam()
+    cb.optimizer = None                          # Model(train_step) leaves it None; the callback uses its own
+    cb.eval_results = {"psnr": psnr} if psnr is not None else {}
+    cb.cur_epoch_num = 0
+    plateau.state.epoch_complete = complete
+    plateau.on_train_epoch_end(RunContext(cb))
+
+
+def _plateau(state, optimizer, patience=3):
+    p = PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=0.5, patience=patience,
+                          min_lr=1e-6, verbose=False)
+    p.on_train_begin(RunContext(_InternalCallbackParam()))
+    return p
+
+
+def _adam(lr=1e-3):
+    return nn.Adam([ms.Parameter(ms.Tensor(np.zeros(3, np.float32)), name="w")], learning_rate=lr)
+
+
+def test_plateau_halves_lr_after_patience_epochs():
+    opt = _adam()
+    state = TrainState(steps_per_epoch=1)
+    p = _plateau(state, opt, patience=3)
+    lrs = []
+    for psnr in (20.0, 21.0, 21.0, 20.5, 20.9, 20.0, 20.0, 20.0):
+        _epoch_end(p, psnr)
+        lrs.append(float(opt.learning_rate.asnumpy()))
+    # best 21 after epoch 2; epochs 3, 4, 5 do not beat it -> halved at epoch 5; 6, 7, 8 -> again.
+    np.testing.assert_allclose(lrs, [1e-3] * 4 + [5e-4] * 3 + [2.5e-4], rtol=1e-6)
+    assert state.plateau == {"best": 21.0, "wait": 0, "cooldown": 0}
+    # Epochs cut short by max_steps and epochs without a validation result do not count.
+    _epoch_end(p, 10.0, complete=False)
+    _epoch_end(p, None)
+    assert state.plateau["wait"] == 0
+    _epoch_end(p, 10.0)
+    assert state.plateau == {"best": 21.0, "wait": 1, "cooldown": 0}
+
+
+def test_plateau_counters_survive_resume():
+    """Two epochs into a wait of three, a checkpoint; the resumed callback halves after one more."""
+    opt = _adam()
+    state = TrainState(steps_per_epoch=1)
+    p = _plateau(state, opt, patience=3)
+    for psnr in (20.0, 19.0, 19.5):
+        _epoch_end(p, psnr)
+    meta = json.loads(json.dumps(state.meta()))               # what a checkpoint keeps
+    assert meta["plateau"] == {"best": 20.0, "wait": 2, "cooldown": 0}
+
+    resumed_opt = _adam()
+    resumed_state = TrainState(steps_per_epoch=1)
+    resumed_state.plateau = meta["plateau"]
+    resumed = _plateau(resumed_state, resumed_opt, patience=3)
+    resumed.on_train_begin(RunContext(_InternalCallbackParam()))   # every later fit(): no reset
+    assert (resumed.best, resumed.wait) == (20.0, 2)
+    _epoch_end(resumed, 19.9)                                  # 3rd epoch without beating 20
+    assert float(resumed_opt.learning_rate.asnumpy()) == pytest.approx(5e-4)
+    assert resumed_state.plateau == {"best": 20.0, "wait": 0, "cooldown": 0}
+
+    restarted = _plateau(TrainState(steps_per_epoch=1), _adam(), patience=3)   # what a reset would do
+    _epoch_end(restarted, 19.9)
+    assert float(restarted.optimizer.learning_rate.asnumpy()) == pytest.approx(1e-3)
+
+
+@pytest.fixture(scope="module")
+def one_step_demo(tmp_path_factory):
+    """2 pairs per task: with batch 4 (2 rain + 2 snow) one step per epoch."""
+    return _demo_tree(str(tmp_path_factory.mktemp("demo1")), train=2, seed=1)
+
+
+@pytest.mark.slow
+def test_plateau_through_train_and_resume(one_step_demo, tmp_path, monkeypatch):
+    """train.py with a validation PSNR that never improves after epoch 1 and patience 2: the LR must
+    halve after epochs 3 and 5. The run is stopped after epoch 2 (wait 1) and resumed: the resumed
+    run continues the wait (halving after epoch 3, and again after 5); a restarted wait would take
+    epoch 3 as a new best and halve only after epoch 5 (final LR 5e-4 instead of 2.5e-4)."""
+    monkeypatch.setattr(validate.ValPSNR, "eval", lambda self: 20.0)
+    out = str(tmp_path / "run")
+    extra = {"train.plateau_patience": 2}
+    run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra, **{"train.epochs": 2})), **QUIET)
+    params, _, meta = _ckpt(out, 2)
+    assert meta["epoch"] == 2 and meta["plateau"] == {"best": 20.0, "wait": 1, "cooldown": 0}
+    assert _lr(params) == pytest.approx(1e-3)
+    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra,
+                                                 **{"train.epochs": 5, "train.resume": "auto"})), **QUIET)
+    assert state.step == 5 and state.epoch == 5
+
+    expected_lr = [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
+    expected_wait = [0, 1, 0, 1, 0]
+    rows = _val_rows(out)
+    assert [r[:3] for r in rows] == [(e, e, 20.0) for e in range(1, 6)]
+    np.testing.assert_allclose([r[3] for r in rows], expected_lr, rtol=1e-6)
+    for step in range(2, 6):
+        params, _, meta = _ckpt(out, step)
+        assert meta["plateau"] == {"best": 20.0, "wait": expected_wait[step - 1], "cooldown": 0}, step
+        assert _lr(params) == pytest.approx(expected_lr[step - 1]), step
+
+
+# ---------------------------------------------------------------- 5. exact resume, 2 workers
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """8 pairs per task: with batch 4, 4 steps per epoch."""
+    return _demo_tree(str(tmp_path_factory.mktemp("demo8")), train=8, seed=2)
+
+
+def _batch_hashes(data_cfg, seed, skip=0):
+    data = pipeline.create_train_dataset(data_cfg, 4, seed=seed, log=None)
+    if skip:
+        data = data.skip(skip)
+    return [hashlib.sha256(b["image"].tobytes() + b["target"].tobytes() + b["label"].tobytes()).hexdigest()
+            for b in data.create_dict_iterator(num_epochs=1, output_numpy=True)]
+
+
+def test_two_worker_batches_do_not_depend_on_worker_timing(demo, monkeypatch):
+    """Random decode delays (workers finishing out of order) change neither the batches of an epoch
+    nor what is left after skipping some of them (how a resumed run re-enters an epoch)."""
+    real, jitter = pipeline.load_pair, random.Random(0)
+
+    def slow_load_pair(*args, **kwargs):
+        time.sleep(jitter.uniform(0.0, 0.01))
+        return real(*args, **kwargs)
+
+    cfg = load_config(DEMO_CFG, _overrides(demo, "unused", **{"data.num_workers": 2})).data
+    reference = _batch_hashes(cfg, seed=7)
+    monkeypatch.setattr(pipeline, "load_pair", slow_load_pair)
+    assert len(reference) == 4 and len(set(reference)) == 4
+    assert _batch_hashes(cfg, seed=7) == reference
+    assert _batch_hashes(cfg, seed=7, skip=3) == reference[3:]
+    assert _batch_hashes(cfg, seed=8) != reference                    # each epoch has its own order
+
+
+@pytest.mark.slow
+def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
+    """7 steps in one run == 2 steps (epoch 1), stop, --train.resume auto, 5 more: the resumed part
+    finishes epoch 1 (with its validation) and runs 3 steps of epoch 2. Identical weights, optimizer
+    state and per-step losses."""
+    extra = {"data.num_workers": 2, "train.save_every": 1, "train.epochs": 10}
+    whole = str(tmp_path / "whole")
+    run(load_config(DEMO_CFG, _overrides(demo, whole, **extra, **{"train.max_steps": 7})), **QUIET)
+    split = str(tmp_path / "split")
+    run(load_config(DEMO_CFG, _overrides(demo, split, **extra, **{"train.max_steps": 2})), **QUIET)
+    assert _ckpt(split, 2)[2]["epoch"] == 0
+    state = run(load_config(DEMO_CFG, _overrides(demo, split, **extra,
+                                                 **{"train.max_steps": 7, "train.resume": "auto"})), **QUIET)
+    assert state.step == 7 and state.epoch == 1
+    assert "num_workers: 2" in open(os.path.join(split, "config.yaml"), encoding="utf-8").read()
+    a, _, meta_a = _ckpt(whole, 7)
+    b, _, meta_b = _ckpt(split, 7)
+    assert meta_a["epoch"] == meta_b["epoch"] == 1 and meta_a["plateau"] == meta_b["plateau"]
+    assert set(a) == set(b)
+    differ = [k for k in a if not np.array_equal(a[k].asnumpy(), b[k].asnumpy())]
+    assert not differ, differ[:5]
+    rows_a = open(os.path.join(whole, "log.csv")).read().splitlines()
+    rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
+    assert len(rows_a) == len(rows_b) == 8
+    assert [r.split(",")[:-1] for r in rows_a] == [r.split(",")[:-1] for r in rows_b]      # all but step_time
+    # Validations after epoch 1 (step 4) and at the final stop (step 7); Model.fit also validates at a
+    # max_steps stop, so the split run has an extra row at step 2.
+    assert _val_rows(whole) == [r for r in _val_rows(split) if r[0] > 2]
