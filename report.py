@@ -2,6 +2,8 @@
 
     python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2|strategies|all] [--out runs/report]
                                [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
+    python report.py ablations --study [--seeds 0,1,2] [--steps N] [--variants ...] [--results results/study]
+                               [--table docs/study.md] [--config configs/study.yaml] [--force] [--no_train]
     python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
     python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
@@ -10,6 +12,10 @@
 ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
   or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
   (--table) plus .csv and .json beside it. --key=value overrides go to every variant's config.
+  --study: every (variant, seed) trains in <out>/<variant>/seed<k> and leaves its results in
+  <results>/<variant>/seed<k>.json (a rerun skips those and refuses config drift unless --force);
+  docs/study.md (+ .csv, .json, study_psnr.png): mean ± std over seeds, paired differences against
+  V6 of the same seed, one verdict per claim of the paper. --study --no_train: the report from the JSONs.
 figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a snowy image
   (figure3_tsne.png) and each GKFM's gate values per channel, rain vs snow (figure3_gates.png,
   values in figure3_gates.json).
@@ -35,15 +41,25 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("ablations", help="Table 3/4 in miniature")
-    a.add_argument("--steps", type=int, default=300, help="train.max_steps of every variant (default 300)")
+    a.add_argument("--steps", type=int, default=None, help="train.max_steps of every variant (default 300; "
+                                                           "--study: the config's train.max_steps)")
     a.add_argument("--variants", default="", help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2); "
                                                   "'strategies' = V6,V2,CS,TP,TK; 'all' = both")
-    a.add_argument("--out", default=os.path.join("runs", "report"), help="run folders <out>/<variant>")
-    a.add_argument("--table", default=os.path.join("docs", "ablations.md"),
-                   help="Markdown table (.csv and .json written beside it)")
-    a.add_argument("--config", default=os.path.join(ROOT, "configs", "demo.yaml"))
-    a.add_argument("--no_train", action="store_true", help="only evaluate existing runs and write the table")
+    a.add_argument("--out", default=None, help="run folders <out>/<variant> (default runs/report; "
+                                               "--study: <out>/<variant>/seed<k> under runs/study)")
+    a.add_argument("--table", default=None, help="Markdown table, .csv and .json written beside it "
+                                                 "(default docs/ablations.md; --study: docs/study.md)")
+    a.add_argument("--config", default=None, help="default configs/demo.yaml; --study: configs/study.yaml")
+    a.add_argument("--no_train", action="store_true", help="only evaluate existing runs and write the table "
+                                                          "(--study: only the report, from the results JSONs)")
     a.add_argument("--quiet", action="store_true", help="do not echo the training log (it is still in train.log)")
+    a.add_argument("--study", action="store_true", help="multi-seed study: every (variant, seed) in its own "
+                                                       "folder, results JSONs, mean ± std, paired differences")
+    a.add_argument("--seeds", default=None, help="--study: comma list of seeds (default 0,1,2); each sets "
+                                                 "train.seed and data.seed")
+    a.add_argument("--results", default=os.path.join("results", "study"),
+                   help="--study: folder of the per-run JSONs <results>/<variant>/seed<k>.json")
+    a.add_argument("--force", action="store_true", help="--study: rerun runs whose JSON records another config")
 
     f = sub.add_parser("figure3", help="t-SNE of F_rk/F_ck/F_sk and GKFM gate heatmap")
     f.add_argument("--ckpt_file", required=True)
@@ -73,6 +89,9 @@ def build_parser():
     s.add_argument("--out", default=os.path.join("docs", "starter.md"), help="Markdown (JSON beside it)")
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
+    s.add_argument("--package", metavar="RUN", help="also ship RUN (its best.ckpt and newest step checkpoint) "
+                                                    "as weights/starter.ckpt + weights/starter.json")
+    s.add_argument("--note", default="", help="with --package: a note for starter.json (e.g. why training stopped)")
     return p
 
 
@@ -89,11 +108,28 @@ def main(argv=None):
     from src.report.common import ReportError
     from src.train.checkpoint import CheckpointError
     try:
-        if args.command == "ablations":
+        if args.command == "ablations" and args.study:
+            from src.report.ablations import parse_variants
+            from src.report.study import STUDY_CONFIG, TABLE, parse_seeds, run_study
+            table = args.table or TABLE
+            if not args.no_train:
+                import mindspore as ms
+                ms.set_context(mode=ms.GRAPH_MODE)
+            run_study(parse_variants(args.variants) if args.variants or not args.no_train else None,
+                      parse_seeds(args.seeds) if args.seeds or not args.no_train else None, args.steps,
+                      args.out or os.path.join("runs", "study"), args.results, table, args.config or STUDY_CONFIG,
+                      extra, echo=not args.quiet, train=not args.no_train, force=args.force)
+            print(f"report.py: study report in {table} (+ .csv, .json, _psnr.png); results in {args.results}")
+        elif args.command == "ablations":
             from src.report.ablations import parse_variants, run_ablations
+            if args.seeds or args.force:
+                parser.error("--seeds and --force go with --study")
             import mindspore as ms
             ms.set_context(mode=ms.GRAPH_MODE)
-            run_ablations(parse_variants(args.variants), args.steps, args.out, args.table, args.config, extra,
+            args.out = args.out or os.path.join("runs", "report")
+            args.table = args.table or os.path.join("docs", "ablations.md")
+            run_ablations(parse_variants(args.variants), 300 if args.steps is None else args.steps, args.out,
+                          args.table, args.config or os.path.join(ROOT, "configs", "demo.yaml"), extra,
                           echo=not args.quiet, train=not args.no_train)
             print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
         elif args.command == "figure3":
@@ -113,14 +149,21 @@ def main(argv=None):
             from src.infer.engine import DEFAULT_OVERLAP, Restorer
             from src.infer.weights import resolve_ckpt
             from src.report.starter import write_starter_report
+            if args.package and not args.ckpt_file:
+                args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
             ckpt, _ = resolve_ckpt(args.ckpt_file)
             setup_device("CPU", 0, mode="graph")
             kw = {} if args.tile is None else {"tile": args.tile}
             restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), overlap=args.tile_overlap
                                 if args.tile_overlap is not None else DEFAULT_OVERLAP, **kw)
             out_json = os.path.splitext(args.out)[0] + ".json"
-            write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt})
+            result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt},
+                                          ckpt=ckpt)
             print(f"report.py: wrote {args.out} and {out_json}")
+            if args.package:
+                from src.report.starter import package_run
+                package_run(args.package, os.path.join(ROOT, "weights"), result, args.note)
+                print("report.py: shipped weights/starter.ckpt, weights/starter.json, weights/resume/")
         elif args.command == "bench":
             from src.report.bench import run_bench
             out = run_bench(args.out, args.only, args.quick, args.workdir)

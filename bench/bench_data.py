@@ -5,6 +5,12 @@ and CSD-style 640x480 TIFF pairs, rendered from scikit-image photos), converts i
 and times ``create_train_dataset`` with the default data config (workers, crop size).
 
     python bench/bench_data.py [--pairs 48] [--batches 60] [--batch_size 4] [--json PATH] [--data.num_workers=2]
+    python bench/bench_data.py --corpus [DIR] [--steps 40]   # data.format=corpus: share of a starter training step
+
+``--corpus``: the clean-photo pipeline of ``configs/starter.yaml`` (fresh rendering per crop, crop
+128, batch 8, 2 workers) over DIR (default: the scikit-image photos, written to a temporary folder),
+timed as the starter preset's training step fed by it against the same step on a fixed batch; the
+difference is the data loading's share of the step on this machine (target: under 10%).
 """
 import argparse
 import json
@@ -54,6 +60,39 @@ def time_pipeline(cfg, batch_size, batches, warmup=5):
     return n / (time.perf_counter() - t0), (time.process_time() - c0) / n * 1000
 
 
+def corpus_share(photo_dir, steps, workers):
+    """(fixed-batch s/step, pipeline-fed s/step, corpus crops/s alone) for the starter recipe."""
+    import statistics
+    import mindspore as ms
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_train import make_step
+    from src.data.pipeline import create_train_dataset
+    root, sub = os.path.split(os.path.abspath(photo_dir))
+    cfg = load_config(os.path.join(ROOT, "configs", "starter.yaml"),
+                      [f"--data.roots.clean={root}", f"--data.corpus.dirs=[{sub}]", "--data.corpus.exclude_like=[]",
+                       f"--data.num_workers={workers}", "--data.corpus.crops_per_photo=64"])
+    batch = int(cfg.train.batch_size)
+    rate, _ = time_pipeline(cfg, batch, steps)
+    ms.set_context(mode=ms.GRAPH_MODE)
+    step = make_step("starter")
+    data = create_train_dataset(cfg.data, batch, seed=0, log=None)
+    it = data.create_tuple_iterator(num_epochs=1)
+    first = next(it)
+    step(*first)[0].asnumpy()                                   # compile
+    fixed = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step(*first)[0].asnumpy()
+        fixed.append(time.perf_counter() - t)
+    fed = []
+    t = time.perf_counter()
+    for _ in range(steps):
+        step(*next(it))[0].asnumpy()
+        fed.append(time.perf_counter() - t)
+        t = time.perf_counter()
+    return statistics.median(fixed), statistics.median(fed), rate
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", type=int, default=48, help="pairs per task")
@@ -62,7 +101,31 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (the median is reported)")
     p.add_argument("--keep", default="", help="keep the generated data in this folder")
     p.add_argument("--json", help="also write the results (medians over rounds) as JSON to this path")
+    p.add_argument("--corpus", nargs="?", const="", default=None, help="time the clean-photo pipeline instead")
+    p.add_argument("--steps", type=int, default=40, help="--corpus: training steps per measurement")
     args, overrides = p.parse_known_args(argv)
+    if args.corpus is not None:
+        tmp = tempfile.mkdtemp(prefix="bench_corpus_")
+        try:
+            photo_dir = args.corpus
+            if not photo_dir:
+                photo_dir = os.path.join(tmp, "photos")
+                for name, rgb in demo_photos(DEMO_TRAIN + DEMO_TEST):
+                    write_rgb(os.path.join(photo_dir, name + ".png"), rgb)
+            fixed, fed, rate = corpus_share(photo_dir, args.steps, 2)
+            share = max(fed - fixed, 0.0) / fed
+            print(f"corpus pipeline (starter recipe: crop 128, batch 8, 2 workers), {os.cpu_count()} CPUs, load "
+                  f"average {os.getloadavg()[0]:.1f}: {rate:.1f} crops/s alone; starter training step "
+                  f"{fixed:.3f} s on a fixed batch, {fed:.3f} s fed by the pipeline: data loading "
+                  f"{100 * share:.1f}% of the step")
+            if args.json:
+                with open(args.json, "w", encoding="utf-8") as fh:
+                    json.dump({"source": "corpus", "crops_per_s": rate, "fixed_s_per_step": fixed,
+                               "fed_s_per_step": fed, "loading_share": share, "cpus": os.cpu_count(),
+                               "load_average": os.getloadavg()[0]}, fh, indent=2)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     tmp = args.keep or tempfile.mkdtemp(prefix="bench_data_")
     try:
         if not os.path.isdir(os.path.join(tmp, "CSD")):

@@ -154,18 +154,23 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0, log
         d = _augment(d, crop, flip, workers).batch(per_task, drop_remainder=True)
         d = d.repeat(-(-steps // batches[t])) if batches[t] < steps else d
         parts.append(d)
+    return _join_tasks(parts).take(steps)
+
+
+def _join_tasks(parts):
+    """One task's batches as they are; two tasks zipped into batches of rain rows, then snow rows."""
+    import mindspore.dataset as ds
     if len(parts) == 1:
-        return parts[0].take(steps)
+        return parts[0]
     snow = parts[1].rename(COLUMNS, [c + "_s" for c in COLUMNS])
     both = ds.zip((parts[0], snow)).map(_merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS],
                                         output_columns=COLUMNS)
-    return both.project(COLUMNS).take(steps)
+    return both.project(COLUMNS)
 
 
 def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed, log):
     """data.format=corpus: fresh renderings of clean-photo crops (src/data/corpus.py); every task
     draws from the same photos, each rank from its own shard of them."""
-    import mindspore.dataset as ds
     from src.data.corpus import corpus_photos, corpus_task_dataset
     photos = corpus_photos(data_cfg, "train", log)
     shard = shard_indices(len(photos), rank, group_size, seed)
@@ -182,12 +187,7 @@ def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, 
         for col in ("image", "target"):
             d = d.map(_to_chw(), input_columns=[col], num_parallel_workers=workers)
         parts.append(d.batch(per_task, drop_remainder=True))
-    if len(parts) == 1:
-        return parts[0]
-    snow = parts[1].rename(COLUMNS, [c + "_s" for c in COLUMNS])
-    both = ds.zip((parts[0], snow)).map(_merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS],
-                                        output_columns=COLUMNS)
-    return both.project(COLUMNS)
+    return _join_tasks(parts)
 
 
 def _to_chw():

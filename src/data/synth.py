@@ -112,7 +112,7 @@ def add_rain(clean, rng, haze=None, level=None, scale=None):
     streaks = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(R["layers"][0], R["layers"][1] + 1))):
         v = float(np.clip(u + rng.uniform(-0.15, 0.15), 0, 1))
-        density = _loglerp(R["density"], v) / (scale * scale)
+        density = _loglerp(R["density"], v) / scale      # same streak coverage at any size
         drops = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
         width = int(np.clip(round(_lerp(R["width"], v) + rng.uniform(-0.5, 0.5)), 1, 3))
         if width > 1:

@@ -51,6 +51,7 @@ class MindSporeBackend:
         self.net = net
         self.net.set_train(False)
         self.model_cfg = dict(model_cfg or {})
+        self.preset = self.model_cfg.get("preset")          # picks the engine's default tile
         self.multiple = int(getattr(net, "multiple", 32))
         self.outputs = (IMAGE_OUTPUTS + (("recognition",) if getattr(net, "recognition", True) else ())
                         + (("blind",) if getattr(net, "blind", False) else ()))

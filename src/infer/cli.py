@@ -25,7 +25,8 @@ def add_engine_args(parser, task_default="auto", task_help=None):
                    help=task_help or "auto: the recognition head picks derain or desnow per image; "
                                      "rain/snow: force that head")
     g.add_argument("--tile", type=int, default=None,
-                   help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}; an ONNX "
+                   help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the starter "
+                        "weights 512; an ONNX "
                         "model uses its exported tile); 0 = always the whole image")
     g.add_argument("--tile_overlap", type=int, default=DEFAULT_OVERLAP,
                    help=f"overlap between neighbouring tiles, blended without seams "

@@ -37,6 +37,9 @@ __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "EngineError", "Restored", "Restor
 TASK_CHOICES = ("auto", "rain", "snow")
 TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
 DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS (512: 4.1 GiB)
+# Per-preset default tiles, chosen by measuring 1080p speed and peak memory (bench/bench_infer.py
+# --configs; README "Performance"); presets not listed use DEFAULT_TILE.
+PRESET_TILES = {"starter": 512}
 DEFAULT_OVERLAP = 32
 
 
@@ -104,7 +107,7 @@ class Restorer:
                                   f"tiles only; pass --tile {fixed} or leave --tile out")
             tile = fixed
         elif tile is None:
-            tile = DEFAULT_TILE
+            tile = PRESET_TILES.get(getattr(backend, "preset", None), DEFAULT_TILE)
         if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 0:
             raise EngineError(f"--tile must be 0 (whole image) or a positive size, got {tile!r}")
         if tile and not fixed and tile % self.multiple:

@@ -9,6 +9,7 @@ checkpoint has reached ``--steps``). K1/K2 start from V6's ``best.ckpt`` (``trai
 with everything before TKFF frozen. Evaluation: ``best.ckpt`` (the newest ``step_N.ckpt`` if no
 validation has run yet), each test set with its own task's head (rain -> derain, snow -> desnow);
 V4 variants only on their task. Wall time is the time spent in training, summed over reruns.
+Several seeds per variant, resumable results and the paired comparisons: ``study.py`` (``--study``).
 """
 import json
 import os

@@ -65,8 +65,10 @@ def _choice(scores):
     return "rain" if scores[0] >= scores[1] else "snow"
 
 
-def evaluate_starter(restorer, root, log=print):
-    """The results dictionary (see module docstring)."""
+def evaluate_starter(restorer, root, log=print, ckpt=None):
+    """The results dictionary (see module docstring); ``log`` None = quiet; with ``ckpt`` (the
+    restorer's checkpoint) also the DRM's same-kind and cross-kind distances."""
+    log = log or (lambda *_a: None)
     result = {"protocol": describe_protocol(0), "sets": {}, "blind": {}}
     for label, task, pairs in _scored_sets(root):
         acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
@@ -81,6 +83,11 @@ def evaluate_starter(restorer, root, log=print):
         result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose}
         m_in, m_out = result["sets"][label]["input"], result["sets"][label]["output"]
         log(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
+    result["drm_distances"] = None
+    if ckpt:
+        photos = [inp for label, task, pairs in _scored_sets(root) if label.startswith("kodak24 ")
+                  for _, inp, _ in pairs[:4]]
+        result["drm_distances"] = drm_distances(ckpt, photos)
     for label, rel, task in REAL_PHOTOS:
         folder = os.path.join(root, rel)
         chose = {"rain": 0, "snow": 0}
@@ -107,11 +114,15 @@ def format_markdown(result):
         right = b["chose"][b["task"]] / max(b["n"], 1)
         lines.append(f"| {label} | {b['task']} | {b['n']} | {b['chose']['rain']} | {b['chose']['snow']} "
                      f"| {100 * right:.0f}% |")
+    d = result.get("drm_distances")
+    if d:
+        lines += ["", f"Knowledge contrast (rows of M_rk, M_ck, M_sk over {d['images']} Kodak renders): mean cosine "
+                  f"distance {d['same_kind']:.3f} within a kind, {d['cross_kind']:.3f} across kinds."]
     return "\n".join(lines) + "\n\nProtocol: " + result["protocol"] + "\n"
 
 
-def write_starter_report(restorer, root, out_json, out_md, extra=None, log=print):
-    result = evaluate_starter(restorer, root, log)
+def write_starter_report(restorer, root, out_json, out_md, extra=None, log=print, ckpt=None):
+    result = evaluate_starter(restorer, root, log, ckpt)
     if extra:
         result.update(extra)
     for path in (out_json, out_md):
@@ -122,3 +133,63 @@ def write_starter_report(restorer, root, out_json, out_md, extra=None, log=print
     with open(out_md, "w", encoding="utf-8") as fh:
         fh.write(format_markdown(result))
     return result
+
+
+def package_run(run_dir, weights_dir, results, steps_note=""):
+    """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/starter.ckpt``, its newest step
+    checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
+    ``weights/starter.json`` with the training config, data, steps and the measured results."""
+    import shutil
+    import yaml
+    from ..train import checkpoint
+    from ..train.callbacks import list_checkpoints
+    best = os.path.join(run_dir, "ckpt", "best.ckpt")
+    steps = list_checkpoints(os.path.join(run_dir, "ckpt"))
+    if not os.path.isfile(best) or not steps:
+        raise ReportError(f"{run_dir}: no ckpt/best.ckpt or step checkpoint; train first (configs/starter.yaml)")
+    _, _, best_meta = checkpoint.read(best)
+    _, _, last_meta = checkpoint.read(steps[-1])
+    os.makedirs(os.path.join(weights_dir, "resume"), exist_ok=True)
+    for old in os.listdir(os.path.join(weights_dir, "resume")):
+        os.remove(os.path.join(weights_dir, "resume", old))
+    for src, dst in ((best, os.path.join(weights_dir, "starter.ckpt")),
+                     (steps[-1], os.path.join(weights_dir, "resume", os.path.basename(steps[-1])))):
+        tmp = dst + ".tmp"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    info = {"checkpoint": "weights/starter.ckpt", "selected": "best validation PSNR-Y on the held-out "
+            "BSDS500 val photos rendered with a fixed seed (never a test set)",
+            "best": {k: best_meta.get(k) for k in ("step", "epoch", "best_psnr")},
+            "trained_steps": last_meta.get("step"), "resume_checkpoint": "weights/resume/"
+            + os.path.basename(steps[-1]), "note": steps_note, "config": config, "results": results}
+    with open(os.path.join(weights_dir, "starter.json"), "w", encoding="utf-8") as fh:
+        json.dump(info, fh, indent=1, default=float)
+        fh.write("\n")
+    return info
+
+
+def drm_distances(ckpt, images, size=256):
+    """Mean same-kind and cross-kind cosine distances between the rows of M_rk, M_ck, M_sk (the
+    contrast's knowledge atoms) over ``images`` (uint8 HWC, centre-cropped to ``size``): both 0
+    would mean the knowledge contrast has collapsed. None when the network has no DRM."""
+    import mindspore as ms
+    from ..losses import knowledge_distances
+    from ..train import checkpoint
+    net, _, _ = checkpoint.load_model(ckpt)
+    if not getattr(net, "contrast", False):
+        return None
+    net.set_train(True)                        # training outputs carry M_rk, M_ck, M_sk
+    k = 3 if net.recognition else 2
+    same, cross = [], []
+    for img in images:
+        h, w = img.shape[:2]
+        s = min(size, h, w) // 32 * 32
+        crop = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        x = ms.Tensor(np.ascontiguousarray(crop.transpose(2, 0, 1))[None].astype(np.float32) / 255.0)
+        out = net(x)
+        d = knowledge_distances(out[k], out[k + 1], out[k + 2])
+        same.append(float(d[0].asnumpy()))
+        cross.append(float(d[1].asnumpy()))
+    return {"same_kind": float(np.mean(same)), "cross_kind": float(np.mean(cross)), "images": len(images)}

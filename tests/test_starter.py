@@ -1,0 +1,147 @@
+"""The starter weights: the report that measures them, their packaging, and the shipped weights
+themselves (they must clean a rainy and a snowy photo and name the weather)."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from src.config import load_config
+from src.data.synth import add_rain, add_snow
+from src.infer.backends import make_backend
+from src.infer.engine import Restorer
+from src.infer.weights import DEFAULT_CKPT
+from src.metrics import psnr_y, to_uint8
+from src.models.smartassign import build_model
+from src.report.starter import evaluate_starter, format_markdown, package_run
+from src.train import checkpoint
+
+from helpers import smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _photo(seed, h=64, w=96):
+    rng = np.random.default_rng(seed)
+    return np.clip(smooth_image(rng, h, w).transpose(1, 2, 0) * 200 + 20, 0, 255).astype(np.uint8)
+
+
+def _write(path, rgb):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(path, rgb[:, :, ::-1])
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """The shared data folder's layout in miniature."""
+    root = tmp_path_factory.mktemp("shared")
+    for i in range(2):
+        _write(str(root / "clean" / "kodak24" / f"k{i}.png"), _photo(i))
+    clean = _photo(5)
+    _write(str(root / "real" / "heavy_rain_pairs" / "input" / "a.png"), add_rain(clean, np.random.default_rng(0), level=1))
+    _write(str(root / "real" / "heavy_rain_pairs" / "target" / "a.png"), clean)
+    _write(str(root / "real" / "outdoor_rain_test1" / "input" / "im_0001_s80_a04.png"),
+           add_rain(clean, np.random.default_rng(1), haze=True))
+    _write(str(root / "real" / "outdoor_rain_test1" / "target" / "im_0001.png"), clean)
+    _write(str(root / "real" / "photos_rain" / "r.jpg"), add_rain(clean, np.random.default_rng(2)))
+    _write(str(root / "real" / "photos_snow" / "s.png"), add_snow(clean, np.random.default_rng(3)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    cfg = {"preset": "starter"}
+    return checkpoint.save(build_model(cfg, seed=0), str(tmp_path_factory.mktemp("w") / "s.ckpt"), cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny_restorer(tiny_ckpt):
+    return Restorer(make_backend("mindspore", ckpt_file=tiny_ckpt), tile=0)
+
+
+def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restorer, tiny_ckpt):
+    result = evaluate_starter(tiny_restorer, str(data_root), log=None, ckpt=tiny_ckpt)
+    d = result["drm_distances"]
+    assert d["images"] == 6 and 0 <= d["same_kind"] <= 2 and 0 <= d["cross_kind"] <= 2
+    assert list(result["sets"]) == ["heavy rain pairs", "rain + fog pairs", "kodak24 light rain",
+                                    "kodak24 heavy rain", "kodak24 snow"]
+    assert [s["n"] for s in result["sets"].values()] == [1, 1, 2, 2, 2]
+    heavy = result["sets"]["heavy rain pairs"]
+    assert heavy["input"]["psnr_y"] < 25 and set(heavy["output"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}
+    for label in ("real rainy photos", "real snowy photos"):
+        b = result["blind"][label]
+        assert b["n"] == 1 and sum(b["chose"].values()) == 1
+    md = format_markdown(result)
+    assert "| heavy rain pairs | rain | 1 |" in md and "real snowy photos" in md and "Protocol:" in md
+    assert "within a kind" in md
+
+
+def test_package_ships_best_weights_resume_state_and_record(tmp_path, data_root, tiny_restorer):
+    run = tmp_path / "run"
+    net = build_model({"preset": "starter"}, seed=0)
+    checkpoint.save(net, str(run / "ckpt" / "best.ckpt"), {"preset": "starter"}, {"step": 4, "epoch": 1, "best_psnr": 20.0})
+    checkpoint.save(net, str(run / "ckpt" / "step_00000006.ckpt"), {"preset": "starter"}, {"step": 6, "epoch": 1})
+    (run / "config.yaml").write_text("model: {preset: starter}\n")
+    info = package_run(str(run), str(tmp_path / "weights"), {"sets": {}}, "stopped at the session's end")
+    assert info["best"]["step"] == 4 and info["trained_steps"] == 6
+    assert os.path.isfile(tmp_path / "weights" / "starter.ckpt")
+    assert os.listdir(tmp_path / "weights" / "resume") == ["step_00000006.ckpt"]
+    record = json.loads((tmp_path / "weights" / "starter.json").read_text())
+    assert record["config"] == {"model": {"preset": "starter"}} and record["note"]
+
+
+# ---------------------------------------------------------------- the shipped weights
+
+SHIPPED = pytest.mark.skipif(not os.path.isfile(DEFAULT_CKPT), reason="no weights/starter.ckpt in this checkout")
+
+
+@pytest.fixture(scope="module")
+def starter():
+    from src.device import setup_device
+    setup_device("CPU", mode="graph")
+    return Restorer(make_backend("mindspore", ckpt_file=DEFAULT_CKPT))
+
+
+def _astronaut():
+    from skimage import data
+    return np.ascontiguousarray(cv2.resize(data.astronaut(), (384, 384), interpolation=cv2.INTER_AREA))
+
+
+@SHIPPED
+@pytest.mark.parametrize("task,level,min_gain", [("rain", 0.9, 1.5), ("snow", 0.5, 2.0), ("rain", 0.3, 0.0)])
+def test_shipped_weights_clean_a_photo_they_never_saw(starter, task, level, min_gain):
+    """A scikit-image photo (not in the training corpus) with fresh heavy rain / snow gains PSNR-Y
+    (mean of two renderings; measured at shipping: +2.0 dB heavy rain, +2.6 dB snow), and light rain
+    of the Rain100L kind (input 26-29 dB) is not made worse (+0.7 dB), with the head of its task.
+    Nearly invisible rain (input above ~32 dB) is made slightly worse today (README, targets)."""
+    clean = _astronaut()
+    fn = add_rain if task == "rain" else add_snow
+    gains = []
+    for seed in (1, 2):
+        bad = fn(clean, np.random.default_rng(seed), level=level)
+        out = to_uint8(starter.restore(bad, task=task).image)
+        gains.append(psnr_y(out, clean) - psnr_y(bad, clean))
+    assert np.mean(gains) >= min_gain, gains
+
+
+@SHIPPED
+@pytest.mark.parametrize("task,level", [("rain", 0.9), ("snow", 0.8)])
+def test_shipped_weights_name_the_weather(starter, task, level):
+    """Blind mode names heavy rain and snow on an unseen photo (3 renderings each; light rain and
+    fog are where it still fails, see README)."""
+    clean = _astronaut()
+    fn = add_rain if task == "rain" else add_snow
+    right = sum(starter.restore(fn(clean, np.random.default_rng(s), level=level), task="auto").task == task
+                for s in (99, 1, 2))
+    assert right >= 2
+
+
+def test_shipped_record_matches_the_config_when_present():
+    info_path = os.path.splitext(DEFAULT_CKPT)[0] + ".json"
+    if not os.path.isfile(info_path):
+        pytest.skip("no weights/starter.json in this checkout")
+    info = json.load(open(info_path, encoding="utf-8"))
+    cfg = load_config(os.path.join(ROOT, "configs", "starter.yaml"))
+    assert info["config"]["model"]["preset"] == cfg.model.preset
+    assert info["results"]["sets"] and info["best"]["step"] <= info["trained_steps"]
