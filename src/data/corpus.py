@@ -16,6 +16,7 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   ``EXCLUDE_TOLERANCE`` grey levels), so that a test image is never trained or selected on.
 - ``scale``: length scale of the synthetic streaks and flakes (1 = pixels of a ~500 px photo).
 """
+import functools
 import os
 
 import cv2
@@ -62,9 +63,16 @@ def _thumb(rgb):
 
 
 def excluded(paths, like_paths):
-    """The subset of ``paths`` whose content matches an image of ``like_paths`` (any orientation)."""
+    """The subset of ``paths`` whose content matches an image of ``like_paths`` (any orientation).
+    Cached per (paths, like_paths): every epoch's dataset asks again, and the answer needs a decode
+    of every photo."""
+    return set(_excluded(tuple(paths), tuple(like_paths)))
+
+
+@functools.lru_cache(maxsize=8)
+def _excluded(paths, like_paths):
     if not like_paths:
-        return set()
+        return frozenset()
     like = []
     for p in like_paths:      # the 8 orientations: landscape-normalised, then its 4 flips/rotations
         t = _thumb(read_rgb(p))
@@ -75,7 +83,7 @@ def excluded(paths, like_paths):
         d = np.abs(like - _thumb(read_rgb(p))).mean(axis=(1, 2, 3))
         if d.min() <= EXCLUDE_TOLERANCE:
             out.add(p)
-    return out
+    return frozenset(out)
 
 
 def corpus_photos(data_cfg, split, log=None):

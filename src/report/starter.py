@@ -70,7 +70,8 @@ def evaluate_starter(restorer, root, log=print, ckpt=None):
     restorer's checkpoint) also the DRM's same-kind and cross-kind distances."""
     log = log or (lambda *_a: None)
     result = {"protocol": describe_protocol(0), "sets": {}, "blind": {}}
-    for label, task, pairs in _scored_sets(root):
+    scored = _scored_sets(root)
+    for label, task, pairs in scored:
         acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
         for name, inp, tgt in pairs:
             r = restorer.restore(inp, task=task)
@@ -85,7 +86,7 @@ def evaluate_starter(restorer, root, log=print, ckpt=None):
         log(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
     result["drm_distances"] = None
     if ckpt:
-        photos = [inp for label, task, pairs in _scored_sets(root) if label.startswith("kodak24 ")
+        photos = [inp for label, task, pairs in scored if label.startswith("kodak24 ")
                   for _, inp, _ in pairs[:4]]
         result["drm_distances"] = drm_distances(ckpt, photos)
     for label, rel, task in REAL_PHOTOS:
