@@ -16,13 +16,15 @@ recognition head chooses per image; rain/snow = force a head (for a folder, --ta
 says what the pairs are; with --task auto give --set_task). Any --key=value overrides a config key.
 Prints the protocol and a table of the input's and the restored images' mean scores per set (and
 per task); writes per-image CSVs, summary.json and, with --save_images, the restored 8-bit PNGs
-(exactly the arrays that were scored) into --output_dir. Exit code 0 ok, 2 error.
+(exactly the arrays that were scored) into --output_dir. Exit code 0 ok, 2 nothing evaluated
+(bad option, config, set, checkpoint or model file; docs/cli.md).
 """
 import argparse
 import os
 import sys
 
 import src  # noqa: F401  (sets the oneDNN ISA cap before MindSpore loads)
+from src.errors import UsageError, run_entry
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DATA_DEFAULTS = os.path.join(ROOT, "configs", "data_defaults.yaml")
@@ -60,54 +62,45 @@ def load_data_cfg(config_path, overrides):
     return load_config(config_path or DATA_DEFAULTS, overrides)
 
 
-def main(argv=None):
-    """Run eval.py; returns the exit code (0 ok, 2 error). The summary is in summary.json."""
+def _main(argv):
     args, overrides = build_parser().parse_known_args(argv)
     bad = [o for o in overrides if not (o.startswith("--") and "=" in o)]
     if bad:
-        print(f"eval.py: error: unrecognized arguments: {' '.join(bad)} "
-              "(config overrides are written --key=value)", file=sys.stderr)
-        return 2
-    from src.config import ConfigError
-    from src.data.check import DataCheckError
-    from src.infer.backends import BackendError
+        raise UsageError(f"unrecognized arguments: {' '.join(bad)} (config overrides are written --key=value)")
     from src.infer.cli import make_restorer, resolve_checkpoint
-    from src.infer.engine import EngineError
     from src.infer.evaluate import evaluate, folder_data_cfg, format_table
-    from src.train.checkpoint import CheckpointError
 
-    try:
-        cfg = load_data_cfg(args.config_path, overrides)
-        data_cfg = cfg.get("data", {})
-        if args.input_dir or args.target_dir:
-            if not (args.input_dir and args.target_dir):
-                raise ValueError("--input_dir and --target_dir go together")
-            pair_task = args.set_task or (args.task if args.task in ("rain", "snow") else None)
-            data_cfg, set_name = folder_data_cfg(args.input_dir, args.target_dir, pair_task,
-                                                 args.target_name, base=data_cfg)
-            sets = [set_name]
-        else:
-            sets = [s.strip() for s in (args.sets.split(",") if args.sets
-                                        else data_cfg.get("test_sets") or []) if s.strip()]
-            if not sets:
-                raise ValueError("no test sets: pass --sets a/test,b/test, set data.test_sets in "
-                                 "--config_path, or give --input_dir and --target_dir")
-        which = resolve_checkpoint(args)
-        if which:
-            print(f"eval.py: {which}")
-        restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"))
-        if args.task:
-            restorer.check_task(args.task)
-        summary = evaluate(restorer, data_cfg, sets, args.output_dir, task=args.task,
-                           save_images=args.save_images)
-    except (ConfigError, DataCheckError, BackendError, EngineError, CheckpointError,
-            ValueError) as exc:
-        print(f"eval.py: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_data_cfg(args.config_path, overrides)
+    data_cfg = cfg.get("data", {})
+    if args.input_dir or args.target_dir:
+        if not (args.input_dir and args.target_dir):
+            raise UsageError("--input_dir and --target_dir go together")
+        pair_task = args.set_task or (args.task if args.task in ("rain", "snow") else None)
+        data_cfg, set_name = folder_data_cfg(args.input_dir, args.target_dir, pair_task,
+                                             args.target_name, base=data_cfg)
+        sets = [set_name]
+    else:
+        sets = [s.strip() for s in (args.sets.split(",") if args.sets
+                                    else data_cfg.get("test_sets") or []) if s.strip()]
+        if not sets:
+            raise UsageError("no test sets: pass --sets a/test,b/test, set data.test_sets in "
+                             "--config_path, or give --input_dir and --target_dir")
+    which = resolve_checkpoint(args)
+    if which:
+        print(f"eval.py: {which}")
+    restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"))
+    if args.task:
+        restorer.check_task(args.task)
+    summary = evaluate(restorer, data_cfg, sets, args.output_dir, task=args.task,
+                       save_images=args.save_images)
     for line in format_table(summary):
         print(line)
     print(f"eval.py: per-image CSVs and summary.json in {args.output_dir}")
-    return 0
+
+
+def main(argv=None):
+    """Run eval.py; returns the exit code (docs/cli.md: 0 ok, 2 nothing evaluated). The summary is in summary.json."""
+    return run_entry("eval.py", _main, argv)
 
 
 if __name__ == "__main__":

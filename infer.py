@@ -20,12 +20,13 @@ restored (corrupt, truncated, a text file named .png).
 
 Exit code: 0 = every image file restored (skipped non-image files do not count); 1 = some image
 files failed (the rest finished; the last line says how many); 2 = nothing was done (bad
-arguments, model, checkpoint or input path).
+arguments, model, checkpoint or input path); docs/cli.md.
 """
 import argparse
 import sys
 
 import src  # noqa: F401  (sets the oneDNN ISA cap before MindSpore loads)
+from src.errors import EXIT_FAILURE, EXIT_OK, UsageError, run_entry
 
 
 def build_parser():
@@ -44,22 +45,12 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    """Run infer.py; returns the exit code (0 ok, 1 some files failed, 2 fatal)."""
+def _main(argv):
     args = build_parser().parse_args(argv)
-    from src.infer.backends import BackendError
-    from src.infer.engine import EngineError
+    from src.infer.cli import make_restorer, resolve_checkpoint
     from src.infer.photos import SUPPORTED, list_inputs, restore_files
-    from src.train.checkpoint import CheckpointError
 
-    def fail(msg):
-        print(f"infer.py: error: {msg}", file=sys.stderr)
-        return 2
-
-    try:
-        inputs, skipped = list_inputs(args.input)
-    except FileNotFoundError as exc:
-        return fail(exc)
+    inputs, skipped = list_inputs(args.input)
 
     def list_skipped():
         for s in skipped:
@@ -67,16 +58,12 @@ def main(argv=None):
 
     if not inputs:
         list_skipped()
-        return fail(f"--input {args.input}: no image files found ({SUPPORTED})"
-                    + (f"; {len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} "
-                       "skipped (listed above)" if skipped else ""))
-    try:
-        from src.infer.cli import make_restorer, resolve_checkpoint
-        which = resolve_checkpoint(args)
-        restorer = make_restorer(args)
-        restorer.check_task(args.task)
-    except (BackendError, EngineError, CheckpointError, ValueError) as exc:
-        return fail(exc)
+        raise UsageError(f"--input {args.input}: no image files found ({SUPPORTED})"
+                         + (f"; {len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} "
+                            "skipped (listed above)" if skipped else ""))
+    which = resolve_checkpoint(args)
+    restorer = make_restorer(args)
+    restorer.check_task(args.task)
     how = "whole images" if restorer.tile == 0 else \
         f"tiles {restorer.tile}x{restorer.tile}, overlap {restorer.overlap}"
     if which:
@@ -96,9 +83,14 @@ def main(argv=None):
     if report.failed:
         print(f"infer.py: {len(report.failed)} of {len(inputs)} file(s) failed; restored "
               f"{len(report.done)} image(s) into {args.output}{also}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"infer.py: restored {len(report.done)} image(s) into {args.output}{also}")
-    return 0
+    return EXIT_OK
+
+
+def main(argv=None):
+    """Run infer.py; returns the exit code (docs/cli.md: 0 ok, 1 some files failed, 2 nothing done)."""
+    return run_entry("infer.py", _main, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 import src  # noqa: F401
+from src.errors import run_entry
 
 
 def build_parser():
@@ -30,19 +31,18 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def _main(argv):
     args = build_parser().parse_args(argv)
-    from src.data.image_io import ImageReadError
-    from src.infer.pipeline310 import PipelineError, postprocess
+    from src.infer.pipeline310 import postprocess
 
-    try:
-        postprocess(args.manifest, args.result_dir, args.output_dir, task=args.task,
-                    target_dir=args.target_dir, export_json=args.mindir_json, csv_path=args.csv,
-                    set_name=args.set_name, set_task=args.set_task)
-    except (PipelineError, ImageReadError, ValueError, OSError) as exc:
-        print(f"postprocess.py: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    postprocess(args.manifest, args.result_dir, args.output_dir, task=args.task,
+                target_dir=args.target_dir, export_json=args.mindir_json, csv_path=args.csv,
+                set_name=args.set_name, set_task=args.set_task)
+
+
+def main(argv=None):
+    """Exit code (docs/cli.md): 0 ok, 2 bad arguments, inputs or files."""
+    return run_entry("postprocess.py", _main, argv)
 
 
 if __name__ == "__main__":

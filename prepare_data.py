@@ -16,8 +16,8 @@ import sys
 
 import src  # noqa: F401  (sets the oneDNN ISA cap before mindspore is imported)
 from src.config import ConfigError, load_config
-from src.data.check import DataCheckError, check_sets
-from src.data.image_io import ImageReadError
+from src.data.check import check_sets
+from src.errors import run_entry
 from src.data.readers import list_set, resolve_val_sets, set_spec
 
 
@@ -91,29 +91,29 @@ def _cmd_mindrecord(cfg, args):
     return 0
 
 
-def main(argv=None):
-    """Entry point; returns the exit status."""
+def _main(argv):
     args, extra = _parser().parse_known_args(argv)
-    try:
-        if args.cmd in ("synth", "demo"):
-            if extra:
-                raise ConfigError(f"unknown option {extra[0]} for '{args.cmd}' (see --help)")
-            from src.data.synth import build_demo, synthesize_folder
-            if args.cmd == "demo":
-                build_demo(args.dst, seed=args.seed, overwrite=args.overwrite)
-            else:
-                synthesize_folder(args.src, args.dst, args.task, seed=args.seed, copies=args.copies, haze=args.haze,
-                                  overwrite=args.overwrite, skip_bad=args.skip_bad)
-            return 0
-        cfg = load_config(args.config_path, extra)
-        if "data" not in cfg or "benchmarks" not in cfg.data:
-            raise ConfigError(f"{args.config_path} has no data.benchmarks section; include configs/data_defaults.yaml "
-                              "with _base_")
-        return {"sets": _cmd_sets, "check": _cmd_check, "mindrecord": _cmd_mindrecord}[args.cmd](cfg, args)
-    except (ConfigError, DataCheckError, ImageReadError, FileExistsError, FileNotFoundError, ValueError,
-            RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.cmd in ("synth", "demo"):
+        if extra:
+            raise ConfigError(f"unknown option {extra[0]} for '{args.cmd}' (see --help)")
+        from src.data.synth import build_demo, synthesize_folder
+        if args.cmd == "demo":
+            build_demo(args.dst, seed=args.seed, overwrite=args.overwrite)
+        else:
+            synthesize_folder(args.src, args.dst, args.task, seed=args.seed, copies=args.copies, haze=args.haze,
+                              overwrite=args.overwrite, skip_bad=args.skip_bad)
+        return 0
+    cfg = load_config(args.config_path, extra)
+    if "data" not in cfg or "benchmarks" not in cfg.data:
+        raise ConfigError(f"{args.config_path} has no data.benchmarks section; include configs/data_defaults.yaml "
+                          "with _base_")
+    return {"sets": _cmd_sets, "check": _cmd_check, "mindrecord": _cmd_mindrecord}[args.cmd](cfg, args)
+
+
+def main(argv=None):
+    """Entry point; returns the exit code (docs/cli.md: 0 ok, 1 a MindRecord write failed its read-back, 2 bad
+    config, data or option)."""
+    return run_entry("prepare_data.py", _main, argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 import src  # noqa: F401
+from src.errors import run_entry
 
 
 def build_parser():
@@ -25,18 +26,17 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def _main(argv):
     args = build_parser().parse_args(argv)
-    from src.data.image_io import ImageReadError
-    from src.infer.pipeline310 import PipelineError, preprocess
+    from src.infer.pipeline310 import preprocess
 
-    try:
-        preprocess(args.data_path, args.output_path, tile=args.tile, overlap=args.overlap,
-                   target_dir=args.target_dir, export_json=args.mindir_json)
-    except (PipelineError, ImageReadError, ValueError) as exc:
-        print(f"preprocess.py: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    preprocess(args.data_path, args.output_path, tile=args.tile, overlap=args.overlap,
+               target_dir=args.target_dir, export_json=args.mindir_json)
+
+
+def main(argv=None):
+    """Exit code (docs/cli.md): 0 ok, 2 bad arguments, inputs or files."""
+    return run_entry("preprocess.py", _main, argv)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import os
 import sys
 
 import src  # noqa: F401  (oneDNN ISA cap before MindSpore loads)
+from src.errors import run_entry
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -95,7 +96,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -104,74 +105,71 @@ def main(argv=None):
     bad = [o for o in extra if not (o.startswith("--") and "=" in o)]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are written --key=value)")
-    from src.config import ConfigError
-    from src.report.common import ReportError
-    from src.train.checkpoint import CheckpointError
-    try:
-        if args.command == "ablations" and args.study:
-            from src.report.ablations import parse_variants
-            from src.report.study import STUDY_CONFIG, TABLE, parse_seeds, run_study
-            table = args.table or TABLE
-            if not args.no_train:
-                import mindspore as ms
-                ms.set_context(mode=ms.GRAPH_MODE)
-            run_study(parse_variants(args.variants) if args.variants or not args.no_train else None,
-                      parse_seeds(args.seeds) if args.seeds or not args.no_train else None, args.steps,
-                      args.out or os.path.join("runs", "study"), args.results, table, args.config or STUDY_CONFIG,
-                      extra, echo=not args.quiet, train=not args.no_train, force=args.force)
-            print(f"report.py: study report in {table} (+ .csv, .json, _psnr.png); results in {args.results}")
-        elif args.command == "ablations":
-            from src.report.ablations import parse_variants, run_ablations
-            if args.seeds or args.force:
-                parser.error("--seeds and --force go with --study")
+    if args.command == "ablations" and args.study:
+        from src.report.ablations import parse_variants
+        from src.report.study import STUDY_CONFIG, TABLE, parse_seeds, run_study
+        table = args.table or TABLE
+        if not args.no_train:
             import mindspore as ms
             ms.set_context(mode=ms.GRAPH_MODE)
-            args.out = args.out or os.path.join("runs", "report")
-            args.table = args.table or os.path.join("docs", "ablations.md")
-            run_ablations(parse_variants(args.variants), 300 if args.steps is None else args.steps, args.out,
-                          args.table, args.config or os.path.join(ROOT, "configs", "demo.yaml"), extra,
-                          echo=not args.quiet, train=not args.no_train)
-            print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
-        elif args.command == "figure3":
-            import mindspore as ms
-            ms.set_context(mode=ms.GRAPH_MODE)
-            from src.report.figure3 import make_figure3
-            files = make_figure3(args.ckpt_file, args.out, args.data_root, args.rain_image, args.snow_image,
-                                 args.gate_images, args.size, args.seed)
-            print("report.py: wrote " + ", ".join(files))
-        elif args.command == "curves":
-            from src.report.curves import plot_curves
-            out = plot_curves(args.run, args.out, args.console, args.smooth)
-            print(f"report.py: wrote {out}")
-        elif args.command == "starter":
-            from src.device import setup_device
-            from src.infer.backends import make_backend
-            from src.infer.engine import DEFAULT_OVERLAP, Restorer
-            from src.infer.weights import resolve_ckpt
-            from src.report.starter import write_starter_report
-            if args.package and not args.ckpt_file:
-                args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
-            ckpt, _ = resolve_ckpt(args.ckpt_file)
-            setup_device("CPU", 0, mode="graph")
-            kw = {} if args.tile is None else {"tile": args.tile}
-            restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), overlap=args.tile_overlap
-                                if args.tile_overlap is not None else DEFAULT_OVERLAP, **kw)
-            out_json = os.path.splitext(args.out)[0] + ".json"
-            result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt},
-                                          ckpt=ckpt)
-            print(f"report.py: wrote {args.out} and {out_json}")
-            if args.package:
-                from src.report.starter import package_run
-                package_run(args.package, os.path.join(ROOT, "weights"), result, args.note)
-                print("report.py: shipped weights/starter.ckpt, weights/starter.json, weights/resume/")
-        elif args.command == "bench":
-            from src.report.bench import run_bench
-            out = run_bench(args.out, args.only, args.quick, args.workdir)
-            print(f"report.py: wrote {out}")
-    except (ReportError, ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"report.py: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        run_study(parse_variants(args.variants) if args.variants or not args.no_train else None,
+                  parse_seeds(args.seeds) if args.seeds or not args.no_train else None, args.steps,
+                  args.out or os.path.join("runs", "study"), args.results, table, args.config or STUDY_CONFIG,
+                  extra, echo=not args.quiet, train=not args.no_train, force=args.force)
+        print(f"report.py: study report in {table} (+ .csv, .json, _psnr.png); results in {args.results}")
+    elif args.command == "ablations":
+        from src.report.ablations import parse_variants, run_ablations
+        if args.seeds or args.force:
+            parser.error("--seeds and --force go with --study")
+        import mindspore as ms
+        ms.set_context(mode=ms.GRAPH_MODE)
+        args.out = args.out or os.path.join("runs", "report")
+        args.table = args.table or os.path.join("docs", "ablations.md")
+        run_ablations(parse_variants(args.variants), 300 if args.steps is None else args.steps, args.out,
+                      args.table, args.config or os.path.join(ROOT, "configs", "demo.yaml"), extra,
+                      echo=not args.quiet, train=not args.no_train)
+        print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
+    elif args.command == "figure3":
+        import mindspore as ms
+        ms.set_context(mode=ms.GRAPH_MODE)
+        from src.report.figure3 import make_figure3
+        files = make_figure3(args.ckpt_file, args.out, args.data_root, args.rain_image, args.snow_image,
+                             args.gate_images, args.size, args.seed)
+        print("report.py: wrote " + ", ".join(files))
+    elif args.command == "curves":
+        from src.report.curves import plot_curves
+        out = plot_curves(args.run, args.out, args.console, args.smooth)
+        print(f"report.py: wrote {out}")
+    elif args.command == "starter":
+        from src.device import setup_device
+        from src.infer.backends import make_backend
+        from src.infer.engine import DEFAULT_OVERLAP, Restorer
+        from src.infer.weights import resolve_ckpt
+        from src.report.starter import write_starter_report
+        if args.package and not args.ckpt_file:
+            args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
+        ckpt, _ = resolve_ckpt(args.ckpt_file)
+        setup_device("CPU", 0, mode="graph")
+        kw = {} if args.tile is None else {"tile": args.tile}
+        restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), overlap=args.tile_overlap
+                            if args.tile_overlap is not None else DEFAULT_OVERLAP, **kw)
+        out_json = os.path.splitext(args.out)[0] + ".json"
+        result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt},
+                                      ckpt=ckpt)
+        print(f"report.py: wrote {args.out} and {out_json}")
+        if args.package:
+            from src.report.starter import package_run
+            package_run(args.package, os.path.join(ROOT, "weights"), result, args.note)
+            print("report.py: shipped weights/starter.ckpt, weights/starter.json, weights/resume/")
+    elif args.command == "bench":
+        from src.report.bench import run_bench
+        out = run_bench(args.out, args.only, args.quick, args.workdir)
+        print(f"report.py: wrote {out}")
+
+
+def main(argv=None):
+    """Exit code (docs/cli.md): 0 ok, 2 nothing written (bad option, missing input or package)."""
+    return run_entry("report.py", _main, argv)
 
 
 if __name__ == "__main__":

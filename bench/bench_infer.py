@@ -70,13 +70,13 @@ def prepare(preset, tile, folder):
     """Random-weight checkpoint and its ONNX export at the tile size."""
     import src  # noqa: F401
     import mindspore as ms
-    from src.models.smartassign import build_model
+    from src.models import build_network
     from src.train import checkpoint
     from src.infer.export import export_network
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg = {"preset": preset}
-    net = build_model(cfg, seed=0)
+    net = build_network(cfg, seed=0)
     ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
     onnx, _ = export_network(net, "ONNX", os.path.join(folder, f"{preset}_{tile}"), tile, tile,
                              task="all", model_cfg=cfg)

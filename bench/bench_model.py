@@ -28,7 +28,7 @@ from mindspore import nn, ops  # noqa: E402
 
 from src.flops import count_flops, count_params  # noqa: E402
 from src.losses import SmartAssignLoss  # noqa: E402
-from src.models.smartassign import build_model  # noqa: E402
+from src.models import build_network  # noqa: E402
 from src.train.step import TrainStep, build_optimizer  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def ceiling(repeat):
 
 
 def bench_preset(preset, size, repeat):
-    net = build_model({"preset": preset}, seed=0)
+    net = build_network({"preset": preset}, seed=0)
     params, flops = count_params(net), count_flops(net, (1, 3, size, size))
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.random((1, 3, size, size), dtype=np.float32))
@@ -78,13 +78,13 @@ def bench_preset(preset, size, repeat):
     row = {"preset": preset, "params_M": params / 1e6, "gflops": flops / 1e9}
     for mode_name, mode in (("graph", ms.GRAPH_MODE), ("pynative", ms.PYNATIVE_MODE)):
         ms.set_context(mode=mode)
-        infer = build_model({"preset": preset}, seed=0)
+        infer = build_network({"preset": preset}, seed=0)
         infer.set_train(False)
         if mode == ms.GRAPH_MODE:
             row["fwd_graph_s"], row["fwd_graph_best_s"] = timed(lambda: infer(x)[0].asnumpy(), repeat, best=True)
         else:
             row[f"fwd_{mode_name}_s"] = timed(lambda: infer(x)[0].asnumpy(), repeat)
-        train_net = build_model({"preset": preset}, seed=0)
+        train_net = build_network({"preset": preset}, seed=0)
         step = TrainStep(SmartAssignLoss(train_net), build_optimizer(train_net.trainable_params(), 4e-4))
         row[f"train_{mode_name}_s"] = timed(lambda: step(x, x, label)[0].asnumpy(), repeat)
     ms.set_context(mode=ms.GRAPH_MODE)

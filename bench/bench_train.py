@@ -24,14 +24,14 @@ import numpy as np  # noqa: E402
 from src.config import load_config  # noqa: E402
 from src.data.pipeline import create_train_dataset  # noqa: E402
 from src.losses import SmartAssignLoss  # noqa: E402
-from src.models.smartassign import build_model  # noqa: E402
+from src.models import build_network  # noqa: E402
 from src.train.step import TrainStep, build_optimizer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def make_step(preset):
-    net = build_model({"preset": preset}, seed=0)
+    net = build_network({"preset": preset}, seed=0)
     return TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4))
 
 

@@ -9,9 +9,10 @@ import copy
 import os
 
 import yaml
+from .errors import UsageError
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration problem, with a message naming the file or key and what to do."""
 
 

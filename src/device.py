@@ -3,6 +3,8 @@ import os
 
 import mindspore as ms
 
+from .errors import UsageError
+
 
 def available_target():
     """The best device this MindSpore build can use: Ascend, then GPU, then CPU."""
@@ -20,7 +22,7 @@ def setup_device(target="auto", device_id=None, mode="graph"):
     """Select the device and execution mode; returns the chosen target name."""
     target = available_target() if target in (None, "", "auto") else target
     if target not in ("Ascend", "GPU", "CPU"):
-        raise ValueError(f"device_target={target!r} is not valid; choose auto, Ascend, GPU or CPU")
+        raise UsageError(f"device_target={target!r} is not valid; choose auto, Ascend, GPU or CPU")
     if device_id is None:
         device_id = int(os.environ.get("DEVICE_ID", "0"))
     if target == "CPU":

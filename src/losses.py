@@ -114,8 +114,8 @@ class SmartAssignLoss(nn.Cell):
         core = core_network(network)         # the flags live on the network, not on AMP's wrapper
         self.use_recog = bool(core.recognition)
         self.use_contra = bool(core.contrast)
-        self.use_fused = bool(getattr(core, "fused", False))
-        self.needs_task = bool(getattr(core, "needs_task", False))
+        self.use_fused = bool(core.fused)
+        self.needs_task = bool(core.needs_task)
         self.fused_index = 2 + int(bool(self.use_recog)) + (3 if self.use_contra else 0)
         self.terms = self.TERMS + (self.EXTRA_TERMS if self.use_fused else ())
         self.filters = ms.Tensor(SPARSITY_FILTERS[:, None])

@@ -7,7 +7,7 @@ import mindspore as ms
 import pytest
 
 from src.config import load_config
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train.runner import build_train_cell
 
 from helpers import mixed_batch
@@ -37,7 +37,7 @@ def test_ascend_fp16_cell_builds_and_trains_on_cpu():
     x, g, lab = _batch()
 
     # The wrapped network really computes in fp16: same weights as an fp32 build, slightly other output.
-    ref = build_model(_cfg().model, seed=0)
+    ref = build_network(_cfg().model, seed=0)
     ref.set_train(False)
     net.set_train(False)
     out16, out32 = net(x)[0], ref(x)[0]

@@ -43,9 +43,9 @@ def export_mindir(path, height, width):
     """Export the real SmartAssign network (tiny preset, random weights, task all: derain, desnow,
     recognition) at a fixed 1x3xHxW float32 tile to MINDIR at `path`, through export.py's code."""
     from src.infer.export import export_network
-    from src.models.smartassign import build_model
+    from src.models import build_network
 
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     model_path, _ = export_network(net, "MINDIR", str(path), height, width, task="all",
                                    model_cfg={"preset": "tiny"})
     assert Path(model_path) == Path(path), (model_path, path)

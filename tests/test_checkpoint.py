@@ -6,7 +6,7 @@ import mindspore as ms
 import pytest
 
 from src.losses import SmartAssignLoss
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train import checkpoint
 from src.train.step import TrainStep, build_optimizer
 
@@ -14,7 +14,7 @@ from src.train.step import TrainStep, build_optimizer
 @pytest.mark.slow
 def test_roundtrip_and_training_state(tmp_path):
     cfg = {"preset": "tiny", "gated_conv": False}
-    net = build_model(cfg, seed=3)
+    net = build_network(cfg, seed=3)
     step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=8.0)
     path = str(tmp_path / "run" / "step_5.ckpt")
     checkpoint.save(step, path, cfg, {"step": 5, "epoch": 1})
@@ -31,13 +31,13 @@ def test_roundtrip_and_training_state(tmp_path):
 
 
 def test_mismatch_and_missing_are_reported(tmp_path):
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     path = checkpoint.save(net, str(tmp_path / "w.ckpt"), {"preset": "tiny"})
-    other = build_model({"preset": "tiny", "assignment": "hard"})
+    other = build_network({"preset": "tiny", "assignment": "hard"})
     params, _, _ = checkpoint.read(path)
     with pytest.raises(checkpoint.CheckpointError, match="does not match the network: .*with another shape"):
         checkpoint.load_weights(other, params, source=path)
-    v3 = build_model({"preset": "tiny", "gated_conv": False})     # the full model's conv branch is extra
+    v3 = build_network({"preset": "tiny", "gated_conv": False})     # the full model's conv branch is extra
     with pytest.raises(checkpoint.CheckpointError, match=r"not in the network \(e\.g\. encoder\.blocks\.0\.conv"):
         checkpoint.load_weights(v3, params, source=path)
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint not found: .*nope.ckpt"):
@@ -49,16 +49,16 @@ def test_mismatch_and_missing_are_reported(tmp_path):
 
 def test_non_strict_load_reports_what_stays_initial(tmp_path):
     """K1/K2 start from a trained SmartAssign: the re-shaped head convs keep their initial values."""
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     params, _, _ = checkpoint.read(checkpoint.save(net, str(tmp_path / "w.ckpt"), {"preset": "tiny"}))
-    k1 = build_model({"preset": "tiny", "head_input": "common"}, seed=1)
+    k1 = build_network({"preset": "tiny", "head_input": "common"}, seed=1)
     left = checkpoint.load_weights(k1, params, strict=False)
     assert left == ["tkff.head_dr.fuse.weight", "tkff.head_ds.fuse.weight"]
     assert np.array_equal(k1.encoder.project.weight.asnumpy(), net.encoder.project.weight.asnumpy())
 
 
 def test_checkpoint_of_another_network_revision_is_refused(tmp_path, monkeypatch):
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     monkeypatch.setattr(checkpoint, "NETWORK_REVISION", 1)           # as the first release wrote them
     path = checkpoint.save(net, str(tmp_path / "old.ckpt"), {"preset": "tiny"})
     monkeypatch.undo()
@@ -70,10 +70,10 @@ def test_checkpoint_of_another_network_revision_is_refused(tmp_path, monkeypatch
 def test_non_strict_load_lists_the_weights_the_network_does_not_have(tmp_path):
     """K1/K2 (contrast off, so no DRM) from a V6 train-step checkpoint: the DRM weights are ignored
     and listed, the optimizer moments are not listed, nothing raises."""
-    v6 = build_model({"preset": "tiny"}, seed=0)
+    v6 = build_network({"preset": "tiny"}, seed=0)
     step = TrainStep(SmartAssignLoss(v6), build_optimizer(v6.trainable_params(), 4e-4))
     params, _, _ = checkpoint.read(checkpoint.save(step, str(tmp_path / "v6.ckpt"), {"preset": "tiny"}))
-    k1 = build_model({"preset": "tiny", "head_input": "common", "freeze_encoder": True, "contrast": False}, seed=1)
+    k1 = build_network({"preset": "tiny", "head_input": "common", "freeze_encoder": True, "contrast": False}, seed=1)
     assert not hasattr(k1, "drm")
     ignored = []
     left = checkpoint.load_weights(k1, params, strict=False, ignored=ignored)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from src.config import ConfigError, load_config
-from src.models.smartassign import build_model, model_kwargs
+from src.models import build_network, network_config
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 MAIN = os.path.join(CONFIGS, "smartassign.yaml")
@@ -23,7 +23,7 @@ def test_overrides_dotted_and_unique_leaf():
                              "--contrast=false", "--embed_dim=32"])
     assert cfg.train.lr == 2e-4 and cfg.train.batch_size == 8
     assert cfg.model.preset == "tiny" and cfg.model.contrast is False and cfg.model.embed_dim == 32
-    assert model_kwargs(cfg.model)["embed_dim"] == 32
+    assert network_config(cfg.model)[1]["embed_dim"] == 32
 
 
 @pytest.mark.parametrize("arg,message", [
@@ -73,7 +73,7 @@ def test_ablation_overlays():
         assert others == {k: v for k, v in base.model.items() if k not in changes and k != "preset"}
         assert _train_but_run_folder(cfg) == _train_but_run_folder(base) and cfg.loss == base.loss
         assert cfg.train.output_dir == os.path.join("runs", name)
-        build_model(cfg.model)       # every overlay builds
+        build_network(cfg.model)       # every overlay builds
     for task in ("rain", "snow"):    # V4: a data switch, the model is unchanged
         cfg = load_config(found[f"v4_{task}_only"])
         assert cfg.data.single_task == task and cfg.model == base.model

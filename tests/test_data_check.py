@@ -133,13 +133,13 @@ def test_skip_bad_leaves_out_and_reports(tmp_path, capsys):
 def test_check_command_exit_codes(tmp_path, capsys):
     bad_tree(tmp_path)
     args = ["check", "--config_path", CFG, f"--data.roots.demo={tmp_path}", "--set", "demo_rain/train"]
-    assert prepare_data.main(args) == 1
+    assert prepare_data.main(args) == 2
     captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and captured.err.startswith("error: data check failed")
+    assert captured.err.count("\n") == 1 and captured.err.startswith("prepare_data.py: error: data check failed")
     assert prepare_data.main(args + ["--data.skip_bad=true"]) == 0
     assert "OK: 6 good pairs" in capsys.readouterr().out
     assert prepare_data.main(["check", "--config_path", CFG, "--set", "demo_rain/test",
                               f"--data.roots.demo={tmp_path}"]) == 0
     assert prepare_data.main(["check", "--config_path", CFG, "--set", "csd/test",
-                              f"--data.roots.csd={tmp_path / 'nope'}"]) == 1
+                              f"--data.roots.csd={tmp_path / 'nope'}"]) == 2
     assert "--data.roots.csd=" in capsys.readouterr().err

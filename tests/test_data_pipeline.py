@@ -187,7 +187,7 @@ def test_mindrecord_command_and_config_checks(mixed_root, tmp_path, capsys):
         f"--data.roots.{k}={mixed_root / v}" for k, v in (("rain1200", "Rain1200"), ("csd", "CSD"))] + NO_VAL
     assert prepare_data.main(args) == 0
     assert "verified 6 rows" in capsys.readouterr().out
-    assert prepare_data.main(args) == 1
+    assert prepare_data.main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     cfg = mixed_cfg(mixed_root, "--data.format=mindrecord", f"--data.mindrecord_path={dst}")
     with pytest.raises(DataConfigError, match="was built from"):

@@ -80,12 +80,12 @@ def test_synth_command_errors(tmp_path, capsys):
     write_sources(str(src), 1)
     (src / "broken.png").write_bytes(b"")
     dst = str(tmp_path / "out")
-    assert prepare_data.main(["synth", "--task", "rain", "--src", str(src), "--dst", dst]) == 1
+    assert prepare_data.main(["synth", "--task", "rain", "--src", str(src), "--dst", dst]) == 2
     err = capsys.readouterr()
     assert "broken.png" in err.out and "--skip_bad" in err.err and not os.path.exists(dst)
     assert prepare_data.main(["synth", "--task", "rain", "--src", str(src), "--dst", dst, "--skip_bad"]) == 0
     assert os.listdir(os.path.join(dst, "input")) == ["p0.png"]
-    assert prepare_data.main(["synth", "--task", "rain", "--src", str(tmp_path / "none"), "--dst", dst + "2"]) == 1
+    assert prepare_data.main(["synth", "--task", "rain", "--src", str(tmp_path / "none"), "--dst", dst + "2"]) == 2
     assert "--src" in capsys.readouterr().err
 
 

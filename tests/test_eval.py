@@ -10,7 +10,7 @@ import pytest
 from helpers import add_rain, add_snow, smooth_image
 from src.data.image_io import write_rgb
 from src.metrics import COLUMNS, METRICS, score_pair, to_uint8
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train import checkpoint
 
 import eval as eval_py
@@ -20,7 +20,7 @@ MODEL_CFG = {"preset": "tiny"}
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    net = build_model(MODEL_CFG, seed=0)
+    net = build_network(MODEL_CFG, seed=0)
     return checkpoint.save(net, str(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"), MODEL_CFG)
 
 

@@ -17,7 +17,7 @@ from src.infer.backends import MindSporeBackend  # noqa: E402
 from src.infer.engine import Restorer  # noqa: E402
 from src.infer.pipeline310 import preprocess  # noqa: E402
 from src.metrics import to_uint8  # noqa: E402
-from src.models.smartassign import build_model  # noqa: E402
+from src.models import build_network  # noqa: E402
 from src.train import checkpoint  # noqa: E402
 
 import eval as eval_py  # noqa: E402
@@ -75,7 +75,7 @@ def test_tiff_is_always_oriented_by_opencv():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    net = build_model(MODEL_CFG, seed=0)
+    net = build_network(MODEL_CFG, seed=0)
     path = checkpoint.save(net, str(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"), MODEL_CFG)
     return Restorer(MindSporeBackend(net, MODEL_CFG)), path
 

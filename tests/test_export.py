@@ -18,7 +18,7 @@ from mindspore import nn
 
 import export as export_cli
 from src.infer.export import ExportError, InferenceWrapper, export_network
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train.checkpoint import load_model, save
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +57,7 @@ def inputs():
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory, inputs):
     """A tiny checkpoint whose recognition head sends inputs['two'][0] and [1] to different tasks."""
-    net = build_model({"preset": "tiny"}, seed=3)
+    net = build_network({"preset": "tiny"}, seed=3)
     net.set_train(False)
     scores = net(ms.Tensor(inputs["two"]))[2].asnumpy()
     d = scores[:, 0] - scores[:, 1]
@@ -168,13 +168,13 @@ def test_onnx_task_snow_is_the_desnow_head(exported, inputs, reference):
 
 # --------------------------------------------------------------------------- wrapper rules
 def test_wrapper_tasks_and_no_recognition():
-    v5 = build_model({"preset": "tiny", "recognition": False}, seed=0)
+    v5 = build_network({"preset": "tiny", "recognition": False}, seed=0)
     assert InferenceWrapper(v5, "all").output_names() == ("derain", "desnow")
     with pytest.raises(ExportError, match="no recognition head"):
         InferenceWrapper(v5, "auto")
     with pytest.raises(ExportError, match="task='both' is not valid"):
         InferenceWrapper(v5, "both")
-    full = build_model({"preset": "tiny"}, seed=0)
+    full = build_network({"preset": "tiny"}, seed=0)
     assert InferenceWrapper(full, "all").output_names() == ("derain", "desnow", "recognition")
     assert InferenceWrapper(full, "rain").output_names() == ("derain",)
 

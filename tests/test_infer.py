@@ -13,7 +13,7 @@ from src.data.image_io import write_rgb
 from src.infer.backends import BackendError, MindSporeBackend, OnnxBackend
 from src.infer.engine import EngineError, Restorer, softmax
 from src.metrics import to_uint8
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train import checkpoint
 
 import infer
@@ -36,7 +36,7 @@ def set_recognition(net, rain_score, snow_score):
 
 @pytest.fixture(scope="module")
 def net():
-    return build_model(MODEL_CFG, seed=0)
+    return build_network(MODEL_CFG, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,13 @@ def test_bad_engine_options(backend, net):
         Restorer(backend, tile=64, overlap=64)
     with pytest.raises(EngineError, match="--task"):
         Restorer(backend).restore(photo(8, 8), task="fog")
-    no_recog = MindSporeBackend(build_model(dict(MODEL_CFG, recognition=False), seed=0))
+    no_recog = MindSporeBackend(build_network(dict(MODEL_CFG, recognition=False), seed=0))
     with pytest.raises(EngineError, match="recognition head"):
         Restorer(no_recog).check_task("auto")
 
 
 def test_task_auto_picks_the_larger_recognition_score(tmp_path, capsys):
-    net = build_model(MODEL_CFG, seed=0)
+    net = build_network(MODEL_CFG, seed=0)
     be = MindSporeBackend(net, MODEL_CFG)
     x = photo(64, 96, seed=2)
     for scores, expected in (((3.0, -3.0), "rain"), ((-1.0, 2.0), "snow")):

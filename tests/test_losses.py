@@ -2,10 +2,10 @@
 import numpy as np
 import mindspore as ms
 import pytest
-from mindspore import nn
 
 from src.losses import (SPARSITY_FILTERS, SmartAssignLoss, charbonnier, contrast_loss, gradient_loss,
                         knowledge_distances, quasi_sparsity, recognition_loss)
+from src.models import RestorationNet
 
 RNG = np.random.default_rng(42)
 R = RNG.random((2, 3, 17, 23)).astype(np.float32)
@@ -159,13 +159,11 @@ def test_knowledge_distances_match_numpy():
     assert float(cross.asnumpy()) == pytest.approx(ref[1], rel=1e-5)
 
 
-class _FixedNet(nn.Cell):
+class _FixedNet(RestorationNet):
     """Stands in for SmartAssign: returns fixed R_dr, R_ds, R_re, M_rk, M_ck, M_sk."""
-    recognition = True
-    contrast = True
 
     def __init__(self, outs):
-        super().__init__()
+        super().__init__(multiple=1, recognition=True, contrast=True)
         self.outs = tuple(ms.Tensor(o) for o in outs)
 
     def construct(self, image):

@@ -5,14 +5,14 @@ import pytest
 from mindspore import ops
 
 from src.losses import SPARSITY_FILTERS, charbonnier, gradient_loss, quasi_sparsity, recognition_loss
-from src.models.smartassign import PRESETS, build_model
+from src.models import PRESETS, build_network
 
 from helpers import mixed_batch
 
 
 @pytest.mark.parametrize("preset", ["tiny", pytest.param("default", marks=pytest.mark.slow)])
 def test_head_shapes_odd_size(preset):
-    net = build_model({"preset": preset}, seed=0)
+    net = build_network({"preset": preset}, seed=0)
     x = ms.Tensor(np.random.default_rng(0).random((2, 3, 67, 101), dtype=np.float32))
     net.set_train(True)
     out = net(x)
@@ -55,7 +55,7 @@ def _loss_fns(net):
 @pytest.fixture(scope="module")
 def routing_grads():
     """Max |gradient| per GKFM for each single-task loss (one compile per loss)."""
-    net = build_model({"preset": "tiny", "contrast": False}, seed=1)
+    net = build_network({"preset": "tiny", "contrast": False}, seed=1)
     net.set_train(False)
     x, g, lab = mixed_batch(2, 64, 64, seed=3)
     onehot = np.eye(2, dtype=np.float32)[lab]
@@ -101,7 +101,7 @@ def test_hard_sharing_routes_every_task_through_f_wk():
     rng = np.random.default_rng(0)
     for route, expect in (("hard", {"derain": "wk", "desnow": "wk", "recog": "wk"}),
                           ("smartassign", {"derain": "rk ck", "desnow": "sk ck", "recog": "rk sk"})):
-        net = build_model({"preset": "tiny", "contrast": False,
+        net = build_network({"preset": "tiny", "contrast": False,
                            "assignment": "hard" if route == "hard" else "smartassign"}, seed=0)
         tkff = net.tkff
         feats = [ms.Tensor(rng.standard_normal((1, 48, 8, 8)).astype(np.float32)) for _ in range(4)]
@@ -123,7 +123,7 @@ def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
     is not on the F_ck path (GKFM_rk, GKFM_sk, D_ds, D_re); K2 (unique): only the F_rk path. Nothing
     shared reaches D_dr past its GKFM (the heads take no encoder skip), so the encoder's gradient is
     non-zero only through the assigned GKFM."""
-    net = build_model({"preset": "tiny", "contrast": False, "head_input": head_input}, seed=2)
+    net = build_network({"preset": "tiny", "contrast": False, "head_input": head_input}, seed=2)
     net.set_train(False)
     x, g, _ = mixed_batch(2, 64, 64, seed=5)
     weights = net.trainable_params()
@@ -148,7 +148,7 @@ def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
 # ---------------------------------------------------------------- ablation switches
 
 def _names(cfg):
-    net = build_model(dict(preset="tiny", **cfg), seed=0)
+    net = build_network(dict(preset="tiny", **cfg), seed=0)
     return net, {p.name for p in net.get_parameters()}, {p.name for p in net.trainable_params()}
 
 
@@ -187,9 +187,9 @@ def test_ablation_switches_change_parameter_sets():
 
 def test_bad_switch_names_the_key():
     with pytest.raises(ValueError, match="model.assignment"):
-        build_model({"preset": "tiny", "assignment": "soft"})
+        build_network({"preset": "tiny", "assignment": "soft"})
     with pytest.raises(ValueError, match="model.preset"):
-        build_model({"preset": "huge"})
+        build_network({"preset": "huge"})
 
 
 # ---------------------------------------------------------------- CPU-fast forms of standard ops

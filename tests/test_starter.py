@@ -13,7 +13,7 @@ from src.infer.backends import make_backend
 from src.infer.engine import Restorer
 from src.infer.weights import DEFAULT_CKPT
 from src.metrics import psnr_y, to_uint8
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.report.starter import evaluate_starter, format_markdown, package_run
 from src.train import checkpoint
 
@@ -52,7 +52,7 @@ def data_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     cfg = {"preset": "starter"}
-    return checkpoint.save(build_model(cfg, seed=0), str(tmp_path_factory.mktemp("w") / "s.ckpt"), cfg)
+    return checkpoint.save(build_network(cfg, seed=0), str(tmp_path_factory.mktemp("w") / "s.ckpt"), cfg)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
 
 def test_package_ships_best_weights_resume_state_and_record(tmp_path, data_root, tiny_restorer):
     run = tmp_path / "run"
-    net = build_model({"preset": "starter"}, seed=0)
+    net = build_network({"preset": "starter"}, seed=0)
     checkpoint.save(net, str(run / "ckpt" / "best.ckpt"), {"preset": "starter"}, {"step": 4, "epoch": 1, "best_psnr": 20.0})
     checkpoint.save(net, str(run / "ckpt" / "step_00000006.ckpt"), {"preset": "starter"}, {"step": 6, "epoch": 1})
     (run / "config.yaml").write_text("model: {preset: starter}\n")

@@ -11,7 +11,7 @@ from src.infer.engine import Restorer
 from src.infer.export import InferenceWrapper, export_network
 from src.losses import SPARSITY_FILTERS, SmartAssignLoss, charbonnier, gradient_loss, quasi_sparsity
 from src.models.glsf_vit import TOPK_FRACTIONS, WindowAttention, shift_mask
-from src.models.smartassign import PRESETS, build_model
+from src.models import PRESETS, build_network
 from src.train.step import TrainStep, build_optimizer
 
 from helpers import mixed_batch
@@ -37,7 +37,7 @@ def _derain_grads(identity):
 
     α is set before the first call: GRAPH mode compiles frozen (requires_grad=False) parameters
     into the function by value, so each α needs its own network."""
-    net = build_model({"preset": "tiny", "assignment": "cross_stitch", "cross_stitch_fixed": True},
+    net = build_network({"preset": "tiny", "assignment": "cross_stitch", "cross_stitch_fixed": True},
                       seed=2)
     assert not any("stitch" in p.name for p in net.trainable_params())     # α frozen
     if identity:
@@ -71,7 +71,7 @@ def test_cross_stitch_identity_alpha_isolates_branches():
 
 
 def test_task_param_gamma_changes_kernels_and_outputs_and_meta_learns():
-    net = build_model({"preset": "tiny", "assignment": "task_param"}, seed=5)
+    net = build_network({"preset": "tiny", "assignment": "task_param"}, seed=5)
     net.set_train(False)
     gam_a = ms.Tensor(np.array([[1, 0], [0.3, 0.7]], np.float32))
     gam_b = ms.Tensor(np.array([[0, 1], [0.9, 0.1]], np.float32))
@@ -190,7 +190,7 @@ def expected_params(preset, strategy):
 @pytest.mark.parametrize("strategy", ["smartassign"] + list(STRATEGIES))
 def test_parameter_count_formula(preset, strategy):
     cfg = {"preset": preset, **STRATEGIES.get(strategy, {})}
-    net = build_model(cfg, seed=0)
+    net = build_network(cfg, seed=0)
     assert count_params(net) == expected_params(preset, strategy)
 
 
@@ -199,7 +199,7 @@ def test_parameter_count_formula(preset, strategy):
 
 @pytest.fixture(scope="module", params=list(STRATEGIES))
 def strategy_net(request):
-    return request.param, build_model({"preset": "tiny", **STRATEGIES[request.param]}, seed=7)
+    return request.param, build_network({"preset": "tiny", **STRATEGIES[request.param]}, seed=7)
 
 
 @pytest.mark.slow

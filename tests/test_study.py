@@ -122,7 +122,7 @@ def test_config_drift_is_refused_naming_the_key(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6", "V2"])
     for extra, steps, key in ((["--train.lr=0.002"], 4, "train.lr"), ([], 5, "train.max_steps"),
-                              (["--data.crop_size=64"], 4, "data.crop_size")):
+                              (["--data.crop_size=96"], 4, "data.crop_size")):
         with pytest.raises(ReportError) as err:
             _run(tmp_path, roots, Stubs(), ["V6", "V2"], steps=steps, extra=extra)
         msg = str(err.value)

@@ -13,7 +13,7 @@ import pytest
 
 import train
 from src.config import ConfigError, load_config
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train import checkpoint
 from src.train.callbacks import NonFiniteLossError
 from src.train.runner import run
@@ -118,7 +118,7 @@ def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
     assert set(w0) == set(w1)
     for k in w0:
         np.testing.assert_array_equal(w0[k].asnumpy(), w1[k].asnumpy())    # identical replicas
-    initial = {p.name: p.asnumpy() for p in build_model(load_config(DEMO_CFG).model, seed=0).get_parameters()}
+    initial = {p.name: p.asnumpy() for p in build_network(load_config(DEMO_CFG).model, seed=0).get_parameters()}
     assert any(not np.array_equal(w0[k].asnumpy(), initial[k]) for k in w0)  # and they trained
 
 
@@ -186,7 +186,7 @@ def test_k1_k2_refuse_to_start_without_pretrained(name, tmp_path, capsys):
 def test_k1_from_v6_ignores_the_drm_and_trains_no_contrast(tmp_path):
     """K1 from a V6 checkpoint: the DRM weights are ignored with a log line; the contrast is off even
     when asked for (it would train only the DRM, which feeds nothing), so it logs 0."""
-    v6 = build_model({"preset": "tiny"}, seed=0)
+    v6 = build_network({"preset": "tiny"}, seed=0)
     best = checkpoint.save(v6, str(tmp_path / "v6" / "best.ckpt"), {"preset": "tiny"})
     out = tmp_path / "k1"
     logs = []

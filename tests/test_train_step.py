@@ -5,7 +5,7 @@ import pytest
 from mindspore import nn
 
 from src.losses import SmartAssignLoss
-from src.models.smartassign import build_model
+from src.models import build_network
 from src.train.step import TrainStep, build_optimizer
 
 from helpers import mixed_batch
@@ -18,7 +18,7 @@ def _snapshot(params):
 
 
 def test_overflow_skips_update_and_lowers_scale():
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     opt = build_optimizer(net.trainable_params(), 4e-4)
     step = TrainStep(SmartAssignLoss(net), opt, loss_scale=1024.0, scale_window=2)
     x, g, lab = mixed_batch(2, 64, 64, seed=1)
@@ -48,7 +48,7 @@ def test_overflow_skips_update_and_lowers_scale():
 def test_fixed_scale_still_skips_non_finite_steps():
     """dynamic=False (fp32): the scale is 1 whatever was asked, is never adjusted, and a step with
     non-finite gradients still leaves the weights untouched."""
-    net = build_model({"preset": "tiny", "contrast": False}, seed=0)
+    net = build_network({"preset": "tiny", "contrast": False}, seed=0)
     step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=1024.0,
                      scale_window=1, dynamic=False)
     x, g, lab = mixed_batch(2, 64, 64, seed=1)
@@ -65,7 +65,7 @@ def test_fixed_scale_still_skips_non_finite_steps():
 
 
 def test_global_norm_clipping_bounds_the_update():
-    net = build_model({"preset": "tiny", "contrast": False}, seed=0)
+    net = build_network({"preset": "tiny", "contrast": False}, seed=0)
     params = net.trainable_params()
     step = TrainStep(SmartAssignLoss(net), nn.SGD(params, learning_rate=1.0), clip_norm=1e-3)
     x, g, lab = mixed_batch(2, 64, 64, seed=2)
@@ -78,7 +78,7 @@ def test_global_norm_clipping_bounds_the_update():
 
 def test_tiny_overfits_a_mixed_batch_in_graph_mode():
     assert ms.get_context("mode") == ms.GRAPH_MODE
-    net = build_model({"preset": "tiny"}, seed=0)
+    net = build_network({"preset": "tiny"}, seed=0)
     step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4))
     x, g, lab = mixed_batch(4, 64, 64, seed=0)
     assert set(lab.tolist()) == {0, 1}

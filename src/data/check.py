@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from src.data.image_io import ImageReadError
 from src.data.readers import (DECODE_KINDS, KIND_TEXT, UNPAIRED_KINDS, PairMismatchError, Problem,
                               _get, list_set, load_pair)
+from ..errors import UsageError
 
 MAX_NAMES = 20  # problems listed per kind and set (the counts are always complete)
 
 
-class DataCheckError(ValueError):
+class DataCheckError(UsageError):
     """Bad files were found and ``data.skip_bad`` is false."""
 
 

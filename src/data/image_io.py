@@ -31,13 +31,14 @@ import tempfile
 
 import cv2
 import numpy as np
+from ..errors import UsageError
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UsageError):
     """A file that cannot be decoded as an image; ``path`` and ``reason`` say which and why."""
 
     def __init__(self, path, reason):

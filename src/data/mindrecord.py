@@ -24,6 +24,7 @@ import numpy as np
 from src.data.check import check_sets
 from src.data.image_io import decode_rgb, encode, read_bytes, sniff_format, write_bytes_atomic
 from src.data.readers import DataConfigError, _get, load_pair, split_halves
+from src.errors import RunFailure
 
 SCHEMA = {
     "name": {"type": "string"},
@@ -144,7 +145,7 @@ def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encodi
         order = read_labels_from(os.path.join(tmp, files[0]))  # the reader's global row order
         n, read_labels = len(order), Counter(order.tolist())
         if n != len(pairs) or read_labels != labels:
-            raise RuntimeError(f"MindRecord read-back found {n} rows ({dict(read_labels)}) but {len(pairs)} were "
+            raise RunFailure(f"MindRecord read-back found {n} rows ({dict(read_labels)}) but {len(pairs)} were "
                                f"written ({dict(labels)}); the disk may be full; nothing was replaced")
         for f in old:
             os.remove(f)

@@ -39,6 +39,7 @@ import numpy as np
 
 from src.config import ConfigError
 from src.data.image_io import is_image_file, read_rgb
+from ..errors import UsageError
 
 TASKS = ("rain", "snow")
 LABELS = {"rain": 0, "snow": 1}
@@ -63,7 +64,7 @@ class DataConfigError(ConfigError):
     """A data configuration problem (unknown set, missing root); the message says what to set."""
 
 
-class PairMismatchError(ValueError):
+class PairMismatchError(UsageError):
     """Input and target of a pair do not have the same size."""
 
     def __init__(self, path, detail):
@@ -348,7 +349,7 @@ def _check_holdout_siblings(data_cfg, set_name, spec):
 def holdout_parts(n, count, seed, val=0, val_seed=None):
     """Index sets ``{"test", "val", "train"}`` of a holdout over ``n`` sorted pairs (disjoint, cover 0..n-1)."""
     if (count or val) and count + val >= n:
-        raise ValueError(f"{count} test + {val} validation pairs leave no training pairs of {n}")
+        raise DataConfigError(f"{count} test + {val} validation pairs leave no training pairs of {n}")
     test = set(np.random.default_rng(seed).permutation(n)[:count].tolist()) if count else set()
     rest = [i for i in range(n) if i not in test]
     vseed = seed if val_seed is None else val_seed

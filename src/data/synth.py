@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from src.data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
+from src.errors import UsageError
 
 DEMO_VERSION = 2          # 2: val renderings (version 1 demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
@@ -231,21 +232,21 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
     ``overwrite``. Unreadable sources stop the run unless ``skip_bad`` (then they are listed).
     """
     if task not in ("rain", "snow"):
-        raise ValueError(f"--task {task!r} is not valid; use rain or snow")
+        raise UsageError(f"--task {task!r} is not valid; use rain or snow")
     if int(copies) < 1:
-        raise ValueError(f"--copies must be at least 1 (got {copies})")
+        raise UsageError(f"--copies must be at least 1 (got {copies})")
     if not os.path.isdir(src):
-        raise FileNotFoundError(f"--src {src} is not a folder of clean images")
+        raise UsageError(f"--src {src} is not a folder of clean images")
     files = sorted(f for f in os.listdir(src) if not f.startswith("."))
     images = [f for f in files if is_image_file(f)]
     if not images:
-        raise ValueError(f"--src {src} holds no images ({', '.join(f for f in files[:3]) or 'empty'})")
+        raise UsageError(f"--src {src} holds no images ({', '.join(f for f in files[:3]) or 'empty'})")
     stems = {}
     for f in images:
         stems.setdefault(os.path.splitext(f)[0], []).append(f)
     clashes = [v for v in stems.values() if len(v) > 1]
     if clashes:
-        raise ValueError(f"--src {src}: several files share a name: {', '.join('/'.join(c) for c in clashes[:3])}; "
+        raise UsageError(f"--src {src}: several files share a name: {', '.join('/'.join(c) for c in clashes[:3])}; "
                          "rename them")
     if len(files) > len(images) and log:
         log(f"  ignored {len(files) - len(images)} non-image file(s) in {src}")
@@ -264,7 +265,7 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
     try:
         n = _write_pairs(tmp, photos(), task, seed, int(copies), haze)
         if bad and not skip_bad:
-            raise ValueError(f"{len(bad)} unreadable image(s) in --src {src} (listed above); fix them or "
+            raise UsageError(f"{len(bad)} unreadable image(s) in --src {src} (listed above); fix them or "
                              "pass --skip_bad to leave them out")
         meta = {"task": task, "seed": int(seed), "copies": int(copies), "haze": float(haze),
                 "src": os.path.abspath(src), "pairs": n, "left_out": bad}

@@ -21,6 +21,7 @@ import os
 from typing import Optional, Tuple
 
 import numpy as np
+from ..errors import SmartAssignError
 
 __all__ = ["BackendError", "MindSporeBackend", "OnnxBackend", "BACKENDS", "make_backend"]
 
@@ -28,7 +29,7 @@ BACKENDS = ("mindspore", "onnxruntime")
 IMAGE_OUTPUTS = ("derain", "desnow")
 
 
-class BackendError(RuntimeError):
+class BackendError(SmartAssignError, RuntimeError):
     """A model file or runtime that cannot be used; the message says what to do."""
 
 
@@ -52,14 +53,14 @@ class MindSporeBackend:
         self.net.set_train(False)
         self.model_cfg = dict(model_cfg or {})
         self.preset = self.model_cfg.get("preset")          # picks the engine's default tile
-        self.multiple = int(getattr(net, "multiple", 32))
-        self.outputs = (IMAGE_OUTPUTS + (("recognition",) if getattr(net, "recognition", True) else ())
-                        + (("blind",) if getattr(net, "blind", False) else ()))
+        self.multiple = net.multiple
+        self.outputs = (IMAGE_OUTPUTS + (("recognition",) if net.recognition else ())
+                        + (("blind",) if net.blind else ()))
 
     @classmethod
     def from_checkpoint(cls, path: str, fallback_model_cfg: Optional[dict] = None):
         """Build the network a checkpoint describes (or ``fallback_model_cfg`` if it stores none)."""
-        from ..models.smartassign import build_model
+        from ..models import build_network
         from ..train.checkpoint import CheckpointError, load_weights, read
 
         params, model_cfg, _ = read(path)
@@ -68,7 +69,7 @@ class MindSporeBackend:
                 raise CheckpointError(f"{path} has no stored model config; pass --config_path with "
                                       "the model section it was trained with")
             model_cfg = dict(fallback_model_cfg)
-        net = build_model(model_cfg)
+        net = build_network(model_cfg)
         load_weights(net, params, source=path)
         return cls(net, model_cfg)
 

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .tiling import tile_apply, tile_grid
+from ..errors import UsageError
 
 __all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "EngineError", "Restored", "Restorer", "TASK_CHOICES",
            "pad_to_multiple", "softmax"]
@@ -43,7 +44,7 @@ PRESET_TILES = {"starter": 512}
 DEFAULT_OVERLAP = 32
 
 
-class EngineError(ValueError):
+class EngineError(UsageError):
     """A request the engine cannot serve (bad tile size, task without the needed head)."""
 
 

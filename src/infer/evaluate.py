@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Dict, Iterable, List, Optional
 
 from ..data.image_io import write_rgb
+from ..errors import UsageError
 from ..data.pipeline import iterate_test_set
 from ..metrics import METRICS, MetricAccumulator, describe_protocol, to_uint8
 from .cli import ProgressLine
@@ -34,11 +35,11 @@ def folder_data_cfg(input_dir: str, target_dir: str, task: str, target_name: str
                     base: Optional[dict] = None):
     """A data config holding one paired folder as set ``folder/<input folder name>``."""
     if task not in ("rain", "snow"):
-        raise ValueError("--input_dir/--target_dir: say which task the pairs are with --task rain "
+        raise UsageError("--input_dir/--target_dir: say which task the pairs are with --task rain "
                          "or --task snow (or --set_task when --task auto)")
     for what, path in (("--input_dir", input_dir), ("--target_dir", target_dir)):
         if not os.path.isdir(path):
-            raise ValueError(f"{what} {path}: not a folder")
+            raise UsageError(f"{what} {path}: not a folder")
     split = os.path.basename(os.path.normpath(os.path.abspath(input_dir))) or "test"
     cfg = dict(base or {})
     cfg["roots"] = dict(cfg.get("roots") or {}, **{FOLDER_BENCHMARK: os.path.sep})
@@ -112,7 +113,7 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
             set_task = s.task
         progress.clear()
         if not len(acc_out):
-            raise ValueError(f"{set_name}: no image pairs could be evaluated")
+            raise UsageError(f"{set_name}: no image pairs could be evaluated")
         acc_out.write_csv(os.path.join(folder, "metrics.csv"))
         acc_in.write_csv(os.path.join(folder, "input_metrics.csv"))
         summary["sets"][set_name] = {

@@ -48,6 +48,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from . import weights
+from ..errors import UsageError, run_entry
 
 __all__ = ["FORMATS", "TASKS", "ExportError", "InferenceWrapper", "export_network", "output_specs",
            "sidecar_path", "read_sidecar"]
@@ -59,12 +60,8 @@ INPUT_NAME = "input"
 SIDECAR_VERSION = 1
 
 
-class ExportError(ValueError):
+class ExportError(UsageError):
     """An export that cannot be done as asked; the message says why and what to do."""
-
-
-def _has_recognition(net) -> bool:
-    return bool(getattr(net, "recognition", True))
 
 
 class InferenceWrapper(nn.Cell):
@@ -77,8 +74,8 @@ class InferenceWrapper(nn.Cell):
         super().__init__()
         if task not in TASKS:
             raise ExportError(f"task={task!r} is not valid; choose one of {', '.join(TASKS)}")
-        self.recognition = _has_recognition(net)
-        self.blind = bool(getattr(net, "blind", False))
+        self.recognition = net.recognition
+        self.blind = net.blind
         if task == "auto" and not (self.recognition or self.blind):
             raise ExportError("task 'auto' picks the image by the recognition scores, but this model "
                               "has no recognition head (model.recognition: false); export 'all', "
@@ -87,7 +84,7 @@ class InferenceWrapper(nn.Cell):
         self.net.set_train(False)
         self.task = task
         self.clip = bool(clip)
-        self.multiple = int(getattr(net, "multiple", 32))
+        self.multiple = net.multiple
         self.set_train(False)
 
     def output_names(self) -> Tuple[str, ...]:
@@ -255,30 +252,27 @@ def build_parser():
     return p
 
 
-def run_cli(argv=None) -> int:
-    """export.py: returns the exit code (0 ok, 1 export failed, 2 bad arguments)."""
-    import sys
+def _cli(argv):
+    from ..device import setup_device
+    from ..train.checkpoint import load_model
 
     args = build_parser().parse_args(argv)
-    try:
-        from ..device import setup_device
-        from ..train.checkpoint import CheckpointError, load_model
-
-        if args.file_format == "AIR" and args.device_target not in ("Ascend", "auto"):
-            raise ExportError(f"AIR export needs MindSpore on an Ascend device (--device_target "
-                              f"{args.device_target}); export MINDIR for MindSpore Lite / Ascend 310 "
-                              "or ONNX instead")
-        ckpt_file, is_default = weights.resolve_ckpt(args.ckpt_file)
-        print(f"export.py: {weights.describe(ckpt_file, is_default)}")
-        target = setup_device(args.device_target, args.device_id, mode="graph")
-        net, model_cfg, _ = load_model(ckpt_file)
-        model_path, json_path = export_network(
-            net, args.file_format, args.file_name, args.height, args.width, task=args.task,
-            model_cfg=model_cfg, clip=args.clip, batch_size=args.batch_size,
-            extra={"checkpoint": os.path.abspath(ckpt_file), "device_target": target})
-    except (ExportError, CheckpointError, weights.MissingWeightsError) as exc:
-        print(f"export.py: error: {exc}", file=sys.stderr)
-        return 1
+    if args.file_format == "AIR" and args.device_target not in ("Ascend", "auto"):
+        raise ExportError(f"AIR export needs MindSpore on an Ascend device (--device_target "
+                          f"{args.device_target}); export MINDIR for MindSpore Lite / Ascend 310 "
+                          "or ONNX instead")
+    ckpt_file, is_default = weights.resolve_ckpt(args.ckpt_file)
+    print(f"export.py: {weights.describe(ckpt_file, is_default)}")
+    target = setup_device(args.device_target, args.device_id, mode="graph")
+    net, model_cfg, _ = load_model(ckpt_file)
+    model_path, json_path = export_network(
+        net, args.file_format, args.file_name, args.height, args.width, task=args.task,
+        model_cfg=model_cfg, clip=args.clip, batch_size=args.batch_size,
+        extra={"checkpoint": os.path.abspath(ckpt_file), "device_target": target})
     print(f"exported {model_path} ({args.file_format}, task {args.task}, input 1x3x{args.height}x"
           f"{args.width}) and {json_path}")
-    return 0
+
+
+def run_cli(argv=None) -> int:
+    """export.py: returns the exit code (docs/cli.md: 0 exported, 2 nothing exported)."""
+    return run_entry("export.py", _cli, argv)

@@ -52,6 +52,7 @@ from ..data.image_io import is_image_file, read_rgb, write_rgb
 from ..metrics import MetricAccumulator, to_uint8
 from .engine import DEFAULT_OVERLAP, pad_to_multiple
 from .tiling import TileMerger, split_tiles
+from ..errors import UsageError
 
 __all__ = ["PipelineError", "default_overlap", "list_images", "output_plan", "postprocess",
            "preprocess", "run_tiles"]
@@ -60,7 +61,7 @@ MANIFEST_VERSION = 1
 IMAGE_TASKS = ("rain", "snow", "auto")
 
 
-class PipelineError(ValueError):
+class PipelineError(UsageError):
     """A problem with the inputs of a pipeline step; the message names the file and the fix."""
 
 

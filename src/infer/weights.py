@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import Optional, Tuple
+from ..errors import UsageError
 
 __all__ = ["DEFAULT_CKPT", "DEFAULT_CKPT_INFO", "REPO_ROOT", "MissingWeightsError", "describe",
            "resolve_ckpt"]
@@ -20,7 +21,7 @@ DEFAULT_CKPT = os.path.join(REPO_ROOT, "weights", "starter.ckpt")
 DEFAULT_CKPT_INFO = os.path.splitext(DEFAULT_CKPT)[0] + ".json"  # training record
 
 
-class MissingWeightsError(ValueError):
+class MissingWeightsError(UsageError):
     """No --ckpt_file and no default checkpoint on disk; the message is one line."""
 
 

@@ -22,6 +22,7 @@ from .encoder import Encoder
 from .glsf_vit import TOPK_FRACTIONS
 from .heads import ImageHead, RecognitionHead
 from .layers import conv3x3, crop_to, pad_to_multiple
+from .registry import RestorationNet, register_network
 
 
 class CrossStitchUnit(nn.Cell):
@@ -50,23 +51,15 @@ class FusionHead(nn.Cell):
         return 0.5 * (r_dr + r_ds) + self.body(ops.cat((image, r_dr, r_ds), 1))
 
 
-class CrossStitchNet(nn.Cell):
-    """Two stitched encoders → D_dr (rain branch), D_ds (snow branch), D_re (both), fusion."""
-
-    fused = True          # training outputs end with R_fu (SmartAssignLoss adds the global term)
-    blind = True          # inference outputs end with the blind image (--task auto)
-    needs_task = False
-    contrast = False      # no GKFM, so no knowledge contrast
+@register_network("cross_stitch")
+class CrossStitchNet(RestorationNet):
+    """Two stitched encoders → D_dr (rain branch), D_ds (snow branch), D_re (both), fusion.
+    No GKFM, so no knowledge contrast; the training and inference outputs end with R_fu."""
 
     def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-                 reduction, drm_grid=4, drm_dim=16, assignment="cross_stitch", head_input="both",
-                 gated_conv=True, recognition=True, contrast=False, attention="window",
+                 reduction, gated_conv=True, recognition=True, attention="window",
                  topk_fractions=TOPK_FRACTIONS, cross_stitch_fixed=False):
-        super().__init__()
-        if head_input != "both":
-            raise ValueError("model.head_input (K1/K2) needs model.assignment=smartassign")
-        self.multiple = patch_size * window_size
-        self.recognition = recognition
+        super().__init__(patch_size * window_size, recognition, fused=True, blind=True)
         self.depth = depth
         enc = (shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
                reduction, attention, gated_conv, topk_fractions)

@@ -16,6 +16,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
+from ..config import ConfigError
+
 from .layers import ChannelGate, conv3x3
 
 
@@ -73,7 +75,7 @@ class WindowAttention(nn.Cell):
     def __init__(self, dim, num_heads, window, shift=0, mode="window", topk_fractions=TOPK_FRACTIONS):
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"embed_dim={dim} must be divisible by num_heads={num_heads}")
+            raise ConfigError(f"embed_dim={dim} must be divisible by num_heads={num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
@@ -85,7 +87,7 @@ class WindowAttention(nn.Cell):
         if self.topk:
             fractions = tuple(float(f) for f in topk_fractions)
             if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
-                raise ValueError(f"model.topk_fractions={list(topk_fractions)}: need fractions in (0, 1]")
+                raise ConfigError(f"model.topk_fractions={list(topk_fractions)}: need fractions in (0, 1]")
             self.topk_fractions = fractions
             # Mixing weights of the fractions: logits, softmax-normalised (zeros = equal weights).
             self.topk_mix = ms.Parameter(ms.Tensor(np.zeros(len(fractions), np.float32)), name="topk_mix")

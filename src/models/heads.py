@@ -8,6 +8,8 @@ full-resolution F_sam would carry shared knowledge around GKFM/TKFF and void K1/
 """
 from mindspore import nn, ops
 
+from ..config import ConfigError
+
 from .layers import conv1x1, conv3x3
 
 
@@ -65,7 +67,7 @@ class TKFF(nn.Cell):
     def __init__(self, route, embed_dim, shallow_dim, patch_size, recognition=True):
         super().__init__()
         if route not in ROUTES:
-            raise ValueError(f"unknown TKFF route {route!r}; choose one of {', '.join(ROUTES)}")
+            raise ConfigError(f"unknown TKFF route {route!r}; choose one of {', '.join(ROUTES)}")
         self.route = ROUTES[route]
         self.index = tuple(tuple(KNOWLEDGE.index(n) for n in names) for names in self.route)
         dr, ds, re = self.route

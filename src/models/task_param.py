@@ -23,6 +23,7 @@ from .encoder import Encoder
 from .glsf_vit import TOPK_FRACTIONS
 from .heads import RecognitionHead
 from .layers import crop_to, pad_to_multiple
+from .registry import RestorationNet, register_network
 
 NUM_TASKS = 2
 
@@ -76,23 +77,16 @@ class TaskParamHead(nn.Cell):
         return image + self.out(y, gamma)
 
 
-class TaskParamNet(nn.Cell):
-    """Encoder → task-parameterised decoder (γ) and, optionally, the recognition head on F_wk."""
-
-    fused = False
-    needs_task = True     # SmartAssignLoss passes the label as ``task``
-    contrast = False      # no GKFM, so no knowledge contrast
+@register_network("task_param")
+class TaskParamNet(RestorationNet):
+    """Encoder → task-parameterised decoder (γ) and, optionally, the recognition head on F_wk.
+    Takes the label in training (``needs_task``); no GKFM, so no knowledge contrast; the blind
+    output needs γ from the recognition head."""
 
     def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-                 reduction, drm_grid=4, drm_dim=16, assignment="task_param", head_input="both",
-                 gated_conv=True, recognition=True, contrast=False, attention="window",
-                 topk_fractions=TOPK_FRACTIONS, cross_stitch_fixed=False):
-        super().__init__()
-        if head_input != "both":
-            raise ValueError("model.head_input (K1/K2) needs model.assignment=smartassign")
-        self.multiple = patch_size * window_size
-        self.recognition = recognition
-        self.blind = recognition           # blind output needs γ from the recognition head
+                 reduction, gated_conv=True, recognition=True, attention="window",
+                 topk_fractions=TOPK_FRACTIONS):
+        super().__init__(patch_size * window_size, recognition, blind=recognition, needs_task=True)
         self.encoder = Encoder(shallow_dim, embed_dim, patch_size, depth, num_heads, window_size,
                                mlp_ratio, reduction, attention, gated_conv, topk_fractions)
         self.decoder = TaskParamHead(embed_dim, shallow_dim, patch_size)

@@ -182,7 +182,7 @@ def evaluate_variant(key, cfg, run_dir, log=print):
               "tasks": {t: {"restored": summary["tasks"][t]["restored"], "input": summary["tasks"][t]["input"]}
                         for t in tasks if t in summary["tasks"]},
               "sets": sets}
-    if getattr(net, "recognition", False) and len(tasks) == len(TASKS):
+    if net.recognition and len(tasks) == len(TASKS):
         # Blind mode (--task auto): how often recognition names the right task, and the quality of
         # what auto returns (the chosen head; cross_stitch's fused image; task_param's blind decode).
         blind = evaluate(restorer, cfg.data, sets, os.path.join(run_dir, "eval_auto"), task="auto",

@@ -2,11 +2,12 @@
 import csv
 import json
 import os
+from ..errors import UsageError
 
 EXTRAS = "pip install -r requirements-report.txt"
 
 
-class ReportError(RuntimeError):
+class ReportError(UsageError):
     """A report command cannot go on (missing input, missing optional package); one-line message."""
 
 

@@ -179,7 +179,7 @@ def drm_distances(ckpt, images, size=256):
     from ..losses import knowledge_distances
     from ..train import checkpoint
     net, _, _ = checkpoint.load_model(ckpt)
-    if not getattr(net, "contrast", False):
+    if not net.contrast:
         return None
     net.set_train(True)                        # training outputs carry M_rk, M_ck, M_sk
     k = 3 if net.recognition else 2

@@ -10,11 +10,12 @@ from mindspore.train import Callback, ReduceLROnPlateau
 
 from . import checkpoint
 from ..losses import SmartAssignLoss
+from ..errors import RunFailure
 
 TERM_NAMES = SmartAssignLoss.TERMS            # total, char, grad, sparsity, recog, contra (+ fused)
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunFailure):
     """Raised when the loss stays non-finite for too many steps in a row."""
 
 

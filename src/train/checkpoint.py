@@ -13,14 +13,15 @@ import os
 import mindspore as ms
 import yaml
 
-from ..models.smartassign import NETWORK_REVISION, build_model
+from ..models import NETWORK_REVISION, build_network
+from ..errors import SmartAssignError
 
 KNOWN_PREFIXES = ("network.", "_backbone.", "backbone.", "net.")
 TRAINING_STATE = ("moment1", "moment2")   # Adam moments in train-step checkpoints (scalars have no ".")
 
 
-class CheckpointError(RuntimeError):
-    pass
+class CheckpointError(SmartAssignError, RuntimeError):
+    """A checkpoint that cannot be read, resumed or used as asked; the message names the file."""
 
 
 def save(cell, path, model_cfg=None, meta=None):
@@ -59,7 +60,7 @@ def read(path):
     revision = int(to_str(revision)) if revision is not None else 1
     if revision != NETWORK_REVISION:
         raise CheckpointError(f"{path}: saved by network revision {revision}, this code is revision "
-                              f"{NETWORK_REVISION} (see NETWORK_REVISION in src/models/smartassign.py); "
+                              f"{NETWORK_REVISION} (see NETWORK_REVISION in src/models/registry.py); "
                               "its weights would compute something else: retrain, or use the release "
                               "that wrote it")
     model_cfg = yaml.safe_load(to_str(model_cfg)) if model_cfg is not None else None
@@ -122,6 +123,6 @@ def load_model(path, overrides=None, strict=True):
         raise CheckpointError(f"{path} has no stored model config; pass the config (e.g. --config_path)")
     cfg = dict(model_cfg or {})
     cfg.update(overrides or {})
-    net = build_model(cfg)
+    net = build_network(cfg)
     load_weights(net, params, strict=strict, source=path)
     return net, cfg, meta

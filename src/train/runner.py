@@ -17,8 +17,9 @@ from ..config import ConfigError, dump
 from ..data.pipeline import create_train_dataset
 from ..data.readers import resolve_val_sets
 from ..device import setup_device
+from ..errors import RunFailure
 from ..losses import SmartAssignLoss
-from ..models.smartassign import build_model, model_kwargs
+from ..models import build_network, network_config
 
 EPOCH_SEED_STRIDE = 1_000_003
 
@@ -95,7 +96,7 @@ def build_train_cell(cfg, target, log=print):
     ``net`` is the network as trained (under mixed precision, the AMP wrapper around it). The loss
     scale is dynamic only when computing in fp16; in fp32 it stays 1."""
     t = cfg.train
-    net = build_model(cfg.model, seed=int(t.seed))
+    net = build_network(cfg.model, seed=int(t.seed))
     if t.get("pretrained"):
         params, _, _ = checkpoint.read(t.pretrained)
         ignored = []
@@ -127,7 +128,7 @@ def check_resume_config(path, stored, model_cfg, config_path, stored_config=""):
 
     def resolved(m):                                # preset sizes filled in: null == the preset's value
         try:
-            return {**m, **model_kwargs(m)}
+            return {**m, **network_config(m)[1]}
         except (ValueError, TypeError, KeyError):
             return dict(m)
     stored, run_cfg = resolved(stored), resolved(model_cfg)
@@ -156,7 +157,7 @@ def _maybe_build_demo(cfg, rank, log):
     deadline = time.time() + 600
     while not demo_is_current(root):
         if time.time() > deadline:
-            raise RuntimeError(f"rank {rank}: demo data at {root} did not appear within 10 minutes")
+            raise RunFailure(f"rank {rank}: demo data at {root} did not appear within 10 minutes")
         time.sleep(1)
 
 

@@ -5,6 +5,7 @@ import mindspore.dataset as ds
 from mindspore import nn, ops
 from mindspore.train import Metric
 
+from ..config import ConfigError
 from ..data.pipeline import iterate_test_set
 from ..losses import RAIN, charbonnier
 from ..metrics import psnr_y, to_uint8
@@ -75,7 +76,7 @@ def create_val_dataset(data_cfg, sets, crop=0, max_images=0, log=print):
                             np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0, label))
             per_set += 1
     if not samples:
-        raise ValueError(f"no validation images in {sets}; set data.val_sets")
+        raise ConfigError(f"no validation images in {sets}; set data.val_sets")
 
     def gen():
         for x, y, l in samples:

@@ -1,0 +1,121 @@
+"""The network registry, the presets and the interface every network declares.
+
+``build_network(model_cfg)`` builds the network that ``model.assignment`` names from the registry
+(``@register_network``): ``smartassign`` and ``hard`` (V2) are :class:`SmartAssign`,
+``cross_stitch`` is :class:`CrossStitchNet`, ``task_param`` is :class:`TaskParamNet`. Each network
+is given only the arguments of its own constructor: the preset's sizes and the ``model`` keys it
+takes; keys it has no use for (the DRM's sizes for a strategy without contrast) are not passed.
+"""
+import inspect
+
+import mindspore as ms
+from mindspore import nn
+
+from ..config import ConfigError
+
+# What a given set of weights computes changes with the revision; checkpoints store it and older
+# ones are refused. 1: first release (GELU; a separate LN for the conv branch). 2: SiLU throughout,
+# one LN(F_pe) for eq. 7 and 9. 3: the image heads take no F_sam skip (only TKFF-routed knowledge);
+# D_re pools by global max; `starter` preset.
+NETWORK_REVISION = 3
+
+PRESETS = {
+    # CPU demo and CI.
+    "tiny": dict(shallow_dim=16, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
+                 mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
+    # The shipped starter weights: tiny with a narrower full-resolution stage (projection, SAM and
+    # the heads' last conv at 8 channels), which dominates CPU time at photo sizes.
+    "starter": dict(shallow_dim=8, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
+                    mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
+    # What we publish for Ascend training.
+    "default": dict(shallow_dim=32, embed_dim=128, patch_size=4, depth=12, num_heads=4, window_size=8,
+                    mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=32),
+}
+# model keys beyond the preset's sizes (each network takes those its constructor names)
+SWITCHES = ("head_input", "gated_conv", "recognition", "contrast", "attention", "topk_fractions",
+            "cross_stitch_fixed")
+ATTENTIONS = ("window", "global", "topk")
+
+NETWORKS = {}
+
+
+def register_network(*names):
+    """Class decorator: ``model.assignment`` values that build this network."""
+    def add(cls):
+        for name in names:
+            if name in NETWORKS:
+                raise ValueError(f"network {name!r} is registered twice ({NETWORKS[name].__name__}, {cls.__name__})")
+            NETWORKS[name] = cls
+        return cls
+    return add
+
+
+class RestorationNet(nn.Cell):
+    """The interface every network declares once, in its constructor (read by the loss, validation,
+    inference and export):
+
+    * ``multiple``: inputs are padded to a multiple of it inside the network;
+    * ``recognition``: the outputs include R_re (after R_dr, R_ds);
+    * ``contrast``: training outputs end with M_rk, M_ck, M_sk (eq. 17-18);
+    * ``fused``: training outputs end with a fused blind image (the loss adds a global term on it);
+    * ``blind``: inference outputs end with the blind (``--task auto``) image;
+    * ``needs_task``: ``construct(image, task)`` takes the task label in training.
+    """
+
+    def __init__(self, multiple, recognition, contrast=False, fused=False, blind=False, needs_task=False):
+        super().__init__()
+        self.multiple = int(multiple)
+        self.recognition = bool(recognition)
+        self.contrast = bool(contrast)
+        self.fused = bool(fused)
+        self.blind = bool(blind)
+        self.needs_task = bool(needs_task)
+
+    def encoder_parameters(self):
+        """Everything before the task heads (frozen by ``model.freeze_encoder``, K1/K2)."""
+        raise NotImplementedError
+
+
+def network_config(model_cfg):
+    """(assignment, constructor arguments) of a ``model`` config section: the preset's sizes,
+    overridden by the section's own values, and the switches the chosen network takes."""
+    preset = model_cfg.get("preset", "default")
+    if preset not in PRESETS:
+        raise ConfigError(f"model.preset={preset!r}; choose one of {', '.join(PRESETS)}")
+    assignment = model_cfg.get("assignment") or "smartassign"
+    if assignment not in NETWORKS:
+        raise ConfigError(f"model.assignment={assignment!r}; choose one of {', '.join(NETWORKS)}")
+    attention = model_cfg.get("attention") or "window"
+    if attention not in ATTENTIONS:
+        raise ConfigError(f"model.attention={attention!r}; choose one of {', '.join(ATTENTIONS)}")
+    takes = inspect.signature(NETWORKS[assignment]).parameters
+    if model_cfg.get("head_input") not in (None, "both") and "head_input" not in takes:
+        raise ConfigError(f"model.head_input={model_cfg['head_input']!r} (K1/K2) needs model.assignment=smartassign")
+    kwargs = {k: (model_cfg[k] if model_cfg.get(k) is not None else v)
+              for k, v in PRESETS[preset].items() if k in takes}
+    for key in SWITCHES:
+        if key in takes and model_cfg.get(key) is not None:
+            kwargs[key] = model_cfg[key]
+    if "topk_fractions" in kwargs:
+        if attention != "topk":
+            del kwargs["topk_fractions"]
+        else:
+            kwargs["topk_fractions"] = tuple(float(f) for f in kwargs["topk_fractions"])
+    if "cross_stitch_fixed" in kwargs:
+        kwargs["cross_stitch_fixed"] = bool(kwargs["cross_stitch_fixed"])
+    if "assignment" in takes:
+        kwargs["assignment"] = assignment
+    return assignment, kwargs
+
+
+def build_network(model_cfg, seed=None):
+    """The network of a ``model`` config section; ``freeze_encoder`` (K1/K2) freezes everything
+    before the task heads; ``seed`` makes the initial weights reproducible."""
+    assignment, kwargs = network_config(model_cfg)
+    if seed is not None:
+        ms.set_seed(seed)
+    net = NETWORKS[assignment](**kwargs)
+    if model_cfg.get("freeze_encoder", False):
+        for p in net.encoder_parameters():
+            p.requires_grad = False
+    return net
