@@ -19,6 +19,7 @@ per task); writes per-image CSVs, summary.json and, with --save_images, the rest
 (exactly the arrays that were scored) into --output_dir. Exit code 0 ok, 2 nothing evaluated
 (bad option, config, set, checkpoint or model file; docs/cli.md).
 """
+
 import argparse
 import os
 import sys
@@ -33,24 +34,34 @@ DATA_DEFAULTS = os.path.join(ROOT, "configs", "data_defaults.yaml")
 def build_parser():
     from src.infer.cli import add_engine_args
 
-    p = argparse.ArgumentParser(prog="eval.py", allow_abbrev=False,
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config_path", help="YAML config (its data section lists data.test_sets; its "
-                                         "model section is used only if the checkpoint stores none)")
-    p.add_argument("--sets", help="comma-separated sets, e.g. rain1200/test,csd/test "
-                                  "(default: data.test_sets)")
+    p = argparse.ArgumentParser(
+        prog="eval.py",
+        allow_abbrev=False,
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config_path",
+        help="YAML config (its data section lists data.test_sets; its "
+        "model section is used only if the checkpoint stores none)",
+    )
+    p.add_argument("--sets", help="comma-separated sets, e.g. rain1200/test,csd/test " "(default: data.test_sets)")
     p.add_argument("--input_dir", help="evaluate this folder of degraded images ...")
     p.add_argument("--target_dir", help="... against the clean images in this folder")
-    p.add_argument("--target_name", default="{name}",
-                   help="target file name template over {stem}, {ext}, {name} (default: same name)")
-    p.add_argument("--set_task", choices=("rain", "snow"),
-                   help="task of the --input_dir pairs when --task is auto")
+    p.add_argument(
+        "--target_name",
+        default="{name}",
+        help="target file name template over {stem}, {ext}, {name} (default: same name)",
+    )
+    p.add_argument("--set_task", choices=("rain", "snow"), help="task of the --input_dir pairs when --task is auto")
     p.add_argument("--output_dir", default="eval_results", help="CSVs, summary.json, images")
     p.add_argument("--save_images", action="store_true", help="save the restored 8-bit PNGs")
-    add_engine_args(p, task_default=None,
-                    task_help="default: each set's own task; auto: the recognition head chooses "
-                              "per image; rain/snow: force that head")
+    add_engine_args(
+        p,
+        task_default=None,
+        task_help="default: each set's own task; auto: the recognition head chooses "
+        "per image; rain/snow: force that head",
+    )
     return p
 
 
@@ -76,23 +87,26 @@ def _main(argv):
         if not (args.input_dir and args.target_dir):
             raise UsageError("--input_dir and --target_dir go together")
         pair_task = args.set_task or (args.task if args.task in ("rain", "snow") else None)
-        data_cfg, set_name = folder_data_cfg(args.input_dir, args.target_dir, pair_task,
-                                             args.target_name, base=data_cfg)
+        data_cfg, set_name = folder_data_cfg(
+            args.input_dir, args.target_dir, pair_task, args.target_name, base=data_cfg
+        )
         sets = [set_name]
     else:
-        sets = [s.strip() for s in (args.sets.split(",") if args.sets
-                                    else data_cfg.get("test_sets") or []) if s.strip()]
+        sets = [
+            s.strip() for s in (args.sets.split(",") if args.sets else data_cfg.get("test_sets") or []) if s.strip()
+        ]
         if not sets:
-            raise UsageError("no test sets: pass --sets a/test,b/test, set data.test_sets in "
-                             "--config_path, or give --input_dir and --target_dir")
+            raise UsageError(
+                "no test sets: pass --sets a/test,b/test, set data.test_sets in "
+                "--config_path, or give --input_dir and --target_dir"
+            )
     which = resolve_checkpoint(args)
     if which:
         print(f"eval.py: {which}")
     restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"))
     if args.task:
         restorer.check_task(args.task)
-    summary = evaluate(restorer, data_cfg, sets, args.output_dir, task=args.task,
-                       save_images=args.save_images)
+    summary = evaluate(restorer, data_cfg, sets, args.output_dir, task=args.task, save_images=args.save_images)
     for line in format_table(summary):
         print(line)
     print(f"eval.py: per-image CSVs and summary.json in {args.output_dir}")

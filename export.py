@@ -6,6 +6,7 @@
 Without --ckpt_file the starter weights weights/starter.ckpt of this repository are exported
 (src/infer/weights.py); the first line names the checkpoint used.
 """
+
 import sys
 
 import src  # noqa: F401  (sets the oneDNN ISA cap before mindspore is imported)

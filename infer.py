@@ -22,6 +22,7 @@ Exit code: 0 = every image file restored (skipped non-image files do not count);
 files failed (the rest finished; the last line says how many); 2 = nothing was done (bad
 arguments, model, checkpoint or input path); docs/cli.md.
 """
+
 import argparse
 import sys
 
@@ -32,15 +33,19 @@ from src.errors import EXIT_FAILURE, EXIT_OK, UsageError, run_entry
 def build_parser():
     from src.infer.cli import add_engine_args
 
-    p = argparse.ArgumentParser(prog="infer.py", allow_abbrev=False,
-                                description=__doc__.split("\n\n")[0],
-                                epilog="exit code: 0 all image files restored (non-image files are listed as skipped), "
-                                       "1 some image files failed, 2 fatal error",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="infer.py",
+        allow_abbrev=False,
+        description=__doc__.split("\n\n")[0],
+        epilog="exit code: 0 all image files restored (non-image files are listed as skipped), "
+        "1 some image files failed, 2 fatal error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--input", required=True, help="an image file or a folder (searched recursively)")
     p.add_argument("--output", required=True, help="output folder (created)")
-    p.add_argument("--compare", action="store_true",
-                   help="also write input | restored side by side under OUTPUT/compare/")
+    p.add_argument(
+        "--compare", action="store_true", help="also write input | restored side by side under OUTPUT/compare/"
+    )
     add_engine_args(p)
     return p
 
@@ -58,31 +63,41 @@ def _main(argv):
 
     if not inputs:
         list_skipped()
-        raise UsageError(f"--input {args.input}: no image files found ({SUPPORTED})"
-                         + (f"; {len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} "
-                            "skipped (listed above)" if skipped else ""))
+        raise UsageError(
+            f"--input {args.input}: no image files found ({SUPPORTED})"
+            + (
+                f"; {len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} " "skipped (listed above)"
+                if skipped
+                else ""
+            )
+        )
     which = resolve_checkpoint(args)
     restorer = make_restorer(args)
     restorer.check_task(args.task)
-    how = "whole images" if restorer.tile == 0 else \
-        f"tiles {restorer.tile}x{restorer.tile}, overlap {restorer.overlap}"
+    how = "whole images" if restorer.tile == 0 else f"tiles {restorer.tile}x{restorer.tile}, overlap {restorer.overlap}"
     if which:
         print(f"infer.py: {which}")
-    print(f"infer.py: {len(inputs)} image(s) from {args.input}"
-          + (f" ({len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} skipped, listed at "
-             "the end)" if skipped else "")
-          + f"; backend {restorer.backend.name}, {how}, task {args.task}")
-    report = restore_files(restorer, inputs, args.output, task=args.task, compare=args.compare,
-                           log=print)
+    print(
+        f"infer.py: {len(inputs)} image(s) from {args.input}"
+        + (
+            f" ({len(skipped)} other entr{'y' if len(skipped) == 1 else 'ies'} skipped, listed at " "the end)"
+            if skipped
+            else ""
+        )
+        + f"; backend {restorer.backend.name}, {how}, task {args.task}"
+    )
+    report = restore_files(restorer, inputs, args.output, task=args.task, compare=args.compare)
     sys.stdout.flush()
     list_skipped()
     for f in report.failed:
         print(f"infer.py: failed {f.path}: {f.reason}", file=sys.stderr)
-    also = f"; {len(skipped)} non-image entr{'y' if len(skipped) == 1 else 'ies'} skipped" \
-        if skipped else ""
+    also = f"; {len(skipped)} non-image entr{'y' if len(skipped) == 1 else 'ies'} skipped" if skipped else ""
     if report.failed:
-        print(f"infer.py: {len(report.failed)} of {len(inputs)} file(s) failed; restored "
-              f"{len(report.done)} image(s) into {args.output}{also}", file=sys.stderr)
+        print(
+            f"infer.py: {len(report.failed)} of {len(inputs)} file(s) failed; restored "
+            f"{len(report.done)} image(s) into {args.output}{also}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     print(f"infer.py: restored {len(report.done)} image(s) into {args.output}{also}")
     return EXIT_OK

@@ -10,6 +10,7 @@
 Config overrides (``--data.key=value``) follow the options of ``check``, ``sets`` and ``mindrecord``.
 Exit status: 0 on success, 1 on bad data or bad options (one line on stderr says what to fix).
 """
+
 import argparse
 import os
 import sys
@@ -28,8 +29,13 @@ def _parser():
     def with_config(name, text):
         s = sub.add_parser(name, help=text, allow_abbrev=False)
         s.add_argument("--config_path", required=True, help="YAML config with a data: section")
-        s.add_argument("--set", action="append", dest="sets", metavar="NAME",
-                       help="a set such as csd/test (repeatable; default: from the config)")
+        s.add_argument(
+            "--set",
+            action="append",
+            dest="sets",
+            metavar="NAME",
+            help="a set such as csd/test (repeatable; default: from the config)",
+        )
         return s
 
     with_config("sets", "list the configured benchmarks, their sets and folders")
@@ -40,10 +46,13 @@ def _parser():
     s.add_argument("--dst", default=None, help="output file (default data.mindrecord_path)")
     s.add_argument("--shards", type=int, default=1)
     s.add_argument("--overwrite", action="store_true", help="replace an existing conversion")
-    s.add_argument("--encoding", choices=("auto", "raw"), default="auto",
-                   help="auto: keep JPEGs, other images as BMP (fast decode); raw: all as BMP (fastest, largest)")
-    s = sub.add_parser("synth", help="turn a folder of clean images into a paired rain or snow set",
-                       allow_abbrev=False)
+    s.add_argument(
+        "--encoding",
+        choices=("auto", "raw"),
+        default="auto",
+        help="auto: keep JPEGs, other images as BMP (fast decode); raw: all as BMP (fastest, largest)",
+    )
+    s = sub.add_parser("synth", help="turn a folder of clean images into a paired rain or snow set", allow_abbrev=False)
     s.add_argument("--task", required=True, choices=("rain", "snow"))
     s.add_argument("--src", required=True, help="folder of clean images")
     s.add_argument("--dst", required=True, help="output folder (gets input/ and target/)")
@@ -74,8 +83,9 @@ def _cmd_sets(cfg, args):
 
 
 def _cmd_check(cfg, args):
-    sets = args.sets or list(dict.fromkeys(list(cfg.data.train_sets) + resolve_val_sets(cfg.data)
-                                           + list(cfg.data.test_sets)))
+    sets = args.sets or list(
+        dict.fromkeys(list(cfg.data.train_sets) + resolve_val_sets(cfg.data) + list(cfg.data.test_sets))
+    )
     report = check_sets(cfg.data, sets, decode=not args.pairs_only, workers=args.workers)
     total = sum(len(r.good) for r in report.sets.values())
     left_out = f", {report.bad_count} bad left out" if report.bad_count else ""
@@ -85,9 +95,11 @@ def _cmd_check(cfg, args):
 
 def _cmd_mindrecord(cfg, args):
     from src.data.mindrecord import write_mindrecord
+
     dst = args.dst or cfg.data.mindrecord_path
-    write_mindrecord(cfg.data, dst, shards=args.shards, sets=args.sets, overwrite=args.overwrite,
-                     encoding=args.encoding)
+    write_mindrecord(
+        cfg.data, dst, shards=args.shards, sets=args.sets, overwrite=args.overwrite, encoding=args.encoding
+    )
     return 0
 
 
@@ -97,16 +109,26 @@ def _main(argv):
         if extra:
             raise ConfigError(f"unknown option {extra[0]} for '{args.cmd}' (see --help)")
         from src.data.synth import build_demo, synthesize_folder
+
         if args.cmd == "demo":
             build_demo(args.dst, seed=args.seed, overwrite=args.overwrite)
         else:
-            synthesize_folder(args.src, args.dst, args.task, seed=args.seed, copies=args.copies, haze=args.haze,
-                              overwrite=args.overwrite, skip_bad=args.skip_bad)
+            synthesize_folder(
+                args.src,
+                args.dst,
+                args.task,
+                seed=args.seed,
+                copies=args.copies,
+                haze=args.haze,
+                overwrite=args.overwrite,
+                skip_bad=args.skip_bad,
+            )
         return 0
     cfg = load_config(args.config_path, extra)
     if "data" not in cfg or "benchmarks" not in cfg.data:
-        raise ConfigError(f"{args.config_path} has no data.benchmarks section; include configs/data_defaults.yaml "
-                          "with _base_")
+        raise ConfigError(
+            f"{args.config_path} has no data.benchmarks section; include configs/data_defaults.yaml " "with _base_"
+        )
     return {"sets": _cmd_sets, "check": _cmd_check, "mindrecord": _cmd_mindrecord}[args.cmd](cfg, args)
 
 

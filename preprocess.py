@@ -7,6 +7,7 @@ DIR is a folder of images, or a paired folder with input/ and target/ sub-folder
 enable metrics in postprocess.py). Tiles go to OUT/tiles/<image>_t<k>.bin; see
 src/infer/pipeline310.py for the manifest.
 """
+
 import argparse
 import sys
 
@@ -18,8 +19,11 @@ def build_parser():
     p = argparse.ArgumentParser(prog="preprocess.py", description=__doc__.split("\n")[1])
     p.add_argument("--data_path", required=True, help="image folder, or a folder with input/ and target/")
     p.add_argument("--output_path", required=True, help="writes tiles/ and manifest.json here")
-    p.add_argument("--mindir_json", default=None,
-                   help="the exported model's JSON (or the model file beside it): tile size and outputs")
+    p.add_argument(
+        "--mindir_json",
+        default=None,
+        help="the exported model's JSON (or the model file beside it): tile size and outputs",
+    )
     p.add_argument("--tile", type=int, default=None, help="tile size when no JSON is given")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default tile // 8)")
     p.add_argument("--target_dir", default=None, help="folder of ground truths (same names) for metrics")
@@ -30,8 +34,14 @@ def _main(argv):
     args = build_parser().parse_args(argv)
     from src.infer.pipeline310 import preprocess
 
-    preprocess(args.data_path, args.output_path, tile=args.tile, overlap=args.overlap,
-               target_dir=args.target_dir, export_json=args.mindir_json)
+    preprocess(
+        args.data_path,
+        args.output_path,
+        tile=args.tile,
+        overlap=args.overlap,
+        target_dir=args.target_dir,
+        export_json=args.mindir_json,
+    )
 
 
 def main(argv=None):

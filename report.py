@@ -1,6 +1,7 @@
 """The reproduction report: ablation tables in miniature, Figure 3, training curves, benchmarks.
 
-    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2|strategies|all] [--out runs/report]
+    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2|strategies|all]
+                               [--out runs/report]
                                [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
     python report.py ablations --study [--seeds 0,1,2] [--steps N] [--variants ...] [--results results/study]
                                [--table docs/study.md] [--config configs/study.yaml] [--force] [--no_train]
@@ -26,6 +27,7 @@ bench:     runs bench/bench_model.py, bench_ops.py, bench_train.py, bench_infer.
   with --json and writes the performance table (Markdown + JSON).
 Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
 """
+
 import argparse
 import os
 import sys
@@ -37,29 +39,59 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="report.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        prog="report.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("ablations", help="Table 3/4 in miniature")
-    a.add_argument("--steps", type=int, default=None, help="train.max_steps of every variant (default 300; "
-                                                           "--study: the config's train.max_steps)")
-    a.add_argument("--variants", default="", help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2); "
-                                                  "'strategies' = V6,V2,CS,TP,TK; 'all' = both")
-    a.add_argument("--out", default=None, help="run folders <out>/<variant> (default runs/report; "
-                                               "--study: <out>/<variant>/seed<k> under runs/study)")
-    a.add_argument("--table", default=None, help="Markdown table, .csv and .json written beside it "
-                                                 "(default docs/ablations.md; --study: docs/study.md)")
+    a.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train.max_steps of every variant (default 300; " "--study: the config's train.max_steps)",
+    )
+    a.add_argument(
+        "--variants",
+        default="",
+        help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2); " "'strategies' = V6,V2,CS,TP,TK; 'all' = both",
+    )
+    a.add_argument(
+        "--out",
+        default=None,
+        help="run folders <out>/<variant> (default runs/report; " "--study: <out>/<variant>/seed<k> under runs/study)",
+    )
+    a.add_argument(
+        "--table",
+        default=None,
+        help="Markdown table, .csv and .json written beside it " "(default docs/ablations.md; --study: docs/study.md)",
+    )
     a.add_argument("--config", default=None, help="default configs/demo.yaml; --study: configs/study.yaml")
-    a.add_argument("--no_train", action="store_true", help="only evaluate existing runs and write the table "
-                                                          "(--study: only the report, from the results JSONs)")
+    a.add_argument(
+        "--no_train",
+        action="store_true",
+        help="only evaluate existing runs and write the table " "(--study: only the report, from the results JSONs)",
+    )
     a.add_argument("--quiet", action="store_true", help="do not echo the training log (it is still in train.log)")
-    a.add_argument("--study", action="store_true", help="multi-seed study: every (variant, seed) in its own "
-                                                       "folder, results JSONs, mean ± std, paired differences")
-    a.add_argument("--seeds", default=None, help="--study: comma list of seeds (default 0,1,2); each sets "
-                                                 "train.seed and data.seed")
-    a.add_argument("--results", default=os.path.join("results", "study"),
-                   help="--study: folder of the per-run JSONs <results>/<variant>/seed<k>.json")
+    a.add_argument(
+        "--study",
+        action="store_true",
+        help="multi-seed study: every (variant, seed) in its own "
+        "folder, results JSONs, mean ± std, paired differences",
+    )
+    a.add_argument(
+        "--seeds",
+        default=None,
+        help="--study: comma list of seeds (default 0,1,2); each sets " "train.seed and data.seed",
+    )
+    a.add_argument(
+        "--results",
+        default=os.path.join("results", "study"),
+        help="--study: folder of the per-run JSONs <results>/<variant>/seed<k>.json",
+    )
     a.add_argument("--force", action="store_true", help="--study: rerun runs whose JSON records another config")
 
     f = sub.add_parser("figure3", help="t-SNE of F_rk/F_ck/F_sk and GKFM gate heatmap")
@@ -85,13 +117,20 @@ def build_parser():
     b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
     s = sub.add_parser("starter", help="results of a checkpoint on real photos (the starter weights' table)")
     s.add_argument("--ckpt_file", default=None, help="checkpoint (default: the starter weights)")
-    s.add_argument("--data_root", default=os.path.join(ROOT, "..", "shared", "data"),
-                   help="folder with clean/kodak24 and real/{heavy_rain_pairs,outdoor_rain_test1,photos_rain,photos_snow}")
+    s.add_argument(
+        "--data_root",
+        default=os.path.join(ROOT, "..", "shared", "data"),
+        help="folder with clean/kodak24 and real/{heavy_rain_pairs,outdoor_rain_test1,photos_rain,photos_snow}",
+    )
     s.add_argument("--out", default=os.path.join("docs", "starter.md"), help="Markdown (JSON beside it)")
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
-    s.add_argument("--package", metavar="RUN", help="also ship RUN (its best.ckpt and newest step checkpoint) "
-                                                    "as weights/starter.ckpt + weights/starter.json")
+    s.add_argument(
+        "--package",
+        metavar="RUN",
+        help="also ship RUN (its best.ckpt and newest step checkpoint) "
+        "as weights/starter.ckpt + weights/starter.json",
+    )
     s.add_argument("--note", default="", help="with --package: a note for starter.json (e.g. why training stopped)")
     return p
 
@@ -108,36 +147,67 @@ def _main(argv):
     if args.command == "ablations" and args.study:
         from src.report.ablations import parse_variants
         from src.report.study import STUDY_CONFIG, TABLE, parse_seeds, run_study
+
         table = args.table or TABLE
         if not args.no_train:
             import mindspore as ms
+
             ms.set_context(mode=ms.GRAPH_MODE)
-        run_study(parse_variants(args.variants) if args.variants or not args.no_train else None,
-                  parse_seeds(args.seeds) if args.seeds or not args.no_train else None, args.steps,
-                  args.out or os.path.join("runs", "study"), args.results, table, args.config or STUDY_CONFIG,
-                  extra, echo=not args.quiet, train=not args.no_train, force=args.force)
+        run_study(
+            parse_variants(args.variants) if args.variants or not args.no_train else None,
+            parse_seeds(args.seeds) if args.seeds or not args.no_train else None,
+            args.steps,
+            args.out or os.path.join("runs", "study"),
+            args.results,
+            table,
+            args.config or STUDY_CONFIG,
+            extra,
+            echo=not args.quiet,
+            train=not args.no_train,
+            force=args.force,
+        )
         print(f"report.py: study report in {table} (+ .csv, .json, _psnr.png); results in {args.results}")
     elif args.command == "ablations":
         from src.report.ablations import parse_variants, run_ablations
+
         if args.seeds or args.force:
             parser.error("--seeds and --force go with --study")
         import mindspore as ms
+
         ms.set_context(mode=ms.GRAPH_MODE)
         args.out = args.out or os.path.join("runs", "report")
         args.table = args.table or os.path.join("docs", "ablations.md")
-        run_ablations(parse_variants(args.variants), 300 if args.steps is None else args.steps, args.out,
-                      args.table, args.config or os.path.join(ROOT, "configs", "demo.yaml"), extra,
-                      echo=not args.quiet, train=not args.no_train)
+        run_ablations(
+            parse_variants(args.variants),
+            300 if args.steps is None else args.steps,
+            args.out,
+            args.table,
+            args.config or os.path.join(ROOT, "configs", "demo.yaml"),
+            extra,
+            echo=not args.quiet,
+            train=not args.no_train,
+        )
         print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
     elif args.command == "figure3":
         import mindspore as ms
+
         ms.set_context(mode=ms.GRAPH_MODE)
         from src.report.figure3 import make_figure3
-        files = make_figure3(args.ckpt_file, args.out, args.data_root, args.rain_image, args.snow_image,
-                             args.gate_images, args.size, args.seed)
+
+        files = make_figure3(
+            args.ckpt_file,
+            args.out,
+            args.data_root,
+            args.rain_image,
+            args.snow_image,
+            args.gate_images,
+            args.size,
+            args.seed,
+        )
         print("report.py: wrote " + ", ".join(files))
     elif args.command == "curves":
         from src.report.curves import plot_curves
+
         out = plot_curves(args.run, args.out, args.console, args.smooth)
         print(f"report.py: wrote {out}")
     elif args.command == "starter":
@@ -146,23 +216,28 @@ def _main(argv):
         from src.infer.engine import DEFAULT_OVERLAP, Restorer
         from src.infer.weights import resolve_ckpt
         from src.report.starter import write_starter_report
+
         if args.package and not args.ckpt_file:
             args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
         ckpt, _ = resolve_ckpt(args.ckpt_file)
         setup_device("CPU", 0, mode="graph")
         kw = {} if args.tile is None else {"tile": args.tile}
-        restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), overlap=args.tile_overlap
-                            if args.tile_overlap is not None else DEFAULT_OVERLAP, **kw)
+        restorer = Restorer(
+            make_backend("mindspore", ckpt_file=ckpt),
+            overlap=args.tile_overlap if args.tile_overlap is not None else DEFAULT_OVERLAP,
+            **kw,
+        )
         out_json = os.path.splitext(args.out)[0] + ".json"
-        result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt},
-                                      ckpt=ckpt)
+        result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt}, ckpt=ckpt)
         print(f"report.py: wrote {args.out} and {out_json}")
         if args.package:
             from src.report.starter import package_run
+
             package_run(args.package, os.path.join(ROOT, "weights"), result, args.note)
             print("report.py: shipped weights/starter.ckpt, weights/starter.json, weights/resume/")
     elif args.command == "bench":
         from src.report.bench import run_bench
+
         out = run_bench(args.out, args.only, args.quick, args.workdir)
         print(f"report.py: wrote {out}")
 

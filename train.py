@@ -10,6 +10,7 @@ scripts/run_distribute_train_ascend.sh (rank table).
 Exit code: 0 trained; 1 the loss stayed non-finite (the run stopped; resume from its last
 checkpoint with a lower train.lr); 2 nothing trained (bad config, data or checkpoint).
 """
+
 import os
 import sys
 
@@ -28,6 +29,7 @@ def _main(argv):
     path, overrides = split_cli(argv, DEFAULT_CONFIG)
     cfg = load_config(path, overrides)
     from src.train.runner import run
+
     run(cfg)
 
 

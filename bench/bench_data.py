@@ -12,6 +12,7 @@ and times ``create_train_dataset`` with the default data config (workers, crop s
 timed as the starter preset's training step fed by it against the same step on a fixed batch; the
 difference is the data loading's share of the step on this machine (target: under 10%).
 """
+
 import argparse
 import json
 import os
@@ -48,7 +49,8 @@ def build_set(root, pairs):
 def time_pipeline(cfg, batch_size, batches, warmup=5):
     """(crops per second, CPU milliseconds per crop summed over all threads of this process)."""
     from src.data.pipeline import create_train_dataset
-    d = create_train_dataset(cfg.data, batch_size, seed=0, log=None)
+
+    d = create_train_dataset(cfg.data, batch_size, seed=0)
     d = d.repeat(-(-(batches + warmup) // d.get_dataset_size()))
     it = d.create_tuple_iterator(output_numpy=True, num_epochs=1)
     for _ in range(warmup):
@@ -64,21 +66,30 @@ def corpus_share(photo_dir, steps, workers):
     """(fixed-batch s/step, pipeline-fed s/step, corpus crops/s alone) for the starter recipe."""
     import statistics
     import mindspore as ms
+
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_train import make_step
     from src.data.pipeline import create_train_dataset
+
     root, sub = os.path.split(os.path.abspath(photo_dir))
-    cfg = load_config(os.path.join(ROOT, "configs", "starter.yaml"),
-                      [f"--data.roots.clean={root}", f"--data.corpus.dirs=[{sub}]", "--data.corpus.exclude_like=[]",
-                       f"--data.num_workers={workers}", "--data.corpus.crops_per_photo=64"])
+    cfg = load_config(
+        os.path.join(ROOT, "configs", "starter.yaml"),
+        [
+            f"--data.roots.clean={root}",
+            f"--data.corpus.dirs=[{sub}]",
+            "--data.corpus.exclude_like=[]",
+            f"--data.num_workers={workers}",
+            "--data.corpus.crops_per_photo=64",
+        ],
+    )
     batch = int(cfg.train.batch_size)
     rate, _ = time_pipeline(cfg, batch, steps)
     ms.set_context(mode=ms.GRAPH_MODE)
     step = make_step("starter")
-    data = create_train_dataset(cfg.data, batch, seed=0, log=None)
+    data = create_train_dataset(cfg.data, batch, seed=0)
     it = data.create_tuple_iterator(num_epochs=1)
     first = next(it)
-    step(*first)[0].asnumpy()                                   # compile
+    step(*first)[0].asnumpy()  # compile
     fixed = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -114,15 +125,27 @@ def main(argv=None):
                     write_rgb(os.path.join(photo_dir, name + ".png"), rgb)
             fixed, fed, rate = corpus_share(photo_dir, args.steps, 2)
             share = max(fed - fixed, 0.0) / fed
-            print(f"corpus pipeline (starter recipe: crop 128, batch 8, 2 workers), {os.cpu_count()} CPUs, load "
-                  f"average {os.getloadavg()[0]:.1f}: {rate:.1f} crops/s alone; starter training step "
-                  f"{fixed:.3f} s on a fixed batch, {fed:.3f} s fed by the pipeline: data loading "
-                  f"{100 * share:.1f}% of the step")
+            print(
+                f"corpus pipeline (starter recipe: crop 128, batch 8, 2 workers), {os.cpu_count()} CPUs, load "
+                f"average {os.getloadavg()[0]:.1f}: {rate:.1f} crops/s alone; starter training step "
+                f"{fixed:.3f} s on a fixed batch, {fed:.3f} s fed by the pipeline: data loading "
+                f"{100 * share:.1f}% of the step"
+            )
             if args.json:
                 with open(args.json, "w", encoding="utf-8") as fh:
-                    json.dump({"source": "corpus", "crops_per_s": rate, "fixed_s_per_step": fixed,
-                               "fed_s_per_step": fed, "loading_share": share, "cpus": os.cpu_count(),
-                               "load_average": os.getloadavg()[0]}, fh, indent=2)
+                    json.dump(
+                        {
+                            "source": "corpus",
+                            "crops_per_s": rate,
+                            "fixed_s_per_step": fixed,
+                            "fed_s_per_step": fed,
+                            "loading_share": share,
+                            "cpus": os.cpu_count(),
+                            "load_average": os.getloadavg()[0],
+                        },
+                        fh,
+                        indent=2,
+                    )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return 0
@@ -130,22 +153,29 @@ def main(argv=None):
     try:
         if not os.path.isdir(os.path.join(tmp, "CSD")):
             build_set(tmp, args.pairs)
-        base = ["--data.roots.rain1200=" + os.path.join(tmp, "Rain1200"),
-                "--data.roots.csd=" + os.path.join(tmp, "CSD"),
-                "--data.train_sets=[rain1200/train, csd/train]", "--data.check=pairs",
-                "--data.benchmarks.rain1200.holdout.val=0", "--data.benchmarks.csd.holdout.val=0",  # all pairs train
-                "--data.mindrecord_path=" + os.path.join(tmp, "mr", "train.mindrecord")]
+        base = [
+            "--data.roots.rain1200=" + os.path.join(tmp, "Rain1200"),
+            "--data.roots.csd=" + os.path.join(tmp, "CSD"),
+            "--data.train_sets=[rain1200/train, csd/train]",
+            "--data.check=pairs",
+            "--data.benchmarks.rain1200.holdout.val=0",
+            "--data.benchmarks.csd.holdout.val=0",  # all pairs train
+            "--data.mindrecord_path=" + os.path.join(tmp, "mr", "train.mindrecord"),
+        ]
         cfg = load_config(os.path.join(ROOT, "configs", "data_defaults.yaml"), base + overrides)
         from src.data.mindrecord import write_mindrecord
+
         records = {}
         for enc in ("auto", "raw"):
             records[enc] = os.path.join(tmp, "mr_" + enc, "train.mindrecord")
             if not os.path.isfile(records[enc] + ".json"):
-                write_mindrecord(cfg.data, records[enc], overwrite=True, encoding=enc, log=None)
+                write_mindrecord(cfg.data, records[enc], overwrite=True, encoding=enc)
         d = cfg.data
-        print(f"set: {args.pairs} Rain1200-style pairs (1024x512 JPEG) + {args.pairs} CSD-style pairs "
-              f"(640x480 LZW TIFF); crop {d.crop_size}, batch {args.batch_size}, num_workers {d.num_workers}, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"set: {args.pairs} Rain1200-style pairs (1024x512 JPEG) + {args.pairs} CSD-style pairs "
+            f"(640x480 LZW TIFF); crop {d.crop_size}, batch {args.batch_size}, num_workers {d.num_workers}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        )
         runs = [("folder", None), ("mindrecord", "auto"), ("mindrecord", "raw")] * args.rounds
         results = {}
         for fmt, enc in runs:
@@ -159,16 +189,34 @@ def main(argv=None):
         print("median over rounds:")
         medians = []
         for label, vals in results.items():
-            print(f"  {label:18} {np.median([v[0] for v in vals]):7.1f} crops/s   "
-                  f"{np.median([v[1] for v in vals]):5.2f} CPU-ms per crop")
-            medians.append({"source": label, "crops_per_s": float(np.median([v[0] for v in vals])),
-                            "cpu_ms_per_crop": float(np.median([v[1] for v in vals]))})
+            print(
+                f"  {label:18} {np.median([v[0] for v in vals]):7.1f} crops/s   "
+                f"{np.median([v[1] for v in vals]):5.2f} CPU-ms per crop"
+            )
+            medians.append(
+                {
+                    "source": label,
+                    "crops_per_s": float(np.median([v[0] for v in vals])),
+                    "cpu_ms_per_crop": float(np.median([v[1] for v in vals])),
+                }
+            )
         if args.json:
             with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump({"pairs": args.pairs, "batches": args.batches, "batch_size": args.batch_size,
-                           "rounds": args.rounds, "crop_size": int(d.crop_size), "num_workers": int(d.num_workers),
-                           "cpus": os.cpu_count(), "load_average": os.getloadavg()[0], "rows": medians},
-                          fh, indent=2)
+                json.dump(
+                    {
+                        "pairs": args.pairs,
+                        "batches": args.batches,
+                        "batch_size": args.batch_size,
+                        "rounds": args.rounds,
+                        "crop_size": int(d.crop_size),
+                        "num_workers": int(d.num_workers),
+                        "cpus": os.cpu_count(),
+                        "load_average": os.getloadavg()[0],
+                        "rows": medians,
+                    },
+                    fh,
+                    indent=2,
+                )
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

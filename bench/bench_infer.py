@@ -13,6 +13,7 @@ compilation / session start are excluded from the timing), and reports its own p
 (``ru_maxrss``: model, runtime and image buffers included). Targets: 1920x1080 with peak RSS
 <= 3 GiB; 3840x2160 completes.
 """
+
 import argparse
 import json
 import os
@@ -31,6 +32,7 @@ RSS_TARGET_GIB = 3.0
 
 def synthetic(width, height):
     import numpy as np
+
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack([0.5 + 0.3 * np.sin(xx / (37 + 11 * c) + yy / (53 + 7 * c)) for c in range(3)], -1)
     rng = np.random.default_rng(0)
@@ -42,13 +44,16 @@ def worker(args):
     """Child process: restore one image, print a JSON line."""
     import src  # noqa: F401
     from src.infer.engine import Restorer
+
     if args.backend == "mindspore":
         from src.device import setup_device
         from src.infer.backends import MindSporeBackend
+
         setup_device("CPU", mode="graph")
         backend = MindSporeBackend.from_checkpoint(args.ckpt)
     else:
         from src.infer.backends import OnnxBackend
+
         backend = OnnxBackend(args.onnx, threads=args.threads)
     restorer = Restorer(backend, tile=args.tile, overlap=args.tile_overlap)
     width, height = (int(v) for v in args.size.split("x"))
@@ -59,11 +64,21 @@ def worker(args):
     t0 = time.perf_counter()
     result = restorer.restore(image, task="auto")
     seconds = time.perf_counter() - t0
-    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
-    print("RESULT " + json.dumps({"backend": args.backend, "size": args.size, "tiles": result.tiles,
-                                  "warmup_s": warm, "seconds": seconds,
-                                  "s_per_mp": seconds / (width * height / 1e6),
-                                  "peak_rss_gib": rss_gib}))
+    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "backend": args.backend,
+                "size": args.size,
+                "tiles": result.tiles,
+                "warmup_s": warm,
+                "seconds": seconds,
+                "s_per_mp": seconds / (width * height / 1e6),
+                "peak_rss_gib": rss_gib,
+            }
+        )
+    )
 
 
 def prepare(preset, tile, folder):
@@ -73,13 +88,15 @@ def prepare(preset, tile, folder):
     from src.models import build_network
     from src.train import checkpoint
     from src.infer.export import export_network
+
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg = {"preset": preset}
     net = build_network(cfg, seed=0)
     ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
-    onnx, _ = export_network(net, "ONNX", os.path.join(folder, f"{preset}_{tile}"), tile, tile,
-                             task="all", model_cfg=cfg)
+    onnx, _ = export_network(
+        net, "ONNX", os.path.join(folder, f"{preset}_{tile}"), tile, tile, task="all", model_cfg=cfg
+    )
     return ckpt, onnx
 
 
@@ -102,17 +119,37 @@ def run_config(preset, tile, overlap, backends, sizes, threads, folder):
     """Rows of one (preset, tile, overlap) configuration, each (backend, size) in its own process."""
     t0 = time.perf_counter()
     ckpt, onnx = prepare(preset, tile, folder)
-    print(f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in "
-          f"{time.perf_counter() - t0:.1f} s ({folder})", flush=True)
-    print(f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
-          f"{'peak RSS GiB':>12}", flush=True)
+    print(
+        f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in "
+        f"{time.perf_counter() - t0:.1f} s ({folder})",
+        flush=True,
+    )
+    print(
+        f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
+        f"{'peak RSS GiB':>12}",
+        flush=True,
+    )
     rows = []
     for backend in backends:
         for name in sizes:
             w, h = SIZES[name]
-            cmd = [sys.executable, os.path.abspath(__file__), "--_worker", "--backend", backend,
-                   "--size", f"{w}x{h}", "--ckpt", ckpt, "--onnx", onnx, "--tile", str(tile),
-                   "--tile_overlap", str(overlap)]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--_worker",
+                "--backend",
+                backend,
+                "--size",
+                f"{w}x{h}",
+                "--ckpt",
+                ckpt,
+                "--onnx",
+                onnx,
+                "--tile",
+                str(tile),
+                "--tile_overlap",
+                str(overlap),
+            ]
             if threads:
                 cmd += ["--threads", str(threads)]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -120,17 +157,27 @@ def run_config(preset, tile, overlap, backends, sizes, threads, folder):
             if proc.returncode or not lines:
                 tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
                 print(f"{backend:12} {w}x{h:>5}  FAILED (exit {proc.returncode}): {tail}", flush=True)
-                rows.append({"backend": backend, "size": f"{w}x{h}", "failed": tail, "preset": preset,
-                             "tile": tile, "tile_overlap": overlap})
+                rows.append(
+                    {
+                        "backend": backend,
+                        "size": f"{w}x{h}",
+                        "failed": tail,
+                        "preset": preset,
+                        "tile": tile,
+                        "tile_overlap": overlap,
+                    }
+                )
                 continue
-            r = json.loads(lines[-1][len("RESULT "):])
+            r = json.loads(lines[-1][len("RESULT ") :])
             rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap))
             note = ""
             if name == "1080p":
                 note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
-            print(f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
-                  f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
-                  flush=True)
+            print(
+                f"{backend:12} {w:>5}x{h:<4} {r['tiles']:>5} {r['warmup_s']:>9.1f} "
+                f"{r['seconds']:>8.1f} {r['s_per_mp']:>7.1f} {r['peak_rss_gib']:>12.2f}{note}",
+                flush=True,
+            )
     return rows
 
 
@@ -140,12 +187,19 @@ def print_ratios(rows, configs):
     ok = [r for r in rows if "failed" not in r]
     print(f"speed-up over {base[0]}@{base[1]}/{base[2]} (same run):")
     for r in ok:
-        ref = [b for b in ok if (b["preset"], b["tile"], b["tile_overlap"]) == base
-               and b["backend"] == r["backend"] and b["size"] == r["size"]]
+        ref = [
+            b
+            for b in ok
+            if (b["preset"], b["tile"], b["tile_overlap"]) == base
+            and b["backend"] == r["backend"]
+            and b["size"] == r["size"]
+        ]
         if ref and (r["preset"], r["tile"], r["tile_overlap"]) != base:
             r["speedup"] = ref[0]["seconds"] / r["seconds"]
-            print(f"  {r['preset']}@{r['tile']}/{r['tile_overlap']} {r['backend']} {r['size']}: "
-                  f"{r['speedup']:.2f}x ({ref[0]['seconds']:.2f} s -> {r['seconds']:.2f} s)")
+            print(
+                f"  {r['preset']}@{r['tile']}/{r['tile_overlap']} {r['backend']} {r['size']}: "
+                f"{r['speedup']:.2f}x ({ref[0]['seconds']:.2f} s -> {r['seconds']:.2f} s)"
+            )
 
 
 def main(argv=None):
@@ -155,8 +209,11 @@ def main(argv=None):
     p.add_argument("--preset", default="default")
     p.add_argument("--tile", type=int, default=256, help="tile size (the engine default)")
     p.add_argument("--tile_overlap", type=int, default=32)
-    p.add_argument("--configs", default="", help="compare preset@tile/overlap,... in one run (ratios "
-                                                 "over the first); overrides --preset/--tile")
+    p.add_argument(
+        "--configs",
+        default="",
+        help="compare preset@tile/overlap,... in one run (ratios " "over the first); overrides --preset/--tile",
+    )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
     p.add_argument("--json", help="also write the results as JSON to this path")
@@ -185,8 +242,18 @@ def main(argv=None):
         print_ratios(rows, configs)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"preset": args.preset, "tile": args.tile, "tile_overlap": args.tile_overlap,
-                       "threads": args.threads, "cpus": os.cpu_count(), "rows": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "preset": args.preset,
+                    "tile": args.tile,
+                    "tile_overlap": args.tile_overlap,
+                    "threads": args.threads,
+                    "cpus": os.cpu_count(),
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
     return 1 if failed else 0
 
 

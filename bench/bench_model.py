@@ -12,6 +12,7 @@ the efficiency compares the best call of the network with the best call of the c
 shared machine, interference only ever adds time, so best-of-N is the stable statistic for both).
 The ceiling ops return a single element, so their 64 MB / 16 MB results are not copied to the host.
 """
+
 import argparse
 import json
 import os
@@ -63,7 +64,7 @@ def ceiling(repeat):
     conv, mm = _Conv(), _MatMul()
     x = ms.Tensor(np.random.rand(4, 64, 256, 256).astype(np.float32))
     a = ms.Tensor(np.random.rand(2048, 2048).astype(np.float32))
-    conv_flops, mm_flops = 2 * 9 * 64 * 64 * 4 * 256 * 256, 2 * 2048 ** 3
+    conv_flops, mm_flops = 2 * 9 * 64 * 64 * 4 * 256 * 256, 2 * 2048**3
     t_conv = timed(lambda: conv(x).asnumpy(), repeat, best=True)
     t_mm = timed(lambda: mm(a, a).asnumpy(), repeat, best=True)
     return tuple(conv_flops / t / 1e9 for t in t_conv), tuple(mm_flops / t / 1e9 for t in t_mm)
@@ -103,12 +104,18 @@ def main(argv=None):
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     (conv_gfs, conv_best), (mm_gfs, mm_best) = ceiling(args.repeat)
-    print(f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores, input {args.size}x{args.size}, batch 1; "
-          f"median (best) of {args.repeat} calls")
-    print(f"ceiling (GRAPH): 3x3 conv 64->64 {conv_gfs:.1f} ({conv_best:.1f}) GFLOP/s; "
-          f"matmul 2048^2 {mm_gfs:.1f} ({mm_best:.1f}) GFLOP/s")
-    header = ("| preset | params (M) | GFLOPs | fwd GRAPH (s) | fwd PYNATIVE (s) | train step GRAPH (s) "
-              "| train step PYNATIVE (s) | fwd GFLOP/s | best fwd / best conv |")
+    print(
+        f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores, input {args.size}x{args.size}, batch 1; "
+        f"median (best) of {args.repeat} calls"
+    )
+    print(
+        f"ceiling (GRAPH): 3x3 conv 64->64 {conv_gfs:.1f} ({conv_best:.1f}) GFLOP/s; "
+        f"matmul 2048^2 {mm_gfs:.1f} ({mm_best:.1f}) GFLOP/s"
+    )
+    header = (
+        "| preset | params (M) | GFLOPs | fwd GRAPH (s) | fwd PYNATIVE (s) | train step GRAPH (s) "
+        "| train step PYNATIVE (s) | fwd GFLOP/s | best fwd / best conv |"
+    )
     print(header)
     print("|---" * 9 + "|")
     rows = []
@@ -117,16 +124,30 @@ def main(argv=None):
         r["pct_of_conv_ceiling"] = 100 * r["fwd_graph_best_gflops_per_s"] / conv_best
         r["pct_of_conv_ceiling_median"] = 100 * r["fwd_graph_gflops_per_s"] / conv_gfs
         rows.append(r)
-        print(f"| {r['preset']} | {r['params_M']:.2f} | {r['gflops']:.1f} | {r['fwd_graph_s']:.3f} | "
-              f"{r['fwd_pynative_s']:.3f} | {r['train_graph_s']:.3f} | {r['train_pynative_s']:.3f} | "
-              f"{r['fwd_graph_gflops_per_s']:.1f} ({r['fwd_graph_best_gflops_per_s']:.1f}) | "
-              f"{r['pct_of_conv_ceiling']:.0f}% |", flush=True)
+        print(
+            f"| {r['preset']} | {r['params_M']:.2f} | {r['gflops']:.1f} | {r['fwd_graph_s']:.3f} | "
+            f"{r['fwd_pynative_s']:.3f} | {r['train_graph_s']:.3f} | {r['train_pynative_s']:.3f} | "
+            f"{r['fwd_graph_gflops_per_s']:.1f} ({r['fwd_graph_best_gflops_per_s']:.1f}) | "
+            f"{r['pct_of_conv_ceiling']:.0f}% |",
+            flush=True,
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"mindspore": ms.__version__, "cpus": os.cpu_count(), "size": args.size,
-                       "repeat": args.repeat, "ceiling_conv_gflops_per_s": conv_gfs,
-                       "ceiling_conv_best_gflops_per_s": conv_best, "ceiling_matmul_gflops_per_s": mm_gfs,
-                       "ceiling_matmul_best_gflops_per_s": mm_best, "rows": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "mindspore": ms.__version__,
+                    "cpus": os.cpu_count(),
+                    "size": args.size,
+                    "repeat": args.repeat,
+                    "ceiling_conv_gflops_per_s": conv_gfs,
+                    "ceiling_conv_best_gflops_per_s": conv_best,
+                    "ceiling_matmul_gflops_per_s": mm_gfs,
+                    "ceiling_matmul_best_gflops_per_s": mm_best,
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ identity op, divided by ``K``, in milliseconds.
 
     python bench/bench_ops.py [--repeat 15] [--json PATH]
 """
+
 import argparse
 import json
 import os
@@ -24,8 +25,8 @@ from mindspore import nn, ops  # noqa: E402
 from src.models.glsf_vit import window_gathers  # noqa: E402
 from src.models.layers import global_pool  # noqa: E402
 
-H = W = 64          # tokens of a 256×256 image at patch 4
-C = 128             # default embed_dim
+H = W = 64  # tokens of a 256×256 image at patch 4
+C = 128  # default embed_dim
 HEADS, WIN, SHIFT = 4, 8, 4
 
 
@@ -57,7 +58,7 @@ class QKVSlice(nn.Cell):
     """q, k, v = qkv[0], qkv[1], qkv[2] of the (3, B', heads, n, d) tensor (then q + k + v)."""
 
     def construct(self, x):
-        qkv = x.reshape(H * W // WIN ** 2, WIN ** 2, 3, HEADS, C // HEADS).transpose(2, 0, 3, 1, 4)
+        qkv = x.reshape(H * W // WIN**2, WIN**2, 3, HEADS, C // HEADS).transpose(2, 0, 3, 1, 4)
         return qkv[0] + qkv[1] + qkv[2]
 
 
@@ -65,7 +66,7 @@ class QKVSplit(nn.Cell):
     """q, k, v = split(qkv) (then q + k + v): what WindowAttention does."""
 
     def construct(self, x):
-        qkv = x.reshape(H * W // WIN ** 2, WIN ** 2, 3, HEADS, C // HEADS).transpose(2, 0, 3, 1, 4)
+        qkv = x.reshape(H * W // WIN**2, WIN**2, 3, HEADS, C // HEADS).transpose(2, 0, 3, 1, 4)
         q, k, v = ops.split(qkv, 1, 0)
         return q + k + v
 
@@ -79,8 +80,8 @@ class RollPartition(nn.Cell):
         nh, nw = H // WIN, W // WIN
         win = x.reshape(1, nh, WIN, nw, WIN, C).transpose(0, 1, 3, 2, 4, 5).reshape(-1, WIN * WIN, C)
         x = win.reshape(1, nh, nw, WIN, WIN, C).transpose(0, 1, 3, 2, 4, 5).reshape(1, H, W, C)
-        x = ops.cat((x[:, H - SHIFT:], x[:, :H - SHIFT]), 1)
-        return ops.cat((x[:, :, W - SHIFT:], x[:, :, :W - SHIFT]), 2)
+        x = ops.cat((x[:, H - SHIFT :], x[:, : H - SHIFT]), 1)
+        return ops.cat((x[:, :, W - SHIFT :], x[:, :, : W - SHIFT]), 2)
 
 
 class GatherPartition(nn.Cell):
@@ -139,17 +140,49 @@ def cases():
     """(step, variant, cell, input shape, used by the network?, FLOPs or None)."""
     tokens, hidden, nchw = (1, H, W, C), (1, H, W, 2 * C), (1, C, H, W)
     return [
-        ("LayerNorm over 128 channels", "nn.LayerNorm (MindSpore kernel)",
-         nn.LayerNorm((C,), begin_norm_axis=-1, begin_params_axis=-1), tokens, True, None),
-        ("LayerNorm over 128 channels", "means as matmuls with 1/C (2× inference memory)", MatmulLayerNorm(), tokens,
-         False, None),
-        ("q, k, v from the fused projection", "slicing qkv[0], qkv[1], qkv[2]", QKVSlice(), (1, H, W, 3 * C), False, None),
+        (
+            "LayerNorm over 128 channels",
+            "nn.LayerNorm (MindSpore kernel)",
+            nn.LayerNorm((C,), begin_norm_axis=-1, begin_params_axis=-1),
+            tokens,
+            True,
+            None,
+        ),
+        (
+            "LayerNorm over 128 channels",
+            "means as matmuls with 1/C (2× inference memory)",
+            MatmulLayerNorm(),
+            tokens,
+            False,
+            None,
+        ),
+        (
+            "q, k, v from the fused projection",
+            "slicing qkv[0], qkv[1], qkv[2]",
+            QKVSlice(),
+            (1, H, W, 3 * C),
+            False,
+            None,
+        ),
         ("q, k, v from the fused projection", "ops.split", QKVSplit(), (1, H, W, 3 * C), True, None),
-        ("shifted window partition and back", "slice/concat roll + 6-D transpose", RollPartition(), tokens, False, None),
+        (
+            "shifted window partition and back",
+            "slice/concat roll + 6-D transpose",
+            RollPartition(),
+            tokens,
+            False,
+            None,
+        ),
         ("shifted window partition and back", "one gather each way", GatherPartition(), tokens, True, None),
         ("MLP activation (4096×256)", "GELU, tanh approximation", nn.GELU(), hidden, False, None),
-        ("MLP activation (4096×256)", "GELU, exact erf (not ONNX-exportable)", nn.GELU(approximate=False), hidden,
-         False, None),
+        (
+            "MLP activation (4096×256)",
+            "GELU, exact erf (not ONNX-exportable)",
+            nn.GELU(approximate=False),
+            hidden,
+            False,
+            None,
+        ),
         ("MLP activation (4096×256)", "SiLU", nn.SiLU(), hidden, True, None),
         ("global average pool (gates)", "ReduceMean over H, W", MeanPool(), nchw, False, None),
         ("global average pool (gates)", "matmul with a 1/HW vector", MatmulPool(), nchw, True, None),
@@ -174,8 +207,10 @@ def main(argv=None):
         return inputs[shape]
 
     empty = {}
-    print(f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores; token map {H}x{W}x{C}; "
-          f"best of {args.repeat} calls of {K} ops each, minus an identity graph")
+    print(
+        f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores; token map {H}x{W}x{C}; "
+        f"best of {args.repeat} calls of {K} ops each, minus an identity graph"
+    )
     print("| step | variant | ms | GFLOP/s | used |")
     print("|---|---|---|---|---|")
     rows = []
@@ -183,16 +218,30 @@ def main(argv=None):
         if shape not in empty:
             empty[shape] = best_ms(Identity(), tensor(shape), args.repeat)
         t = max((best_ms(cell, tensor(shape), args.repeat) - empty[shape]) / K, 1e-3)
-        row = {"step": step, "variant": variant, "ms": t, "used": used,
-               "gflops_per_s": flops / t / 1e6 if flops else None}
+        row = {
+            "step": step,
+            "variant": variant,
+            "ms": t,
+            "used": used,
+            "gflops_per_s": flops / t / 1e6 if flops else None,
+        }
         rows.append(row)
         rate = f"{row['gflops_per_s']:.0f}" if flops else "–"
         print(f"| {step} | {variant} | {t:.2f} | {rate} | {'yes' if used else ''} |", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"mindspore": ms.__version__, "cpus": os.cpu_count(), "repeat": args.repeat,
-                       "ops_per_call": K,
-                       "identity_call_ms": {"x".join(map(str, k)): v for k, v in empty.items()}, "rows": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "mindspore": ms.__version__,
+                    "cpus": os.cpu_count(),
+                    "repeat": args.repeat,
+                    "ops_per_call": K,
+                    "identity_call_ms": {"x".join(map(str, k)): v for k, v in empty.items()},
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

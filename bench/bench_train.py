@@ -8,6 +8,7 @@ scaling, Adam) on a fixed in-memory batch. Then, for the tiny preset in GRAPH mo
 fed by the real pipeline (demo data, 256 crops, default workers): the extra time per step is the
 time the step waited for data, reported as a share of the step.
 """
+
 import argparse
 import json
 import os
@@ -42,7 +43,7 @@ def step_time(preset, mode, steps, batch):
     x = ms.Tensor(rng.random((batch, 3, 256, 256), dtype=np.float32))
     y = ms.Tensor(rng.random((batch, 3, 256, 256), dtype=np.float32))
     lab = ms.Tensor(np.array([0, 1] * (batch // 2), np.int32))
-    step(x, y, lab)[0].asnumpy()                          # compile / warm up
+    step(x, y, lab)[0].asnumpy()  # compile / warm up
     times = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -55,11 +56,11 @@ def pipeline_step_time(demo, steps, batch):
     """Median wall time per step of the tiny preset fed by the real pipeline (GRAPH)."""
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg = load_config(os.path.join(ROOT, "configs", "demo.yaml"), [f"data.roots.demo={demo}", "data.crop_size=256"])
-    data = create_train_dataset(cfg.data, batch, seed=0, log=None).repeat(100)
+    data = create_train_dataset(cfg.data, batch, seed=0).repeat(100)
     step = make_step("tiny")
     it = data.create_tuple_iterator(num_epochs=1)
     first = next(it)
-    step(*first)[0].asnumpy()                              # compile / warm up
+    step(*first)[0].asnumpy()  # compile / warm up
     times = []
     t = time.perf_counter()
     for i, batch_ in enumerate(it):
@@ -81,8 +82,10 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args(argv)
     ms.set_device("CPU")
-    print(f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores, batch {args.batch}, 256x256, "
-          f"median of {args.steps} steps")
+    print(
+        f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores, batch {args.batch}, 256x256, "
+        f"median of {args.steps} steps"
+    )
     print("| preset | GRAPH s/step | PYNATIVE s/step | GRAPH speed-up |")
     print("|---|---|---|---|")
     rows = []
@@ -94,15 +97,18 @@ def main(argv=None):
     result = {"mindspore": ms.__version__, "batch": args.batch, "rows": rows}
     if not os.path.exists(os.path.join(args.demo, "demo.json")):
         from src.data.synth import build_demo
-        build_demo(args.demo, seed=0, log=None)
+
+        build_demo(args.demo, seed=0)
     fixed = next((r["graph_s"] for r in rows if r["preset"] == "tiny"), None)
     if fixed is None:
         fixed = step_time("tiny", ms.GRAPH_MODE, args.steps, args.batch)
     fed = pipeline_step_time(args.demo, max(args.steps, 10), args.batch)
     share = max(0.0, fed - fixed) / fed
     result.update(pipeline_step_s=fed, fixed_batch_step_s=fixed, data_share=share)
-    print(f"tiny, GRAPH, fed by the pipeline (demo data, 256 crops): {fed:.3f} s/step vs {fixed:.3f} s/step "
-          f"on a fixed batch -> data loading {100 * share:.1f}% of step time")
+    print(
+        f"tiny, GRAPH, fed by the pipeline (demo data, 256 crops): {fed:.3f} s/step vs {fixed:.3f} s/step "
+        f"on a fixed batch -> data loading {100 * share:.1f}% of step time"
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)

@@ -1,4 +1,5 @@
 """SmartAssign (CVPR 2023) in MindSpore: joint deraining and desnowing with smart knowledge assignment."""
+
 import os as _os
 
 
@@ -13,6 +14,7 @@ def _limit_onednn_isa():
         return
     try:
         from importlib.metadata import version
+
         major, minor = (int(p) for p in version("mindspore").split(".")[:2])
     except Exception:  # not installed or odd version string: nothing to do
         return

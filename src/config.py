@@ -5,6 +5,7 @@ the file); the child is merged over the parent. Every scalar key can be overridd
 line as ``--section.key=value`` or, when the leaf name is unique, as ``--key=value``. Values are
 parsed as YAML scalars and must match the type of the value they replace; unknown keys are errors.
 """
+
 import copy
 import os
 

@@ -1,4 +1,5 @@
 """Device, mode and rank helpers shared by the entry points."""
+
 import os
 
 import mindspore as ms

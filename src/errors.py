@@ -12,6 +12,7 @@ one line that names the file or option and says what to do. An entry point turns
 
 The C++ program of ascend310_infer uses the same codes (``kExitFailure``/``kExitUsage``).
 """
+
 import sys
 
 EXIT_OK = 0

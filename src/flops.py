@@ -5,6 +5,7 @@ the meta-network FCs) and the two attention matmuls (QKᵀ and AV; top-k attenti
 normalisation, softmax and pooling are not counted (they are < 2% of the total here), which is
 the usual convention of FLOP tables for restoration networks.
 """
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn
@@ -25,7 +26,7 @@ def _dense_flops(cell, inputs, output):
 def _attention_flops(cell, inputs, output):
     b, h, w, c = inputs[0].shape
     keys = h * w if cell.mode == "global" else cell.window * cell.window
-    return 2 * 2 * b * h * w * keys * c          # QKᵀ and AV
+    return 2 * 2 * b * h * w * keys * c  # QKᵀ and AV
 
 
 def _dynamic_conv_flops(cell, inputs, output):
@@ -33,8 +34,12 @@ def _dynamic_conv_flops(cell, inputs, output):
     return 2 * k * cell.in_channels * int(np.prod(output.shape))
 
 
-COUNTERS = ((nn.Conv2d, _conv_flops), (nn.Dense, _dense_flops), (WindowAttention, _attention_flops),
-            (DynamicConv2d, _dynamic_conv_flops))
+COUNTERS = (
+    (nn.Conv2d, _conv_flops),
+    (nn.Dense, _dense_flops),
+    (WindowAttention, _attention_flops),
+    (DynamicConv2d, _dynamic_conv_flops),
+)
 
 
 def count_flops(net, shape=(1, 3, 256, 256)):
@@ -45,6 +50,7 @@ def count_flops(net, shape=(1, 3, 256, 256)):
     def make_hook(fn):
         def hook(cell, inputs, output):
             total[0] += fn(cell, inputs, output)
+
         return hook
 
     for _, cell in net.cells_and_names():

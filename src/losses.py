@@ -3,6 +3,7 @@
 Each image loss uses the head of the sample's own task (rain → R_dr, snow → R_ds) through a
 per-sample mask, so one batch may hold both tasks.
 """
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
@@ -11,13 +12,16 @@ RAIN, SNOW = 0, 1
 
 # The five derivative filters of the Levin–Weiss sparse prior, in 3×3 form (centre = pixel m):
 # d/dx, d/dy, d²/dx², d²/dy², d²/dxdy.
-SPARSITY_FILTERS = np.array([
-    [[0, 0, 0], [0, -1, 1], [0, 0, 0]],
-    [[0, 0, 0], [0, -1, 0], [0, 1, 0]],
-    [[0, 0, 0], [1, -2, 1], [0, 0, 0]],
-    [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
-    [[0, 0, 0], [0, 1, -1], [0, -1, 1]],
-], np.float32)
+SPARSITY_FILTERS = np.array(
+    [
+        [[0, 0, 0], [0, -1, 1], [0, 0, 0]],
+        [[0, 0, 0], [0, -1, 0], [0, 1, 0]],
+        [[0, 0, 0], [1, -2, 1], [0, 0, 0]],
+        [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
+        [[0, 0, 0], [0, 1, -1], [0, -1, 1]],
+    ],
+    np.float32,
+)
 
 
 def charbonnier(r, g, eps=1e-3):
@@ -63,8 +67,11 @@ def contrast_loss(m_rk, m_ck, m_sk, margin=0.1):
     d_rr, d_cc, d_ss = _distance(m_rk, m_rk), _distance(m_ck, m_ck), _distance(m_sk, m_sk)
     d_rc, d_rs, d_cs = _distance(m_rk, m_ck), _distance(m_rk, m_sk), _distance(m_ck, m_sk)
     d_cr, d_sr, d_sc = d_rc.swapaxes(1, 2), d_rs.swapaxes(1, 2), d_cs.swapaxes(1, 2)
-    z = ((d_rr + margin) / (d_rc + d_rs + margin) + (d_cc + margin) / (d_cr + d_cs + margin)
-         + (d_ss + margin) / (d_sr + d_sc + margin)) / 3.0
+    z = (
+        (d_rr + margin) / (d_rc + d_rs + margin)
+        + (d_cc + margin) / (d_cr + d_cs + margin)
+        + (d_ss + margin) / (d_sr + d_sc + margin)
+    ) / 3.0
     return z.mean()
 
 
@@ -72,7 +79,7 @@ def knowledge_distances(m_rk, m_ck, m_sk):
     """(mean same-kind, mean cross-kind) cosine distance between rows of M (same-kind pairs i ≠ j):
     the training log's check that the knowledge atoms have not collapsed (both would be 0)."""
     c = m_rk.shape[1]
-    same = (_distance(m_rk, m_rk).sum() + _distance(m_ck, m_ck).sum() + _distance(m_sk, m_sk).sum())
+    same = _distance(m_rk, m_rk).sum() + _distance(m_ck, m_ck).sum() + _distance(m_sk, m_sk).sum()
     same = same / (3.0 * m_rk.shape[0] * c * (c - 1))
     cross = (_distance(m_rk, m_ck).mean() + _distance(m_rk, m_sk).mean() + _distance(m_ck, m_sk).mean()) / 3.0
     return same, cross
@@ -102,16 +109,17 @@ class SmartAssignLoss(nn.Cell):
     TERMS = ("total", "char", "grad", "sparsity", "recog", "contra", "d_same", "d_cross")
     EXTRA_TERMS = ("fused",)
 
-    def __init__(self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001,
-                 lambda_fused=1.0, contrast_margin=0.1):
-        super().__init__(auto_prefix=False)   # keep the network's parameter names in checkpoints
+    def __init__(
+        self, network, char_eps=1e-3, lambda_sparsity=0.01, lambda_contra=0.001, lambda_fused=1.0, contrast_margin=0.1
+    ):
+        super().__init__(auto_prefix=False)  # keep the network's parameter names in checkpoints
         self.network = network
         self.char_eps = char_eps
         self.lambda_sparsity = lambda_sparsity
         self.lambda_contra = lambda_contra
         self.lambda_fused = lambda_fused
         self.contrast_margin = float(contrast_margin)
-        core = core_network(network)         # the flags live on the network, not on AMP's wrapper
+        core = core_network(network)  # the flags live on the network, not on AMP's wrapper
         self.use_recog = bool(core.recognition)
         self.use_contra = bool(core.contrast)
         self.use_fused = bool(core.fused)

@@ -17,6 +17,7 @@ integers. ``rgb_to_y`` uses exact integer arithmetic and rounds them up (MATLAB'
 exact value); MATLAB's floating-point evaluation may land on either side of such a tie, which can
 change Y by one grey level on those rare pixels (effect on PSNR ~1e-5 dB; not checked in MATLAB).
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,18 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 __all__ = [
-    "COLUMNS", "PROTOCOL", "SSIM_MIN_SIZE", "MetricAccumulator", "describe_protocol", "psnr_rgb",
-    "psnr_y", "rgb_to_y", "score_pair", "ssim_rgb", "ssim_y", "to_uint8",
+    "COLUMNS",
+    "PROTOCOL",
+    "SSIM_MIN_SIZE",
+    "MetricAccumulator",
+    "describe_protocol",
+    "psnr_rgb",
+    "psnr_y",
+    "rgb_to_y",
+    "score_pair",
+    "ssim_rgb",
+    "ssim_y",
+    "to_uint8",
 ]
 
 COLUMNS = ("name", "task", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -41,9 +52,11 @@ _SSIM_KW = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, d
 def describe_protocol(crop_border: int = 0) -> str:
     """One-line description of the protocol, to print next to the numbers."""
     crop = "no crop" if crop_border == 0 else f"crop {crop_border} px per side"
-    return ("PSNR/SSIM on Y of MATLAB rgb2ycbcr (BT.601, rounded uint8), peak 255, "
-            f"{crop}; SSIM Gaussian 11x11 σ1.5 K=(0.01,0.03) valid; "
-            "RGB: same on R,G,B (mean over channels); measured on saved uint8 images")
+    return (
+        "PSNR/SSIM on Y of MATLAB rgb2ycbcr (BT.601, rounded uint8), peak 255, "
+        f"{crop}; SSIM Gaussian 11x11 σ1.5 K=(0.01,0.03) valid; "
+        "RGB: same on R,G,B (mean over channels); measured on saved uint8 images"
+    )
 
 
 PROTOCOL = describe_protocol(0)
@@ -55,8 +68,10 @@ def _check_image(img, what: str) -> np.ndarray:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{what} must be a numpy uint8 HxWx3 array, got {type(img).__name__}")
     if img.dtype != np.uint8:
-        raise TypeError(f"{what} must be uint8 (the saved 8-bit image), got {img.dtype}; "
-                        "convert network output with to_uint8() first")
+        raise TypeError(
+            f"{what} must be uint8 (the saved 8-bit image), got {img.dtype}; "
+            "convert network output with to_uint8() first"
+        )
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"{what} must be HxWx3 RGB, got shape {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
@@ -69,11 +84,12 @@ def _check_pair(pred, target, crop_border: int):
     pred = _check_image(pred, "prediction")
     target = _check_image(target, "target")
     if pred.shape != target.shape:
-        raise ValueError(f"size mismatch: prediction {pred.shape[0]}x{pred.shape[1]} vs target "
-                         f"{target.shape[0]}x{target.shape[1]}; metrics are measured at the "
-                         "original size, never on resized images")
-    if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)) \
-            or crop_border < 0:
+        raise ValueError(
+            f"size mismatch: prediction {pred.shape[0]}x{pred.shape[1]} vs target "
+            f"{target.shape[0]}x{target.shape[1]}; metrics are measured at the "
+            "original size, never on resized images"
+        )
+    if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)) or crop_border < 0:
         raise ValueError(f"crop_border must be an int >= 0, got {crop_border!r}")
     if crop_border:
         h, w = pred.shape[:2]
@@ -105,10 +121,12 @@ def _ssim(a: np.ndarray, b: np.ndarray, channel_axis: Optional[int]) -> float:
     """Zhou Wang's ssim_index.m via scikit-image (Gaussian 11x11, sigma 1.5, valid region)."""
     h, w = a.shape[:2]
     if min(h, w) < SSIM_MIN_SIZE:
-        raise ValueError(f"SSIM needs at least {SSIM_MIN_SIZE}x{SSIM_MIN_SIZE} pixels "
-                         f"(after any crop), got {h}x{w}")
-    return float(structural_similarity(a.astype(np.float64), b.astype(np.float64),
-                                       channel_axis=channel_axis, **_SSIM_KW))
+        raise ValueError(
+            f"SSIM needs at least {SSIM_MIN_SIZE}x{SSIM_MIN_SIZE} pixels " f"(after any crop), got {h}x{w}"
+        )
+    return float(
+        structural_similarity(a.astype(np.float64), b.astype(np.float64), channel_axis=channel_axis, **_SSIM_KW)
+    )
 
 
 def psnr_y(pred: np.ndarray, target: np.ndarray, crop_border: int = 0) -> float:
@@ -139,8 +157,12 @@ def score_pair(pred: np.ndarray, target: np.ndarray, crop_border: int = 0) -> Di
     """All four scores for one image pair: psnr_y, ssim_y, psnr_rgb, ssim_rgb."""
     pred, target = _check_pair(pred, target, crop_border)
     yp, yt = rgb_to_y(pred), rgb_to_y(target)
-    return {"psnr_y": _psnr(yp, yt), "ssim_y": _ssim(yp, yt, None),
-            "psnr_rgb": _psnr(pred, target), "ssim_rgb": _ssim(pred, target, 2)}
+    return {
+        "psnr_y": _psnr(yp, yt),
+        "ssim_y": _ssim(yp, yt, None),
+        "psnr_rgb": _psnr(pred, target),
+        "ssim_rgb": _ssim(pred, target, 2),
+    }
 
 
 # --------------------------------------------------------------------------- float -> uint8
@@ -209,13 +231,18 @@ class MetricAccumulator:
         scores = score_pair(pred, target, self.crop_border)
         return self.add_row(name, task, **scores)
 
-    def add_row(self, name: str, task: str, psnr_y: float, ssim_y: float, psnr_rgb: float,
-                ssim_rgb: float) -> dict:
+    def add_row(self, name: str, task: str, psnr_y: float, ssim_y: float, psnr_rgb: float, ssim_rgb: float) -> dict:
         """Store precomputed scores (e.g. gathered from other workers); returns the row."""
         if task == "all":
             raise ValueError('task name "all" is reserved for the overall mean')
-        row = {"name": str(name), "task": str(task), "psnr_y": float(psnr_y),
-               "ssim_y": float(ssim_y), "psnr_rgb": float(psnr_rgb), "ssim_rgb": float(ssim_rgb)}
+        row = {
+            "name": str(name),
+            "task": str(task),
+            "psnr_y": float(psnr_y),
+            "ssim_y": float(ssim_y),
+            "psnr_rgb": float(psnr_rgb),
+            "ssim_rgb": float(ssim_rgb),
+        }
         self.rows.append(row)
         return row
 
@@ -237,9 +264,11 @@ class MetricAccumulator:
         title = f"[{self.set_name}] " if self.set_name else ""
         lines = [f"{title}protocol: {self.protocol}"]
         for key, m in self.means().items():
-            lines.append(f"{title}{key}: n={m['count']} PSNR-Y {_fmt(m['psnr_y'], 4)} "
-                         f"SSIM-Y {_fmt(m['ssim_y'], 4)} | PSNR-RGB {_fmt(m['psnr_rgb'], 4)} "
-                         f"SSIM-RGB {_fmt(m['ssim_rgb'], 4)}")
+            lines.append(
+                f"{title}{key}: n={m['count']} PSNR-Y {_fmt(m['psnr_y'], 4)} "
+                f"SSIM-Y {_fmt(m['ssim_y'], 4)} | PSNR-RGB {_fmt(m['psnr_rgb'], 4)} "
+                f"SSIM-RGB {_fmt(m['ssim_rgb'], 4)}"
+            )
         return lines
 
     def write_csv(self, path: str, include_means: bool = False) -> str:
@@ -248,12 +277,21 @@ class MetricAccumulator:
         os.makedirs(parent, exist_ok=True)
         rows: Iterable[dict] = list(self.rows)
         if include_means and self.rows:
-            rows = list(rows) + [dict(name="<mean>", task=k, **{m: v[m] for m in METRICS})
-                                 for k, v in self.means().items()]
+            rows = list(rows) + [
+                dict(name="<mean>", task=k, **{m: v[m] for m in METRICS}) for k, v in self.means().items()
+            ]
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(COLUMNS)
             for r in rows:
-                writer.writerow([r["name"], r["task"], _fmt(r["psnr_y"], 6), _fmt(r["ssim_y"], 8),
-                                 _fmt(r["psnr_rgb"], 6), _fmt(r["ssim_rgb"], 8)])
+                writer.writerow(
+                    [
+                        r["name"],
+                        r["task"],
+                        _fmt(r["psnr_y"], 6),
+                        _fmt(r["ssim_y"], 8),
+                        _fmt(r["psnr_rgb"], 6),
+                        _fmt(r["ssim_rgb"], 8),
+                    ]
+                )
         return path

@@ -1,4 +1,5 @@
 """Shared test setup: CPU + GRAPH_MODE once per session, and compiled cells reused across tests."""
+
 import os
 import sys
 

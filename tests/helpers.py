@@ -1,4 +1,5 @@
 """Small fixtures shared by tests: a deterministic mixed rain/snow batch."""
+
 import numpy as np
 
 
@@ -42,7 +43,7 @@ def mixed_batch(n=4, h=64, w=64, seed=0):
     rng = np.random.default_rng(seed)
     targets = np.stack([smooth_image(rng, h, w) for _ in range(n)])
     labels = np.array([i % 2 for i in range(n)], np.int32)
-    inputs = np.stack([add_rain(rng, t) if l == 0 else add_snow(rng, t) for t, l in zip(targets, labels)])
+    inputs = np.stack([add_rain(rng, t) if lab == 0 else add_snow(rng, t) for t, lab in zip(targets, labels)])
     return inputs.astype(np.float32), targets.astype(np.float32), labels
 
 
@@ -51,6 +52,7 @@ def write_demo_tree(root, train=8, test=2, h=64, w=72, seed=0, val=2):
     (val: other images than train and test, as configs/demo.yaml validates on demo_*/val)."""
     import os
     import cv2
+
     rng = np.random.default_rng(seed)
     for task, degrade in (("rain", add_rain), ("snow", add_snow)):
         for split, n in (("train", train), ("test", test), ("val", val)):
@@ -69,6 +71,7 @@ def write_demo_tree(root, train=8, test=2, h=64, w=72, seed=0, val=2):
 def network_reachable(hosts=("pypi.org", "files.pythonhosted.org")):
     """True when PyPI answers on port 443 (the Lite wheel fetch needs it)."""
     import socket
+
     for host in hosts:
         try:
             socket.create_connection((host, 443), timeout=10).close()

@@ -11,6 +11,7 @@ exit; if a newer Lite is ever used here, its outputs must instead match GraphCel
 Build (input checks, Predict, output files, timing) is exercised on a second MINDIR whose header
 is rewritten to version 1, which Lite 2.0.0 accepts for a bias-free conv net.
 """
+
 import os
 import re
 import subprocess
@@ -46,8 +47,7 @@ def export_mindir(path, height, width):
     from src.models import build_network
 
     net = build_network({"preset": "tiny"}, seed=0)
-    model_path, _ = export_network(net, "MINDIR", str(path), height, width, task="all",
-                                   model_cfg={"preset": "tiny"})
+    model_path, _ = export_network(net, "MINDIR", str(path), height, width, task="all", model_cfg={"preset": "tiny"})
     assert Path(model_path) == Path(path), (model_path, path)
     return Path(path)
 
@@ -73,8 +73,12 @@ def _export_lite2_readable_mindir(path, height, width):
             return x + self.tail(self.act(self.head(x)))
 
     original = Path(str(path) + ".v3.mindir")
-    ms.export(BiasFree(), ms.Tensor(np.zeros((1, 3, height, width), np.float32)),
-              file_name=str(original), file_format="MINDIR")
+    ms.export(
+        BiasFree(),
+        ms.Tensor(np.zeros((1, 3, height, width), np.float32)),
+        file_name=str(original),
+        file_format="MINDIR",
+    )
     proto = mind_ir_pb2.ModelProto()
     proto.ParseFromString(original.read_bytes())
     proto.mind_ir_version = 1
@@ -90,11 +94,8 @@ def _graphcell_outputs(mindir, tile):
     return [o.asnumpy() for o in outs]
 
 
-
-
 def _run(cmd, cwd=None, env=None, timeout=300):
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _tail(proc, n=40):
@@ -116,12 +117,12 @@ def _write_tiles(directory, names, seed):
 @pytest.fixture(scope="module")
 def lite_home():
     # The pytest interpreter's pip does the download unless PYTHON says otherwise.
-    proc = _run(["bash", FETCH], env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)),
-                timeout=1800)
+    proc = _run(["bash", FETCH], env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)), timeout=1800)
     if proc.returncode != 0:
         if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not network_reachable():
-            pytest.skip("cannot fetch mindspore-lite 2.0.0 (network unreachable) and "
-                        "SMARTASSIGN_REQUIRE_LITE is not set")
+            pytest.skip(
+                "cannot fetch mindspore-lite 2.0.0 (network unreachable) and " "SMARTASSIGN_REQUIRE_LITE is not set"
+            )
         pytest.fail(f"scripts/fetch_mindspore_lite.sh failed (exit {proc.returncode}):\n{_tail(proc)}")
     home = Path(proc.stdout.strip().splitlines()[-1])
     assert (home / "include" / "api" / "model.h").is_file(), f"fetch printed {home}, which has no include/api/model.h"
@@ -205,8 +206,9 @@ def test_main_rejects_bad_flags(main_binary, tmp_path):
 def test_main_missing_mindir(main_binary, tmp_path):
     _write_tiles(tmp_path / "in", ["t0"], seed=0)
     missing = tmp_path / "does_not_exist.mindir"
-    proc = _run([main_binary, f"--mindir_path={missing}", f"--input0_path={tmp_path / 'in'}",
-                 "--device_type=CPU"], cwd=tmp_path)
+    proc = _run(
+        [main_binary, f"--mindir_path={missing}", f"--input0_path={tmp_path / 'in'}", "--device_type=CPU"], cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert str(missing) in proc.stderr and "not found" in proc.stderr, proc.stderr
 
@@ -215,8 +217,17 @@ def test_main_missing_mindir(main_binary, tmp_path):
 def test_main_on_exported_mindir_cpu(main_binary, mindir, tmp_path):
     tiles = _write_tiles(tmp_path / "in", ["tile_002", "tile_000", "tile_001"], seed=3)
     result_dir, time_dir = tmp_path / "result_Files", tmp_path / "time_Result"
-    proc = _run([main_binary, f"--mindir_path={mindir}", f"--input0_path={tmp_path / 'in'}", "--device_type=CPU",
-                 f"--result_dir={result_dir}", f"--time_dir={time_dir}"], cwd=tmp_path)
+    proc = _run(
+        [
+            main_binary,
+            f"--mindir_path={mindir}",
+            f"--input0_path={tmp_path / 'in'}",
+            "--device_type=CPU",
+            f"--result_dir={result_dir}",
+            f"--time_dir={time_dir}",
+        ],
+        cwd=tmp_path,
+    )
     log = proc.stdout + proc.stderr
     if proc.returncode == 0:
         for name, tile in tiles.items():
@@ -241,8 +252,17 @@ def test_main_runs_and_checks_inputs_after_build(main_binary, tmp_path):
     model, original = _export_lite2_readable_mindir(tmp_path / "bias_free_v1.mindir", TILE_H, TILE_W)
     tiles = _write_tiles(tmp_path / "in", ["b", "a", "c"], seed=7)
     result_dir, time_dir = tmp_path / "res", tmp_path / "time"
-    proc = _run([main_binary, f"--mindir_path={model}", f"--input0_path={tmp_path / 'in'}", "--device_type=CPU",
-                 f"--result_dir={result_dir}", f"--time_dir={time_dir}"], cwd=tmp_path)
+    proc = _run(
+        [
+            main_binary,
+            f"--mindir_path={model}",
+            f"--input0_path={tmp_path / 'in'}",
+            "--device_type=CPU",
+            f"--result_dir={result_dir}",
+            f"--time_dir={time_dir}",
+        ],
+        cwd=tmp_path,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
     order = re.findall(r"^tile .*/(\w+)\.bin: [0-9.]+ ms, 1 output\(s\)$", proc.stdout, flags=re.M)
@@ -260,8 +280,17 @@ def test_main_runs_and_checks_inputs_after_build(main_binary, tmp_path):
     _write_tiles(bad_dir, ["good"], seed=8)
     np.zeros((1, 3, TILE_H, TILE_W + 1), np.float32).tofile(bad_dir / "wrong.bin")
     bad_results = tmp_path / "bad_res"
-    proc = _run([main_binary, f"--mindir_path={model}", f"--input0_path={bad_dir}", "--device_type=CPU",
-                 f"--result_dir={bad_results}", f"--time_dir={tmp_path / 'bad_time'}"], cwd=tmp_path)
+    proc = _run(
+        [
+            main_binary,
+            f"--mindir_path={model}",
+            f"--input0_path={bad_dir}",
+            "--device_type=CPU",
+            f"--result_dir={bad_results}",
+            f"--time_dir={tmp_path / 'bad_time'}",
+        ],
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     needed = 3 * TILE_H * TILE_W * 4
     assert f"input {bad_dir / 'wrong.bin'} has {needed + 3 * TILE_H * 4} bytes" in proc.stderr, proc.stderr
@@ -271,7 +300,16 @@ def test_main_runs_and_checks_inputs_after_build(main_binary, tmp_path):
     # No tiles at all, and a missing input directory.
     (tmp_path / "empty").mkdir()
     for input_dir, message in [(tmp_path / "empty", "no .bin files"), (tmp_path / "absent", "does not exist")]:
-        proc = _run([main_binary, f"--mindir_path={model}", f"--input0_path={input_dir}", "--device_type=CPU",
-                     f"--result_dir={tmp_path / 'r'}", f"--time_dir={tmp_path / 't'}"], cwd=tmp_path)
+        proc = _run(
+            [
+                main_binary,
+                f"--mindir_path={model}",
+                f"--input0_path={input_dir}",
+                "--device_type=CPU",
+                f"--result_dir={tmp_path / 'r'}",
+                f"--time_dir={tmp_path / 't'}",
+            ],
+            cwd=tmp_path,
+        )
         assert proc.returncode != 0
         assert message in proc.stderr and str(input_dir) in proc.stderr, proc.stderr

@@ -1,4 +1,5 @@
 """Checkpoints: atomic save with the model config inside, exact reload, clear mismatch errors."""
+
 import os
 
 import numpy as np
@@ -18,7 +19,7 @@ def test_roundtrip_and_training_state(tmp_path):
     step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=8.0)
     path = str(tmp_path / "run" / "step_5.ckpt")
     checkpoint.save(step, path, cfg, {"step": 5, "epoch": 1})
-    assert os.listdir(tmp_path / "run") == ["step_5.ckpt"]          # no temporary left behind
+    assert os.listdir(tmp_path / "run") == ["step_5.ckpt"]  # no temporary left behind
     params, model_cfg, meta = checkpoint.read(path)
     assert model_cfg == cfg and meta == {"step": 5, "epoch": 1}
     assert float(params["loss_scale"].asnumpy()) == 8.0
@@ -37,7 +38,7 @@ def test_mismatch_and_missing_are_reported(tmp_path):
     params, _, _ = checkpoint.read(path)
     with pytest.raises(checkpoint.CheckpointError, match="does not match the network: .*with another shape"):
         checkpoint.load_weights(other, params, source=path)
-    v3 = build_network({"preset": "tiny", "gated_conv": False})     # the full model's conv branch is extra
+    v3 = build_network({"preset": "tiny", "gated_conv": False})  # the full model's conv branch is extra
     with pytest.raises(checkpoint.CheckpointError, match=r"not in the network \(e\.g\. encoder\.blocks\.0\.conv"):
         checkpoint.load_weights(v3, params, source=path)
     with pytest.raises(checkpoint.CheckpointError, match="checkpoint not found: .*nope.ckpt"):
@@ -59,11 +60,13 @@ def test_non_strict_load_reports_what_stays_initial(tmp_path):
 
 def test_checkpoint_of_another_network_revision_is_refused(tmp_path, monkeypatch):
     net = build_network({"preset": "tiny"}, seed=0)
-    monkeypatch.setattr(checkpoint, "NETWORK_REVISION", 1)           # as the first release wrote them
+    monkeypatch.setattr(checkpoint, "NETWORK_REVISION", 1)  # as the first release wrote them
     path = checkpoint.save(net, str(tmp_path / "old.ckpt"), {"preset": "tiny"})
     monkeypatch.undo()
     current = checkpoint.NETWORK_REVISION
-    with pytest.raises(checkpoint.CheckpointError, match=rf"old.ckpt: saved by network revision 1, this code is revision {current}"):
+    with pytest.raises(
+        checkpoint.CheckpointError, match=rf"old.ckpt: saved by network revision 1, this code is revision {current}"
+    ):
         checkpoint.read(path)
 
 

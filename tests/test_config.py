@@ -1,4 +1,5 @@
 """Config files, overlays and --key=value overrides, with errors that name the key."""
+
 import glob
 import os
 
@@ -19,20 +20,24 @@ def test_paper_recipe():
 
 
 def test_overrides_dotted_and_unique_leaf():
-    cfg = load_config(MAIN, ["--train.lr=2e-4", "--batch_size=8", "--model.preset=tiny",
-                             "--contrast=false", "--embed_dim=32"])
+    cfg = load_config(
+        MAIN, ["--train.lr=2e-4", "--batch_size=8", "--model.preset=tiny", "--contrast=false", "--embed_dim=32"]
+    )
     assert cfg.train.lr == 2e-4 and cfg.train.batch_size == 8
     assert cfg.model.preset == "tiny" and cfg.model.contrast is False and cfg.model.embed_dim == 32
     assert network_config(cfg.model)[1]["embed_dim"] == 32
 
 
-@pytest.mark.parametrize("arg,message", [
-    ("--train.lrr=1", "train.lrr: unknown config key"),
-    ("--train.batch_size=four", "train.batch_size: expected int"),
-    ("--model.contrast=maybe", "model.contrast: expected true or false"),
-    ("--train=3", "train: unknown config key"),
-    ("--lr", "overrides are written --key=value"),
-])
+@pytest.mark.parametrize(
+    "arg,message",
+    [
+        ("--train.lrr=1", "train.lrr: unknown config key"),
+        ("--train.batch_size=four", "train.batch_size: expected int"),
+        ("--model.contrast=maybe", "model.contrast: expected true or false"),
+        ("--train=3", "train: unknown config key"),
+        ("--lr", "overrides are written --key=value"),
+    ],
+)
 def test_override_errors_name_the_key(arg, message):
     with pytest.raises(ConfigError, match=message):
         load_config(MAIN, [arg])
@@ -62,7 +67,9 @@ def _train_but_run_folder(cfg):
 
 
 def test_ablation_overlays():
-    found = {os.path.splitext(os.path.basename(p))[0]: p for p in glob.glob(os.path.join(CONFIGS, "ablations", "*.yaml"))}
+    found = {
+        os.path.splitext(os.path.basename(p))[0]: p for p in glob.glob(os.path.join(CONFIGS, "ablations", "*.yaml"))
+    }
     assert set(EXPECT) <= set(found)
     base = load_config(MAIN)
     for name, changes in EXPECT.items():
@@ -73,8 +80,8 @@ def test_ablation_overlays():
         assert others == {k: v for k, v in base.model.items() if k not in changes and k != "preset"}
         assert _train_but_run_folder(cfg) == _train_but_run_folder(base) and cfg.loss == base.loss
         assert cfg.train.output_dir == os.path.join("runs", name)
-        build_network(cfg.model)       # every overlay builds
-    for task in ("rain", "snow"):    # V4: a data switch, the model is unchanged
+        build_network(cfg.model)  # every overlay builds
+    for task in ("rain", "snow"):  # V4: a data switch, the model is unchanged
         cfg = load_config(found[f"v4_{task}_only"])
         assert cfg.data.single_task == task and cfg.model == base.model
         assert _train_but_run_folder(cfg) == _train_but_run_folder(base)
@@ -86,14 +93,16 @@ def test_every_config_gets_its_own_run_folder(tmp_path):
     v3 = load_config(os.path.join(CONFIGS, "ablations", "v3_no_gated_conv.yaml"))
     assert v1.train.output_dir == os.path.join("runs", "v1_no_contrast")
     assert v3.train.output_dir == os.path.join("runs", "v3_no_gated_conv")
-    assert load_config(MAIN).train.output_dir == os.path.join("runs", "smartassign")   # as before
-    assert load_config(os.path.join(CONFIGS, "demo.yaml")).train.output_dir == "runs/demo"      # set by the file
+    assert load_config(MAIN).train.output_dir == os.path.join("runs", "smartassign")  # as before
+    assert load_config(os.path.join(CONFIGS, "demo.yaml")).train.output_dir == "runs/demo"  # set by the file
     assert load_config(os.path.join(CONFIGS, "strategies", "hard.yaml")).train.output_dir == "runs/strategy_hard"
     named = load_config(os.path.join(CONFIGS, "ablations", "v1_no_contrast.yaml"), ["--train.output_dir=runs/x"])
     assert named.train.output_dir == "runs/x"
-    folders = [load_config(p).train.output_dir for p in glob.glob(os.path.join(CONFIGS, "*", "*.yaml"))
-               + [MAIN, os.path.join(CONFIGS, "demo.yaml")]]
-    assert len(set(folders)) == len(folders)                # no two training configs share a run folder
-    child = tmp_path / "my_run.yaml"                        # a user's overlay of an ablation
+    folders = [
+        load_config(p).train.output_dir
+        for p in glob.glob(os.path.join(CONFIGS, "*", "*.yaml")) + [MAIN, os.path.join(CONFIGS, "demo.yaml")]
+    ]
+    assert len(set(folders)) == len(folders)  # no two training configs share a run folder
+    child = tmp_path / "my_run.yaml"  # a user's overlay of an ablation
     child.write_text(f"_base_: {os.path.join(CONFIGS, 'ablations', 'v5_no_recognition.yaml')}\n")
     assert load_config(str(child)).train.output_dir == os.path.join("runs", "my_run")

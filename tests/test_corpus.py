@@ -1,5 +1,6 @@
 """Training from clean photos (data.format: corpus): fresh seeded degradations, determinism, resume,
 exclusion of test images, the synthesis ranges; the shared photo corpus when it is present."""
+
 import os
 
 import cv2
@@ -18,7 +19,6 @@ from helpers import smooth_image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTER = os.path.join(ROOT, "configs", "starter.yaml")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-QUIET = dict(log=lambda *a, **k: None)
 
 
 def _photo(seed, h=80, w=96):
@@ -44,20 +44,36 @@ def tree(tmp_path_factory):
 
 
 def _overrides(root, out_dir="", **extra):
-    base = {"data.roots.clean": str(root / "clean"), "data.roots.real": str(root / "real"),
-            "data.corpus.dirs": "[train]", "data.corpus.val_dirs": "[val]",
-            "data.corpus.exclude_like": "[target]", "data.corpus.crops_per_photo": 2,
-            "data.crop_size": 32, "data.num_workers": 2, "train.batch_size": 4}
+    base = {
+        "data.roots.clean": str(root / "clean"),
+        "data.roots.real": str(root / "real"),
+        "data.corpus.dirs": "[train]",
+        "data.corpus.val_dirs": "[val]",
+        "data.corpus.exclude_like": "[target]",
+        "data.corpus.crops_per_photo": 2,
+        "data.crop_size": 32,
+        "data.num_workers": 2,
+        "train.batch_size": 4,
+    }
     if out_dir:
-        base.update({"train.output_dir": out_dir, "train.log_every": 1000, "train.val_max_images": 1,
-                     "train.val_crop": 32, "train.save_every": 1, "train.keep_checkpoints": 20,
-                     "train.max_steps": 0, "train.epochs": 10})
+        base.update(
+            {
+                "train.output_dir": out_dir,
+                "train.log_every": 1000,
+                "train.val_max_images": 1,
+                "train.val_crop": 32,
+                "train.save_every": 1,
+                "train.keep_checkpoints": 20,
+                "train.max_steps": 0,
+                "train.epochs": 10,
+            }
+        )
     base.update(extra)
     return [f"--{k}={v}" for k, v in base.items()]
 
 
 def _batches(cfg, seed):
-    data = create_train_dataset(cfg.data, cfg.train.batch_size, seed=seed, log=None)
+    data = create_train_dataset(cfg.data, cfg.train.batch_size, seed=seed)
     return [{k: v.copy() for k, v in b.items()} for b in data.create_dict_iterator(num_epochs=1, output_numpy=True)]
 
 
@@ -71,16 +87,16 @@ def test_exclude_like_drops_test_images_in_any_orientation(tree):
 def test_batches_are_deterministic_balanced_fresh_and_resumable(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a, b = _batches(cfg, 7), _batches(cfg, 7)
-    assert len(a) == 5 * 2 // 2                      # 5 photos x 2 crops per photo / 2 per task and batch
+    assert len(a) == 5 * 2 // 2  # 5 photos x 2 crops per photo / 2 per task and batch
     for x, y in zip(a, b):
         for k in x:
             assert np.array_equal(x[k], y[k])
     for x in a:
-        assert x["label"].tolist() == [0, 0, 1, 1]   # half rain, half snow
+        assert x["label"].tolist() == [0, 0, 1, 1]  # half rain, half snow
         assert x["image"].shape == (4, 3, 32, 32) and x["image"].dtype == np.float32
         assert not np.array_equal(x["image"], x["target"])
     # A mid-epoch resume skips batches: the rest is exactly what the uninterrupted epoch saw.
-    data = create_train_dataset(cfg.data, 4, seed=7, log=None).skip(3)
+    data = create_train_dataset(cfg.data, 4, seed=7).skip(3)
     rest = list(data.create_dict_iterator(num_epochs=1, output_numpy=True))
     assert len(rest) == len(a) - 3
     assert all(np.array_equal(r["image"], x["image"]) for r, x in zip(rest, a[3:]))
@@ -109,7 +125,7 @@ def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     assert all(np.array_equal(x[0], y[0]) for x, y in zip(a, b))
     val_photo = cv2.imread(str(tree / "clean" / "val" / "p0.png"))[:, :, ::-1]
     h, w = val_photo.shape[:2]
-    assert np.array_equal(a[0][1], val_photo[(h - 32) // 2:(h - 32) // 2 + 32, (w - 32) // 2:(w - 32) // 2 + 32])
+    assert np.array_equal(a[0][1], val_photo[(h - 32) // 2 : (h - 32) // 2 + 32, (w - 32) // 2 : (w - 32) // 2 + 32])
 
 
 def test_missing_corpus_folder_is_a_one_line_error(tree):
@@ -124,9 +140,9 @@ def test_resume_on_the_corpus_is_exact(tree, tmp_path):
     """5 steps in one run == 2 steps, stop, resume to 5 (crossing the epoch boundary at 5 steps per
     epoch is covered by test_resume_plateau; here the corpus renderings are what must repeat)."""
     whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
-    run(load_config(STARTER, _overrides(tree, whole, **{"train.max_steps": 5})), **QUIET)
-    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 2})), **QUIET)
-    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 5, "train.resume": "auto"})), **QUIET)
+    run(load_config(STARTER, _overrides(tree, whole, **{"train.max_steps": 5})))
+    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 2})))
+    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 5, "train.resume": "auto"})))
     a, _, _ = checkpoint.read(os.path.join(whole, "ckpt", "step_00000005.ckpt"))
     b, _, _ = checkpoint.read(os.path.join(split, "ckpt", "step_00000005.ckpt"))
     differ = [k for k in a if not np.array_equal(a[k].asnumpy(), b[k].asnumpy())]
@@ -134,6 +150,7 @@ def test_resume_on_the_corpus_is_exact(tree, tmp_path):
 
 
 # ---------------------------------------------------------------- synthesis ranges
+
 
 def _levels_psnr(fn, levels, n=4):
     out = []
@@ -163,22 +180,28 @@ def test_rain_ranges_are_ordered_light_to_heavy():
         assert 0 < lo < hi, key
     for key in ("small_area", "mid_area", "large_area"):
         lo, hi = synth.SNOW_RANGES[key]
-        assert lo > hi > 0, key                      # fewer px² per flake = more flakes when heavy
+        assert lo > hi > 0, key  # fewer px² per flake = more flakes when heavy
 
 
 # ---------------------------------------------------------------- the shared photo corpus
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "clean", "bsds500")),
-                    reason="the shared photo corpus (../shared/data/clean) is not on this machine")
+
+@pytest.mark.skipif(
+    not os.path.isdir(os.path.join(SHARED, "clean", "bsds500")),
+    reason="the shared photo corpus (../shared/data/clean) is not on this machine",
+)
 def test_shared_corpus_leaves_out_every_real_test_target():
-    cfg = load_config(STARTER, [f"--data.roots.clean={os.path.join(SHARED, 'clean')}",
-                                f"--data.roots.real={os.path.join(SHARED, 'real')}"])
+    cfg = load_config(
+        STARTER,
+        [f"--data.roots.clean={os.path.join(SHARED, 'clean')}", f"--data.roots.real={os.path.join(SHARED, 'real')}"],
+    )
     train = corpus.corpus_photos(cfg.data, "train")
     val = corpus.corpus_photos(cfg.data, "val")
     targets = corpus.list_photos(os.path.join(SHARED, "real"), ["heavy_rain_pairs/target"], "t")
-    everything = corpus.list_photos(os.path.join(SHARED, "clean"), ["bsds500/train", "bsds500/test",
-                                                                    "bsds500/val"], "all")
+    everything = corpus.list_photos(
+        os.path.join(SHARED, "clean"), ["bsds500/train", "bsds500/test", "bsds500/val"], "all"
+    )
     matched = corpus.excluded(everything, targets)
-    assert len(matched) == len(targets)               # each real heavy-rain target is a BSDS photo
+    assert len(matched) == len(targets)  # each real heavy-rain target is a BSDS photo
     assert not matched & (set(train) | set(val))
     assert not set(train) & set(val)

@@ -1,4 +1,5 @@
 """Image decoding rules and the pre-training check: every bad input has its documented outcome."""
+
 import os
 
 import cv2
@@ -41,6 +42,7 @@ def test_conversions_to_8bit_rgb(tmp_path):
     assert np.array_equal(read_rgb(str(tmp_path / "deep.tif")), img)  # rounds to nearest
 
     from PIL import Image
+
     pal = Image.fromarray(img).convert("P", palette=Image.ADAPTIVE, colors=16)
     pal.save(tmp_path / "pal.png")
     out, notes = read_rgb(str(tmp_path / "pal.png"), with_notes=True)
@@ -61,8 +63,13 @@ def test_unreadable_files_raise_with_reason(tmp_path):
     data = (tmp_path / "ok.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.png").write_bytes(b"not an image at all")
-    cases = {"zero.png": "0 bytes", "cut.png": "PNG", "cut.jpg": "truncated JPEG", "text.png": "cannot decode",
-             "missing.png": "not found"}
+    cases = {
+        "zero.png": "0 bytes",
+        "cut.png": "PNG",
+        "cut.jpg": "truncated JPEG",
+        "text.png": "cannot decode",
+        "missing.png": "not found",
+    }
     for name, reason in cases.items():
         with pytest.raises(ImageReadError, match=reason) as err:
             read_rgb(str(tmp_path / name))
@@ -95,9 +102,9 @@ def bad_tree(root):
     data = (tin / "cut.png").read_bytes()
     (tin / "cut.png").write_bytes(data[:200])
     put(ttg / "cut.png", rgb(64, 64))
-    put(tin / "lonely.png", rgb())           # no target
-    put(ttg / "orphan.png", rgb())           # no input
-    put(tin / "big.png", rgb(12, 14))        # size mismatch
+    put(tin / "lonely.png", rgb())  # no target
+    put(ttg / "orphan.png", rgb())  # no input
+    put(tin / "big.png", rgb(12, 14))  # size mismatch
     put(ttg / "big.png", rgb(10, 14))
     (tin / "notes.txt").write_text("ignored")
     for split in ("test",):
@@ -114,8 +121,18 @@ def test_check_reports_every_bad_pair_and_stops(tmp_path, capsys):
     assert "skip_bad" in msg and "\n" not in msg
     out = capsys.readouterr().out
     assert "pairs found 11, good 6, bad 5" in out
-    for text in ("input without target 1", "target without input 1", "undecodable 2", "size mismatch 1",
-                 "lonely.png", "orphan.png", "zero.png", "cut.png", "big.png", "notes.txt"):
+    for text in (
+        "input without target 1",
+        "target without input 1",
+        "undecodable 2",
+        "size mismatch 1",
+        "lonely.png",
+        "orphan.png",
+        "zero.png",
+        "cut.png",
+        "big.png",
+        "notes.txt",
+    ):
         assert text in out, text
     assert "alpha dropped 1" in out and "grayscale 1" in out and "16-bit 1" in out
 
@@ -138,8 +155,12 @@ def test_check_command_exit_codes(tmp_path, capsys):
     assert captured.err.count("\n") == 1 and captured.err.startswith("prepare_data.py: error: data check failed")
     assert prepare_data.main(args + ["--data.skip_bad=true"]) == 0
     assert "OK: 6 good pairs" in capsys.readouterr().out
-    assert prepare_data.main(["check", "--config_path", CFG, "--set", "demo_rain/test",
-                              f"--data.roots.demo={tmp_path}"]) == 0
-    assert prepare_data.main(["check", "--config_path", CFG, "--set", "csd/test",
-                              f"--data.roots.csd={tmp_path / 'nope'}"]) == 2
+    assert (
+        prepare_data.main(["check", "--config_path", CFG, "--set", "demo_rain/test", f"--data.roots.demo={tmp_path}"])
+        == 0
+    )
+    assert (
+        prepare_data.main(["check", "--config_path", CFG, "--set", "csd/test", f"--data.roots.csd={tmp_path / 'nope'}"])
+        == 2
+    )
     assert "--data.roots.csd=" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Readers: fixture trees in every benchmark's native layout give exact pair counts and correct pairing."""
+
 import os
 
 import cv2
@@ -6,8 +7,7 @@ import numpy as np
 import pytest
 
 from src.config import load_config
-from src.data.readers import (DataConfigError, PairMismatchError, holdout_parts, list_set, load_pair,
-                               resolve_val_sets)
+from src.data.readers import DataConfigError, PairMismatchError, holdout_parts, list_set, load_pair, resolve_val_sets
 
 CFG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "data_defaults.yaml")
 
@@ -40,8 +40,11 @@ def test_rain_streak_generic_pairs_and_holdout(tmp_path):
     for i in range(30):
         put(str(root / "input" / f"{i}.png"), coded(i))
         put(str(root / "target" / f"{i}.png"), coded(i, value=7))
-    cfg = cfg_for({"rain_streak": root}, "--data.benchmarks.rain_streak.holdout.count=10",
-                  "--data.benchmarks.rain_streak.holdout.val=5")
+    cfg = cfg_for(
+        {"rain_streak": root},
+        "--data.benchmarks.rain_streak.holdout.count=10",
+        "--data.benchmarks.rain_streak.holdout.val=5",
+    )
     train, val, test = (list_set(cfg, f"rain_streak/{s}") for s in ("train", "val", "test"))
     assert (len(train.pairs), len(val.pairs), len(test.pairs)) == (15, 5, 10)
     assert not train.problems and train.task == val.task == "rain"
@@ -49,8 +52,11 @@ def test_rain_streak_generic_pairs_and_holdout(tmp_path):
     assert not names_train & names_test and not names_val & (names_train | names_test)
     assert len(names_train | names_val | names_test) == 30
     # the test part does not depend on the validation part (same 10 pairs as without val)
-    no_val = cfg_for({"rain_streak": root}, "--data.benchmarks.rain_streak.holdout.count=10",
-                     "--data.benchmarks.rain_streak.holdout.val=0")
+    no_val = cfg_for(
+        {"rain_streak": root},
+        "--data.benchmarks.rain_streak.holdout.count=10",
+        "--data.benchmarks.rain_streak.holdout.val=0",
+    )
     assert {p.name for p in list_set(no_val, "rain_streak/test").pairs} == names_test
     assert {p.name for p in list_set(no_val, "rain_streak/train").pairs} == names_train | names_val
     for p in test.pairs:
@@ -68,13 +74,16 @@ def test_rain1200_side_by_side_left_is_input(tmp_path):
     train, val, test = (list_set(cfg, f"rain1200/{s}") for s in ("train", "val", "test"))
     assert (len(train.pairs), len(val.pairs), len(test.pairs)) == (3, 2, 3)
     assert {p.input for p in train.pairs}.isdisjoint(p.input for p in val.pairs)
-    assert all(os.sep + "train" + os.sep in p.input for p in val.pairs)   # val comes out of train/
+    assert all(os.sep + "train" + os.sep in p.input for p in val.pairs)  # val comes out of train/
     for p in test.pairs:
         _, _, inp, tgt = ids(p)
         assert inp.shape == tgt.shape == (12, 16, 3)
         assert abs(inp[..., 1].mean() - 200) < 6 and abs(tgt[..., 1].mean() - 20) < 6  # left = rainy input
-    cfg_r = cfg_for({"rain1200": root}, "--data.benchmarks.rain1200.splits.test.input_side=right",
-                    "--data.benchmarks.rain1200.holdout.val=2")
+    cfg_r = cfg_for(
+        {"rain1200": root},
+        "--data.benchmarks.rain1200.splits.test.input_side=right",
+        "--data.benchmarks.rain1200.holdout.val=2",
+    )
     _, _, inp, _ = ids(list_set(cfg_r, "rain1200/test").pairs[0])
     assert abs(inp[..., 1].mean() - 20) < 6
     put(str(root / "test" / "odd.jpg"), coded(1, w=33))
@@ -155,7 +164,9 @@ def test_csd_train_test_tif(tmp_path):
     cfg = cfg_for({"csd": root}, "--data.benchmarks.csd.holdout.val=2")
     train, val, test = (list_set(cfg, f"csd/{s}") for s in ("train", "val", "test"))
     assert (len(train.pairs), len(val.pairs), len(test.pairs)) == (3, 2, 3) and train.task == test.task == "snow"
-    assert all("Train" in p.input for p in val.pairs) and not {p.name for p in val.pairs} & {p.name for p in train.pairs}
+    assert all("Train" in p.input for p in val.pairs) and not {p.name for p in val.pairs} & {
+        p.name for p in train.pairs
+    }
     for p in train.pairs + val.pairs + test.pairs:
         a, b, inp, tgt = ids(p)
         assert a == b and inp[..., 1].mean() == 220 and tgt[..., 1].mean() == 60
@@ -188,7 +199,7 @@ def test_holdout_parts_are_disjoint_cover_and_seeded():
         assert [len(parts[k]) for k in ("test", "val", "train")] == [count, val, n - count - val]
         assert set().union(*parts.values()) == set(range(n))
         assert not parts["test"] & parts["val"] and not parts["train"] & (parts["test"] | parts["val"])
-        assert parts == holdout_parts(n, count, 0, val, 1)                       # seeded
+        assert parts == holdout_parts(n, count, 0, val, 1)  # seeded
     assert holdout_parts(30, 10, 0, 5, 1)["val"] != holdout_parts(30, 10, 0, 5, 2)["val"]
     assert holdout_parts(30, 10, 0, 5, 1)["test"] == holdout_parts(30, 10, 0, 5, 2)["test"]
 
@@ -198,11 +209,19 @@ def test_holdout_errors_name_the_key(tmp_path):
     _flat(root, 6)
     base = {"rain_streak": root}
     with pytest.raises(DataConfigError, match=r"lower data.benchmarks.rain_streak.holdout"):
-        list_set(cfg_for(base, "--data.benchmarks.rain_streak.holdout.count=4",
-                         "--data.benchmarks.rain_streak.holdout.val=2"), "rain_streak/train")
+        list_set(
+            cfg_for(
+                base, "--data.benchmarks.rain_streak.holdout.count=4", "--data.benchmarks.rain_streak.holdout.val=2"
+            ),
+            "rain_streak/train",
+        )
     with pytest.raises(DataConfigError, match=r"part=val needs holdout.val > 0"):
-        list_set(cfg_for(base, "--data.benchmarks.rain_streak.holdout.count=2",
-                         "--data.benchmarks.rain_streak.holdout.val=0"), "rain_streak/val")
+        list_set(
+            cfg_for(
+                base, "--data.benchmarks.rain_streak.holdout.count=2", "--data.benchmarks.rain_streak.holdout.val=0"
+            ),
+            "rain_streak/val",
+        )
     with pytest.raises(DataConfigError, match="use train, val or test"):
         list_set(cfg_for(base, "--data.benchmarks.rain_streak.splits.val.holdout.part=dev"), "rain_streak/val")
     # one split's holdout changed alone: its pairs would overlap its siblings' -> refused, naming both
@@ -221,12 +240,16 @@ def test_like_follows_the_train_split_when_it_is_overridden(tmp_path):
     for d, n in (("heavy", 4), ("light", 4), ("test", 2)):
         for i in range(n):
             put(str(root / d / f"{d}{i}.jpg"), np.concatenate([coded(i, value=200), coded(i, value=20)], axis=1))
-    cfg = cfg_for({"rain1200": root}, "--data.benchmarks.rain1200.splits.train.dirs=[heavy, light]",
-                  "--data.benchmarks.rain1200.holdout.val=3")
+    cfg = cfg_for(
+        {"rain1200": root},
+        "--data.benchmarks.rain1200.splits.train.dirs=[heavy, light]",
+        "--data.benchmarks.rain1200.holdout.val=3",
+    )
     train, val = list_set(cfg, "rain1200/train"), list_set(cfg, "rain1200/val")
     assert (len(train.pairs), len(val.pairs)) == (5, 3)
     assert {p.input for p in train.pairs} | {p.input for p in val.pairs} == {
-        str(root / d / f"{d}{i}.jpg") for d in ("heavy", "light") for i in range(4)}
+        str(root / d / f"{d}{i}.jpg") for d in ("heavy", "light") for i in range(4)
+    }
     assert not {p.input for p in train.pairs} & {p.input for p in val.pairs}
 
 
@@ -237,8 +260,11 @@ def test_val_sets_auto_and_guards(tmp_path):
     assert resolve_val_sets(one) == ["csd/val"]
     other = cfg_for({}, "--data.train_sets=[spa/train, snow100k/train, srrs/train]")
     assert resolve_val_sets(other) == ["spa/val", "snow100k/val", "srrs/val"]
-    assert resolve_val_sets(cfg_for({}, "--data.val_sets=[auto, snow100k/val]")) == ["rain1200/val", "csd/val",
-                                                                                       "snow100k/val"]
+    assert resolve_val_sets(cfg_for({}, "--data.val_sets=[auto, snow100k/val]")) == [
+        "rain1200/val",
+        "csd/val",
+        "snow100k/val",
+    ]
     assert resolve_val_sets(cfg_for({}, "--data.val_sets=[]")) == []
     with pytest.raises(DataConfigError, match="also in data.test_sets"):
         resolve_val_sets(cfg_for({}, "--data.val_sets=[rain1200/test]"))

@@ -1,5 +1,6 @@
 """The default checkpoint (weights/starter.ckpt): infer.py, eval.py and export.py use it when
 --ckpt_file is omitted and say so; when it is absent they stop with one line naming the path."""
+
 import json
 import os
 
@@ -24,8 +25,9 @@ MODEL_CFG = {"preset": "tiny"}
 def fake_repo(tmp_path_factory):
     """A stand-in repository holding weights/starter.ckpt (tiny preset) and its JSON."""
     root = tmp_path_factory.mktemp("repo")
-    path = checkpoint.save(build_network(MODEL_CFG, seed=0), str(root / "weights" / "starter.ckpt"),
-                           MODEL_CFG, {"step": 0})
+    path = checkpoint.save(
+        build_network(MODEL_CFG, seed=0), str(root / "weights" / "starter.ckpt"), MODEL_CFG, {"step": 0}
+    )
     with open(root / "weights" / "starter.json", "w", encoding="utf-8") as fh:
         json.dump({"config": "tiny", "steps": 0}, fh)
     return path
@@ -66,8 +68,7 @@ def test_the_default_path_is_in_the_repository(root_dir, tmp_path, monkeypatch):
 
 
 def test_infer_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path, capsys):
-    rc = infer.main(["--input", os.path.join(pairs[0], "a.png"), "--output", str(tmp_path / "out"),
-                     "--task", "rain"])
+    rc = infer.main(["--input", os.path.join(pairs[0], "a.png"), "--output", str(tmp_path / "out"), "--task", "rain"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert (tmp_path / "out" / "a.png").is_file()
@@ -76,8 +77,9 @@ def test_infer_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path,
 
 
 def test_eval_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path, capsys):
-    rc = eval_py.main(["--input_dir", pairs[0], "--target_dir", pairs[1], "--task", "rain",
-                       "--output_dir", str(tmp_path / "res")])
+    rc = eval_py.main(
+        ["--input_dir", pairs[0], "--target_dir", pairs[1], "--task", "rain", "--output_dir", str(tmp_path / "res")]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     assert f"eval.py: checkpoint {default_ckpt} (default starter weights" in out
@@ -86,8 +88,7 @@ def test_eval_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path, 
 
 def test_export_without_ckpt_file_uses_the_default(default_ckpt, tmp_path, capsys):
     name = str(tmp_path / "sa")
-    rc = export_py.main(["--file_format", "MINDIR", "--file_name", name, "--height", "32",
-                         "--width", "32"])
+    rc = export_py.main(["--file_format", "MINDIR", "--file_name", name, "--height", "32", "--width", "32"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert out.splitlines()[0].startswith(f"export.py: checkpoint {default_ckpt} (default starter")
@@ -96,25 +97,36 @@ def test_export_without_ckpt_file_uses_the_default(default_ckpt, tmp_path, capsy
 
 
 def test_an_explicit_ckpt_file_is_named_without_default(fake_repo, absent, pairs, tmp_path, capsys):
-    rc = infer.main(["--ckpt_file", fake_repo, "--input", pairs[0], "--output", str(tmp_path / "o"),
-                     "--task", "rain"])
+    rc = infer.main(["--ckpt_file", fake_repo, "--input", pairs[0], "--output", str(tmp_path / "o"), "--task", "rain"])
     out = capsys.readouterr().out
     assert rc == 0 and f"infer.py: checkpoint {fake_repo}\n" in out and "default" not in out
 
 
 @pytest.mark.parametrize("prog", ["infer", "eval", "export"])
 def test_missing_default_is_a_one_line_error(prog, absent, pairs, tmp_path, capsys):
-    argv = {"infer": ["--input", pairs[0], "--output", str(tmp_path / "o")],
-            "eval": ["--input_dir", pairs[0], "--target_dir", pairs[1], "--task", "rain",
-                     "--output_dir", str(tmp_path / "res")],
-            "export": ["--file_name", str(tmp_path / "sa")]}[prog]
+    argv = {
+        "infer": ["--input", pairs[0], "--output", str(tmp_path / "o")],
+        "eval": [
+            "--input_dir",
+            pairs[0],
+            "--target_dir",
+            pairs[1],
+            "--task",
+            "rain",
+            "--output_dir",
+            str(tmp_path / "res"),
+        ],
+        "export": ["--file_name", str(tmp_path / "sa")],
+    }[prog]
     main = {"infer": infer.main, "eval": eval_py.main, "export": export_py.main}[prog]
     rc = main(argv)
     err = capsys.readouterr().err.splitlines()
-    assert rc == 2                                 # nothing was done (docs/cli.md)
+    assert rc == 2  # nothing was done (docs/cli.md)
     assert len(err) == 1, err
-    assert err[0] == (f"{prog}.py: error: no --ckpt_file given and the default checkpoint {absent} "
-                      "does not exist: pass --ckpt_file PATH or train one (python train.py)")
+    assert err[0] == (
+        f"{prog}.py: error: no --ckpt_file given and the default checkpoint {absent} "
+        "does not exist: pass --ckpt_file PATH or train one (python train.py)"
+    )
     assert not os.path.exists(tmp_path / "o") and not os.path.exists(tmp_path / "sa.mindir")
 
 

@@ -1,4 +1,5 @@
 """eval.py: per-image CSV, printed table = src.metrics on the saved PNGs, configured sets, errors."""
+
 import csv
 import json
 import os
@@ -55,9 +56,21 @@ def means(rows):
 def test_folder_csv_and_table_match_metrics_on_saved_pngs(ckpt, tmp_path, capsys):
     pairs = make_pairs(str(tmp_path / "rainy"), str(tmp_path / "clean"), "rain", 3, seed=0)
     out = tmp_path / "res"
-    rc = eval_py.main(["--ckpt_file", ckpt, "--input_dir", str(tmp_path / "rainy"), "--target_dir",
-                       str(tmp_path / "clean"), "--task", "rain", "--output_dir", str(out),
-                       "--save_images"])
+    rc = eval_py.main(
+        [
+            "--ckpt_file",
+            ckpt,
+            "--input_dir",
+            str(tmp_path / "rainy"),
+            "--target_dir",
+            str(tmp_path / "clean"),
+            "--task",
+            "rain",
+            "--output_dir",
+            str(out),
+            "--save_images",
+        ]
+    )
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
     assert "protocol: PSNR/SSIM on Y of MATLAB rgb2ycbcr" in stdout
@@ -88,8 +101,19 @@ def test_configured_sets_per_task_and_auto(ckpt, tmp_path, capsys):
         base = root / task / "test"
         make_pairs(str(base / "input"), str(base / "target"), task, 2, seed)
     out = tmp_path / "res"
-    rc = eval_py.main(["--ckpt_file", ckpt, f"--data.roots.demo={root}", "--sets",
-                       "demo_rain/test,demo_snow/test", "--task", "auto", "--output_dir", str(out)])
+    rc = eval_py.main(
+        [
+            "--ckpt_file",
+            ckpt,
+            f"--data.roots.demo={root}",
+            "--sets",
+            "demo_rain/test,demo_snow/test",
+            "--task",
+            "auto",
+            "--output_dir",
+            str(out),
+        ]
+    )
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
     printed = table_rows(stdout)
@@ -106,8 +130,12 @@ def test_configured_sets_per_task_and_auto(ckpt, tmp_path, capsys):
 
 
 def test_errors_exit_2_with_a_message(ckpt, tmp_path, capsys):
-    assert eval_py.main(["--ckpt_file", ckpt, "--input_dir", str(tmp_path), "--target_dir",
-                         str(tmp_path), "--task", "auto"]) == 2
+    assert (
+        eval_py.main(
+            ["--ckpt_file", ckpt, "--input_dir", str(tmp_path), "--target_dir", str(tmp_path), "--task", "auto"]
+        )
+        == 2
+    )
     assert "--set_task" in capsys.readouterr().err
     assert eval_py.main(["--ckpt_file", ckpt, "--sets", "nosuch/test"]) == 2
     assert "unknown benchmark 'nosuch'" in capsys.readouterr().err

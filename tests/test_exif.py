@@ -1,5 +1,6 @@
 """EXIF orientation: infer.py (and preprocess.py for photos without targets) turn phone photos the
 way viewers show them; training/evaluation data keep the stored pixels."""
+
 import io
 import json
 import os
@@ -48,18 +49,17 @@ def displayed(data):
     return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
 
 
-@pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("WEBP", {"lossless": True}),
-                                    ("JPEG", {"quality": 95})])
+@pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("WEBP", {"lossless": True}), ("JPEG", {"quality": 95})])
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_decode_applies_exif_only_when_asked(fmt, kw, orientation):
     rgb = stored_pixels()
     data = encoded(rgb, fmt, orientation, **kw)
-    stored = decode_rgb(data)                     # default: the stored pixels (training, eval)
-    shown = decode_rgb(data, apply_exif=True)     # users' photos
+    stored = decode_rgb(data)  # default: the stored pixels (training, eval)
+    shown = decode_rgb(data, apply_exif=True)  # users' photos
     want = displayed(data)
     assert stored.shape == (H, W, 3)
     assert shown.shape == want.shape == ((W, H, 3) if orientation >= 5 else (H, W, 3))
-    tol = 0 if fmt != "JPEG" else 2               # JPEG: OpenCV's and Pillow's IDCT may differ by 1
+    tol = 0 if fmt != "JPEG" else 2  # JPEG: OpenCV's and Pillow's IDCT may differ by 1
     assert np.abs(shown.astype(int) - want).max() <= tol
     assert np.array_equal(shown, apply_orientation(stored, orientation))
     if fmt != "JPEG":
@@ -92,8 +92,9 @@ def test_infer_outputs_phone_photos_as_displayed(tiny, tmp_path, capsys):
         (folder / f"o{o}.jpg").write_bytes(data)
         shown[o] = decode_rgb(data, apply_exif=True)
         assert np.abs(shown[o].astype(int) - displayed(data)).max() <= 2
-    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"),
-                     "--task", "rain", "--compare"])
+    rc = infer.main(
+        ["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"), "--task", "rain", "--compare"]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     for o, size in ((3, (H, W)), (6, (W, H)), (8, (W, H))):
@@ -101,9 +102,9 @@ def test_infer_outputs_phone_photos_as_displayed(tiny, tmp_path, capsys):
         assert got.shape[:2] == size
         assert f"o{o}.jpg -> " in out and f"| {size[1]}x{size[0]}, " in out
         want = to_uint8(restorer.restore(shown[o], task="rain").image)
-        assert np.abs(got.astype(int) - want).max() <= 1, o   # the network saw the turned photo
+        assert np.abs(got.astype(int) - want).max() <= 1, o  # the network saw the turned photo
         side = cv2.imread(str(tmp_path / "out" / "compare" / f"o{o}.png"))[:, :, ::-1]
-        assert np.array_equal(side[:, :size[1]], shown[o])    # left half = the photo as displayed
+        assert np.array_equal(side[:, : size[1]], shown[o])  # left half = the photo as displayed
 
 
 def test_eval_keeps_the_stored_pixels(tiny, tmp_path, capsys):
@@ -113,9 +114,21 @@ def test_eval_keeps_the_stored_pixels(tiny, tmp_path, capsys):
     (tmp_path / "rainy").mkdir()
     (tmp_path / "rainy" / "p.png").write_bytes(encoded(rgb, "PNG", 6))
     write_rgb(str(tmp_path / "clean" / "p.png"), rgb)
-    rc = eval_py.main(["--ckpt_file", ckpt, "--input_dir", str(tmp_path / "rainy"), "--target_dir",
-                       str(tmp_path / "clean"), "--task", "rain", "--output_dir",
-                       str(tmp_path / "res"), "--save_images"])
+    rc = eval_py.main(
+        [
+            "--ckpt_file",
+            ckpt,
+            "--input_dir",
+            str(tmp_path / "rainy"),
+            "--target_dir",
+            str(tmp_path / "clean"),
+            "--task",
+            "rain",
+            "--output_dir",
+            str(tmp_path / "res"),
+            "--save_images",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     saved = cv2.imread(str(tmp_path / "res" / "folder_rainy" / "images" / "p.png"))
     assert saved.shape[:2] == (H, W)
@@ -135,8 +148,7 @@ def test_preprocess_orients_photos_without_targets_only(tmp_path):
     write_rgb(str(paired / "target" / "p.png"), rgb)
     sizes = {}
     for name, src in (("photos", photos), ("paired", paired)):
-        with open(preprocess(str(src), str(tmp_path / f"pre_{name}"), tile=64, log=lambda *a: None),
-                  encoding="utf-8") as fh:
+        with open(preprocess(str(src), str(tmp_path / f"pre_{name}"), tile=64), encoding="utf-8") as fh:
             entry = json.load(fh)["images"][0]
         sizes[name] = (entry["height"], entry["width"], entry["exif"])
     assert sizes == {"photos": (W, H, True), "paired": (H, W, False)}

@@ -1,5 +1,6 @@
 """One error policy for every entry point (docs/cli.md): a one-line ``<prog>: error: <message>``
 on stderr, exit code 2 when nothing was done, 1 when work started and failed, 0 when all went well."""
+
 import importlib
 import inspect
 import os
@@ -25,7 +26,9 @@ def test_every_project_error_derives_from_the_base():
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and issubclass(cls, Exception):
                 found.append(cls)
-                assert issubclass(cls, SmartAssignError), f"{cls.__module__}.{name} does not derive from SmartAssignError"
+                assert issubclass(
+                    cls, SmartAssignError
+                ), f"{cls.__module__}.{name} does not derive from SmartAssignError"
     assert len(found) >= 12
 
 
@@ -33,7 +36,9 @@ def test_run_entry_maps_errors_to_codes(capsys):
     def raise_(exc):
         def body(argv):
             raise exc
+
         return body
+
     assert run_entry("x.py", lambda argv: None) == 0
     assert run_entry("x.py", lambda argv: 1) == 1
     assert run_entry("x.py", raise_(UsageError("--a: bad\n  value"))) == EXIT_USAGE
@@ -41,9 +46,8 @@ def test_run_entry_maps_errors_to_codes(capsys):
     assert run_entry("x.py", raise_(RunFailure("diverged"))) == EXIT_FAILURE
     assert run_entry("x.py", raise_(FileNotFoundError(2, "No such file or directory", "/no/such"))) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines()[-1] == "x.py: error: /no/such: No such file or directory"
-    with pytest.raises(KeyError):                      # a bug keeps its traceback
+    with pytest.raises(KeyError):  # a bug keeps its traceback
         run_entry("x.py", raise_(KeyError("bug")))
-
 
 
 CASES = {
@@ -51,12 +55,18 @@ CASES = {
     "eval.py": lambda t: (__import__("eval").main, ["--input_dir", str(t), "--task", "rain"]),
     "infer.py": lambda t: (__import__("infer").main, ["--input", str(t / "none.png"), "--output", str(t / "o")]),
     "export.py": lambda t: (__import__("export").main, ["--file_format", "AIR", "--file_name", str(t / "m")]),
-    "preprocess.py": lambda t: (__import__("preprocess").main, ["--data_path", str(t / "none"), "--output_path",
-                                                                str(t / "o"), "--tile", "64"]),
-    "postprocess.py": lambda t: (__import__("postprocess").main, ["--manifest", str(t / "none.json"),
-                                                                  "--result_dir", str(t), "--output_dir", str(t / "o")]),
-    "prepare_data.py": lambda t: (__import__("prepare_data").main, ["synth", "--task", "rain", "--src",
-                                                                    str(t / "none"), "--dst", str(t / "d")]),
+    "preprocess.py": lambda t: (
+        __import__("preprocess").main,
+        ["--data_path", str(t / "none"), "--output_path", str(t / "o"), "--tile", "64"],
+    ),
+    "postprocess.py": lambda t: (
+        __import__("postprocess").main,
+        ["--manifest", str(t / "none.json"), "--result_dir", str(t), "--output_dir", str(t / "o")],
+    ),
+    "prepare_data.py": lambda t: (
+        __import__("prepare_data").main,
+        ["synth", "--task", "rain", "--src", str(t / "none"), "--dst", str(t / "d")],
+    ),
     "report.py": lambda t: (__import__("report").main, ["curves", "--run", str(t / "none")]),
 }
 
@@ -76,6 +86,7 @@ def test_training_that_diverges_exits_1(monkeypatch, capsys):
 
     def diverge(cfg):
         raise NonFiniteLossError("stopped at step 3: the loss was not finite for 3 steps in a row")
+
     monkeypatch.setattr(runner, "run", diverge)
     assert train.main(["--config_path", DEMO]) == EXIT_FAILURE
     errors, _ = _error_lines(capsys.readouterr().err, "train.py")

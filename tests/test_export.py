@@ -4,6 +4,7 @@ One tiny-preset checkpoint (random weights; the recognition bias is shifted so t
 samples of the auto batch take different branches) is exported once per module in each needed
 form; the tests share the files.
 """
+
 import datetime
 import json
 import os
@@ -23,7 +24,7 @@ from src.train.checkpoint import load_model, save
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TILE = 64
-ODD_H, ODD_W = 40, 72            # not multiples of 32: exercises the wrapper's own padding
+ODD_H, ODD_W = 40, 72  # not multiples of 32: exercises the wrapper's own padding
 MINDIR_TOL, ONNX_TOL = 1e-5, 1e-4
 
 
@@ -64,7 +65,7 @@ def ckpt(tmp_path_factory, inputs):
     assert d[0] != d[1]
     bias = net.tkff.head_re.fc.bias
     value = bias.asnumpy().copy()
-    value[0] -= (d[0] + d[1]) / 2   # threshold halfway between the two samples
+    value[0] -= (d[0] + d[1]) / 2  # threshold halfway between the two samples
     bias.set_data(ms.Tensor(value))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
     save(net, str(path), {"preset": "tiny"}, {"step": 0})
@@ -88,18 +89,41 @@ def reference(ref_net, inputs):
 def exported(ckpt, ref_net, tmp_path_factory):
     """Models exported once: MINDIR all through the CLI; the rest through export_network."""
     d = tmp_path_factory.mktemp("export")
-    rc = export_cli.main(["--ckpt_file", str(ckpt), "--file_format", "MINDIR", "--file_name",
-                          str(d / "sa_all"), "--height", str(TILE), "--width", str(TILE)])
+    rc = export_cli.main(
+        [
+            "--ckpt_file",
+            str(ckpt),
+            "--file_format",
+            "MINDIR",
+            "--file_name",
+            str(d / "sa_all"),
+            "--height",
+            str(TILE),
+            "--width",
+            str(TILE),
+        ]
+    )
     assert rc == 0
     files = {"mindir_all": (str(d / "sa_all.mindir"), str(d / "sa_all.mindir.json"))}
-    files["mindir_auto"] = export_network(ref_net, "MINDIR", str(d / "sa_auto.mindir"), TILE, TILE,
-                                          task="auto", model_cfg={"preset": "tiny"}, batch_size=2)
-    files["onnx_all_odd"] = export_network(ref_net, "ONNX", str(d / "sa_all_odd"), ODD_H, ODD_W,
-                                           task="all", model_cfg={"preset": "tiny"})
-    files["onnx_auto"] = export_network(ref_net, "ONNX", str(d / "sa_auto"), TILE, TILE, task="auto",
-                                        model_cfg={"preset": "tiny"}, batch_size=2)
-    files["onnx_snow"] = export_network(ref_net, "ONNX", str(d / "sa_snow"), TILE, TILE, task="snow",
-                                        model_cfg={"preset": "tiny"})
+    files["mindir_auto"] = export_network(
+        ref_net,
+        "MINDIR",
+        str(d / "sa_auto.mindir"),
+        TILE,
+        TILE,
+        task="auto",
+        model_cfg={"preset": "tiny"},
+        batch_size=2,
+    )
+    files["onnx_all_odd"] = export_network(
+        ref_net, "ONNX", str(d / "sa_all_odd"), ODD_H, ODD_W, task="all", model_cfg={"preset": "tiny"}
+    )
+    files["onnx_auto"] = export_network(
+        ref_net, "ONNX", str(d / "sa_auto"), TILE, TILE, task="auto", model_cfg={"preset": "tiny"}, batch_size=2
+    )
+    files["onnx_snow"] = export_network(
+        ref_net, "ONNX", str(d / "sa_snow"), TILE, TILE, task="snow", model_cfg={"preset": "tiny"}
+    )
     for model, sidecar in files.values():
         assert os.path.isfile(model) and os.path.isfile(sidecar), (model, sidecar)
     return files
@@ -144,8 +168,11 @@ def test_onnx_parity_task_all_odd_size(exported, inputs, reference):
     assert diff <= ONNX_TOL
     info = json.load(open(sidecar))
     assert [i.name for i in sess.get_inputs()] == [info["input"]["name"]] == ["input"]
-    assert [o.name for o in sess.get_outputs()] == [o["name"] for o in info["outputs"]] \
+    assert (
+        [o.name for o in sess.get_outputs()]
+        == [o["name"] for o in info["outputs"]]
         == ["derain", "desnow", "recognition"]
+    )
     assert [list(o.shape) for o in got] == [o["shape"] for o in info["outputs"]]
 
 
@@ -188,9 +215,22 @@ def test_wrapper_clip_option(ref_net, inputs, reference):
 
 # --------------------------------------------------------------------------- CLI and sidecar
 def test_air_on_cpu_fails_with_message(ckpt, tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "export.py"), "--ckpt_file", str(ckpt),
-                           "--file_format", "AIR", "--file_name", str(tmp_path / "m")],
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "export.py"),
+            "--ckpt_file",
+            str(ckpt),
+            "--file_format",
+            "AIR",
+            "--file_name",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
+    )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("export.py: error:")]
     assert len(lines) == 1 and "AIR export needs MindSpore on an Ascend device" in lines[0], proc.stderr
@@ -211,8 +251,14 @@ def test_sidecar_json(exported, ckpt, inputs):
     assert info["task"] == "all" and info["clip"] is False
     assert info["tile"] == {"height": TILE, "width": TILE} and info["batch_size"] == 1
     assert info["multiple"] == 32
-    assert info["input"] == {"name": "input", "shape": [1, 3, TILE, TILE], "dtype": "float32",
-                             "layout": "NCHW", "range": [0.0, 1.0], "channels": "RGB"}
+    assert info["input"] == {
+        "name": "input",
+        "shape": [1, 3, TILE, TILE],
+        "dtype": "float32",
+        "layout": "NCHW",
+        "range": [0.0, 1.0],
+        "channels": "RGB",
+    }
     got = _graph_outputs(model, inputs["one"])
     assert [o["name"] for o in info["outputs"]] == ["derain", "desnow", "recognition"]
     assert [o["shape"] for o in info["outputs"]] == [list(g.shape) for g in got]

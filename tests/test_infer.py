@@ -1,5 +1,6 @@
 """infer.py and the engine: tiled = whole image, odd sizes, input formats, corrupt files, task
 choice by the recognition head, the ONNX Runtime backend (tiny preset, random weights)."""
+
 import os
 import sys
 
@@ -110,8 +111,10 @@ def test_task_auto_picks_the_larger_recognition_score(tmp_path, capsys):
     # through infer.py: the snow head is chosen and reported with its confidence
     ckpt = checkpoint.save(net, str(tmp_path / "snowy.ckpt"), MODEL_CFG)
     write_rgb(str(tmp_path / "in" / "p.jpg"), to_uint8(x))
-    assert infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "in" / "p.jpg"),
-                       "--output", str(tmp_path / "out")]) == 0
+    assert (
+        infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "in" / "p.jpg"), "--output", str(tmp_path / "out")])
+        == 0
+    )
     line = [ln for ln in capsys.readouterr().out.splitlines() if "p.jpg -> " in ln]
     assert len(line) == 1 and "| snow (auto, p=0.953) |" in line[0]  # softmax(-1, 2)[1] = 0.9526
 
@@ -148,8 +151,19 @@ def test_input_formats_and_mirrored_names(backend, ckpt, tmp_path, capsys):
     rgb = to_uint8(photo(40, 56, seed=3))
     expected = _write_formats(str(tmp_path / "in"), rgb)
     (tmp_path / "in" / "notes.txt").write_text("not an image")
-    rc = infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "in"), "--output",
-                     str(tmp_path / "out"), "--task", "rain", "--compare"])
+    rc = infer.main(
+        [
+            "--ckpt_file",
+            ckpt,
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--task",
+            "rain",
+            "--compare",
+        ]
+    )
     cap = capsys.readouterr()
     out = cap.out
     assert rc == 0, out
@@ -178,8 +192,7 @@ def test_corrupt_files_are_reported_and_skipped(ckpt, tmp_path, capsys):
     (folder / "cut.jpg").write_bytes(data[: len(data) // 2])  # truncated JPEG
     (folder / "empty.png").write_bytes(b"")
     (folder / "text.bmp").write_bytes(b"this is not a bitmap")
-    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"),
-                     "--task", "snow"])
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"), "--task", "snow"])
     cap = capsys.readouterr()
     assert rc == 1
     assert sorted(os.listdir(tmp_path / "out")) == ["good1.png", "z_good2.png"]
@@ -195,9 +208,10 @@ def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys
     good = to_uint8(photo(32, 40, seed=6))
     for rel in ("a.png", "sub/b.jpg", "fake.jpg/inside.png"):  # fake.jpg/ is a folder
         write_rgb(str(folder / rel), good)
-    os.makedirs(folder / "empty.png")                            # an empty folder named like an image
+    os.makedirs(folder / "empty.png")  # an empty folder named like an image
     pytest.importorskip("PIL")
     from PIL import Image
+
     Image.fromarray(good).save(str(folder / "anim.gif"))
     (folder / "text.png").write_text("a text file named .png")
     (folder / "notes.txt").write_text("hello")
@@ -205,14 +219,11 @@ def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys
     os.makedirs(folder / ".cache")
     write_rgb(str(folder / ".cache" / "x.png"), good)
     out_dir = tmp_path / "out"
-    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(out_dir),
-                     "--task", "rain"])
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(out_dir), "--task", "rain"])
     cap = capsys.readouterr()
     assert rc == 1, cap.err
-    restored = sorted(os.path.relpath(os.path.join(d, f), out_dir)
-                      for d, _, fs in os.walk(out_dir) for f in fs)
-    assert restored == sorted(["a.png", os.path.join("sub", "b.png"),
-                               os.path.join("fake.jpg", "inside.png")])
+    restored = sorted(os.path.relpath(os.path.join(d, f), out_dir) for d, _, fs in os.walk(out_dir) for f in fs)
+    assert restored == sorted(["a.png", os.path.join("sub", "b.png"), os.path.join("fake.jpg", "inside.png")])
     sep = os.sep
     expect = {  # each entry that was not restored: its own line, with the reason
         f"skipped {folder / 'anim.gif'}: GIF images are not supported",
@@ -227,18 +238,19 @@ def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys
     assert len(lines) == len(expect), cap.err
     for want in expect:
         assert sum(ln.startswith("infer.py: " + want) for ln in lines) == 1, (want, cap.err)
-    assert cap.err.splitlines()[-1] == (f"infer.py: 1 of 4 file(s) failed; restored 3 image(s) into "
-                                        f"{out_dir}; 6 non-image entries skipped")
+    assert cap.err.splitlines()[-1] == (
+        f"infer.py: 1 of 4 file(s) failed; restored 3 image(s) into " f"{out_dir}; 6 non-image entries skipped"
+    )
     assert "4 image(s) from" in cap.out and "(6 other entries skipped, listed at the end)" in cap.out
     # without the failing file: skipped entries are listed, the exit code is 0
     (folder / "text.png").unlink()
-    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "o2"),
-                     "--task", "rain"])
+    rc = infer.main(["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "o2"), "--task", "rain"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     assert cap.err.count("infer.py: skipped ") == 6 and "failed" not in cap.err
-    assert cap.out.splitlines()[-1] == (f"infer.py: restored 3 image(s) into {tmp_path / 'o2'}; "
-                                        "6 non-image entries skipped")
+    assert cap.out.splitlines()[-1] == (
+        f"infer.py: restored 3 image(s) into {tmp_path / 'o2'}; " "6 non-image entries skipped"
+    )
     # a folder with no image at all: exit 2, the entries listed, then a one-line error
     only = tmp_path / "only"
     os.makedirs(only / "dir.jpg")
@@ -255,12 +267,22 @@ def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys
 
 
 def test_fatal_errors_exit_2(ckpt, tmp_path, capsys):
-    assert infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "nope"), "--output",
-                       str(tmp_path / "o")]) == 2
+    assert infer.main(["--ckpt_file", ckpt, "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     write_rgb(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
-    assert infer.main(["--ckpt_file", str(tmp_path / "missing.ckpt"), "--input",
-                       str(tmp_path / "x.png"), "--output", str(tmp_path / "o")]) == 2
+    assert (
+        infer.main(
+            [
+                "--ckpt_file",
+                str(tmp_path / "missing.ckpt"),
+                "--input",
+                str(tmp_path / "x.png"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "checkpoint not found" in capsys.readouterr().err
 
 
@@ -276,8 +298,9 @@ def test_onnxruntime_missing_gives_a_clear_message(tmp_path, monkeypatch):
 def onnx_model(net, tmp_path_factory):
     pytest.importorskip("onnxruntime")
     export = pytest.importorskip("src.infer.export")
-    path, _ = export.export_network(net, "ONNX", str(tmp_path_factory.mktemp("onnx") / "tiny"),
-                                    128, 128, task="all", model_cfg=MODEL_CFG)
+    path, _ = export.export_network(
+        net, "ONNX", str(tmp_path_factory.mktemp("onnx") / "tiny"), 128, 128, task="all", model_cfg=MODEL_CFG
+    )
     return path
 
 
@@ -294,7 +317,20 @@ def test_onnx_backend_equals_mindspore(net, onnx_model, image_300x500, tmp_path,
     with pytest.raises(EngineError, match="takes 128x128 tiles only"):
         Restorer(OnnxBackend(onnx_model), tile=256)
     write_rgb(str(tmp_path / "p.png"), to_uint8(photo(67, 101, seed=5)))
-    assert infer.main(["--backend", "onnxruntime", "--onnx_file", onnx_model, "--input",
-                       str(tmp_path / "p.png"), "--output", str(tmp_path / "out")]) == 0
+    assert (
+        infer.main(
+            [
+                "--backend",
+                "onnxruntime",
+                "--onnx_file",
+                onnx_model,
+                "--input",
+                str(tmp_path / "p.png"),
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert "backend onnxruntime, tiles 128x128" in capsys.readouterr().out
     assert (tmp_path / "out" / "p.png").is_file()

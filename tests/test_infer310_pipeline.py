@@ -7,6 +7,7 @@ MINDIR), writing ``<stem>_<i>.bin`` like it. The result must equal what infer.py
 the ONNX export. scripts/run_infer_310.sh is run for real with the PyPI Lite: it must stop at the
 first failing step (infer: Lite refuses the MINDIR version; build: no MS_LITE_HOME).
 """
+
 import csv
 import json
 import os
@@ -67,8 +68,12 @@ def setup(tmp_path_factory):
     net = build_network({"preset": "tiny"}, seed=5)
     # Shift the recognition bias so that "auto" picks different heads for different images.
     probe = Restorer(FixedTile(MindSporeBackend(net), TILE), overlap=OVERLAP)
-    margins = sorted({float(np.subtract(*probe.restore(read_rgb(str(d / "data" / "input" / f"{n}.png")),
-                                                       task="auto").scores)) for n in SIZES})
+    margins = sorted(
+        {
+            float(np.subtract(*probe.restore(read_rgb(str(d / "data" / "input" / f"{n}.png")), task="auto").scores))
+            for n in SIZES
+        }
+    )
     assert len(margins) > 1
     bias = net.tkff.head_re.fc.bias
     value = bias.asnumpy().copy()
@@ -77,28 +82,50 @@ def setup(tmp_path_factory):
     ckpt = d / "tiny.ckpt"
     save(net, str(ckpt), {"preset": "tiny"}, {"step": 0})
     ref_net, cfg, _ = load_model(str(ckpt))
-    mindir, mindir_json = export_network(ref_net, "MINDIR", str(d / "sa"), TILE, TILE, task="all",
-                                         model_cfg=cfg)
+    mindir, mindir_json = export_network(ref_net, "MINDIR", str(d / "sa"), TILE, TILE, task="all", model_cfg=cfg)
     onnx, _ = export_network(ref_net, "ONNX", str(d / "sa"), TILE, TILE, task="all", model_cfg=cfg)
-    return dict(dir=d, ckpt=ckpt, net=ref_net, mindir=mindir, mindir_json=mindir_json, onnx=onnx,
-                data=d / "data")
+    return dict(dir=d, ckpt=ckpt, net=ref_net, mindir=mindir, mindir_json=mindir_json, onnx=onnx, data=d / "data")
 
 
 @pytest.fixture(scope="module")
 def pipeline(setup):
     """preprocess.py -> GraphCell over every tile -> postprocess.py (task auto, then rain)."""
     d = setup["dir"]
-    assert pre_cli.main(["--data_path", str(setup["data"]), "--output_path", str(d / "pre"),
-                         "--mindir_json", setup["mindir_json"], "--overlap", str(OVERLAP)]) == 0
+    assert (
+        pre_cli.main(
+            [
+                "--data_path",
+                str(setup["data"]),
+                "--output_path",
+                str(d / "pre"),
+                "--mindir_json",
+                setup["mindir_json"],
+                "--overlap",
+                str(OVERLAP),
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((d / "pre" / "manifest.json").read_text())
     graph = nn.GraphCell(ms.load(setup["mindir"]))
-    n = run_tiles(lambda x: graph(ms.Tensor(x)), manifest["bin_dir"], str(d / "results"),
-                  manifest["input_shape"])
+    n = run_tiles(lambda x: graph(ms.Tensor(x)), manifest["bin_dir"], str(d / "results"), manifest["input_shape"])
     assert n == sum(len(e["tiles"]) for e in manifest["images"])
     for task in ("auto", "rain"):
-        assert post_cli.main(["--manifest", str(d / "pre" / "manifest.json"), "--result_dir",
-                              str(d / "results"), "--output_dir", str(d / f"out_{task}"),
-                              "--task", task]) == 0
+        assert (
+            post_cli.main(
+                [
+                    "--manifest",
+                    str(d / "pre" / "manifest.json"),
+                    "--result_dir",
+                    str(d / "results"),
+                    "--output_dir",
+                    str(d / f"out_{task}"),
+                    "--task",
+                    task,
+                ]
+            )
+            == 0
+        )
     return dict(manifest=manifest, out={t: d / f"out_{t}" for t in ("auto", "rain")})
 
 
@@ -166,9 +193,20 @@ def test_pipeline_matches_infer_py_onnx(setup, pipeline, tmp_path):
     pytest.importorskip("onnxruntime")
     import infer as infer_cli
 
-    rc = infer_cli.main(["--backend", "onnxruntime", "--onnx_file", setup["onnx"], "--input",
-                         str(setup["data"] / "input"), "--output", str(tmp_path),
-                         "--tile_overlap", str(OVERLAP)])
+    rc = infer_cli.main(
+        [
+            "--backend",
+            "onnxruntime",
+            "--onnx_file",
+            setup["onnx"],
+            "--input",
+            str(setup["data"] / "input"),
+            "--output",
+            str(tmp_path),
+            "--tile_overlap",
+            str(OVERLAP),
+        ]
+    )
     assert rc == 0
     worst = 0
     for name in SIZES:
@@ -180,8 +218,16 @@ def test_pipeline_matches_infer_py_onnx(setup, pipeline, tmp_path):
 
 
 def test_postprocess_reports_missing_results(setup, pipeline, tmp_path, capsys):
-    rc = post_cli.main(["--manifest", str(setup["dir"] / "pre" / "manifest.json"),
-                        "--result_dir", str(tmp_path), "--output_dir", str(tmp_path / "o")])
+    rc = post_cli.main(
+        [
+            "--manifest",
+            str(setup["dir"] / "pre" / "manifest.json"),
+            "--result_dir",
+            str(tmp_path),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "postprocess.py: error:" in err and "a_rain_t0000_0.bin: result missing" in err
@@ -192,19 +238,26 @@ def test_postprocess_reports_missing_results(setup, pipeline, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def lite_home():
-    proc = subprocess.run(["bash", str(FETCH)], capture_output=True, text=True, timeout=1800,
-                          env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)))
+    proc = subprocess.run(
+        ["bash", str(FETCH)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=dict(os.environ, PYTHON=os.environ.get("PYTHON", sys.executable)),
+    )
     if proc.returncode != 0:
         if not os.environ.get("SMARTASSIGN_REQUIRE_LITE") and not network_reachable():
-            pytest.skip("cannot fetch mindspore-lite 2.0.0 (network unreachable) and "
-                        "SMARTASSIGN_REQUIRE_LITE is not set")
+            pytest.skip(
+                "cannot fetch mindspore-lite 2.0.0 (network unreachable) and " "SMARTASSIGN_REQUIRE_LITE is not set"
+            )
         pytest.fail(f"scripts/fetch_mindspore_lite.sh failed:\n{proc.stderr[-3000:]}")
     return proc.stdout.strip().splitlines()[-1]
 
 
 def _run_script(args, env, cwd):
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=900, env=env, cwd=str(cwd))
+    return subprocess.run(
+        ["bash", str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=900, env=env, cwd=str(cwd)
+    )
 
 
 def _env(**extra):
@@ -220,16 +273,17 @@ def test_script_usage(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.network      # fetches PyPI's mindspore-lite wheel (first run)
-@pytest.mark.cpp          # run_infer_310.sh builds ascend310_infer/ first
+@pytest.mark.network  # fetches PyPI's mindspore-lite wheel (first run)
+@pytest.mark.cpp  # run_infer_310.sh builds ascend310_infer/ first
 def test_script_stops_at_infer_with_pypi_lite(setup, lite_home, tmp_path):
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     out = tmp_path / "run"
     # relative MINDIR and data paths, from an unrelated directory
     rel = os.path.relpath(setup["mindir"], cwd)
-    proc = _run_script([rel, os.path.relpath(setup["data"], cwd), "CPU", "0"],
-                       _env(MS_LITE_HOME=lite_home, OUTPUT_DIR=str(out)), cwd)
+    proc = _run_script(
+        [rel, os.path.relpath(setup["data"], cwd), "CPU", "0"], _env(MS_LITE_HOME=lite_home, OUTPUT_DIR=str(out)), cwd
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log
     assert f"(tile {TILE}x{TILE})" in proc.stdout, log
@@ -244,8 +298,7 @@ def test_script_stops_at_infer_with_pypi_lite(setup, lite_home, tmp_path):
 
 def test_script_stops_at_build_without_lite(setup, tmp_path):
     out = tmp_path / "run"
-    proc = _run_script([setup["mindir"], setup["data"], "CPU", "0"], _env(OUTPUT_DIR=str(out)),
-                       tmp_path)
+    proc = _run_script([setup["mindir"], setup["data"], "CPU", "0"], _env(OUTPUT_DIR=str(out)), tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log
     assert "[build] FAILED" in proc.stderr and "stopped at step 'build'" in proc.stderr, log

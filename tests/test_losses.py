@@ -1,29 +1,39 @@
 """Loss terms against independent NumPy computations; contrast direction; task masks."""
+
 import numpy as np
 import mindspore as ms
 import pytest
 
-from src.losses import (SPARSITY_FILTERS, SmartAssignLoss, charbonnier, contrast_loss, gradient_loss,
-                        knowledge_distances, quasi_sparsity, recognition_loss)
+from src.losses import (
+    SPARSITY_FILTERS,
+    SmartAssignLoss,
+    charbonnier,
+    contrast_loss,
+    gradient_loss,
+    knowledge_distances,
+    quasi_sparsity,
+    recognition_loss,
+)
 from src.models import RestorationNet
 
 RNG = np.random.default_rng(42)
 R = RNG.random((2, 3, 17, 23)).astype(np.float32)
 G = RNG.random((2, 3, 17, 23)).astype(np.float32)
-I = RNG.random((2, 3, 17, 23)).astype(np.float32)
+IMG = RNG.random((2, 3, 17, 23)).astype(np.float32)
 
 
 # Independent NumPy references ------------------------------------------------------------------
 
+
 def np_charbonnier(r, g, eps=1e-3):
-    return np.mean(np.sqrt((r.astype(np.float64) - g) ** 2 + eps ** 2))
+    return np.mean(np.sqrt((r.astype(np.float64) - g) ** 2 + eps**2))
 
 
 def np_gradient(r, g):
     r, g = r.astype(np.float64), g.astype(np.float64)
     gx = np.diff(r, axis=3) - np.diff(g, axis=3)
     gy = np.diff(r, axis=2) - np.diff(g, axis=2)
-    return np.mean(gx ** 2) + np.mean(gy ** 2)
+    return np.mean(gx**2) + np.mean(gy**2)
 
 
 def np_filter_abs_mean(x, k):
@@ -33,7 +43,7 @@ def np_filter_abs_mean(x, k):
     acc = np.zeros(x.shape[:2] + (h, w))
     for dy in range(3):
         for dx in range(3):
-            acc += k[dy, dx] * x[:, :, dy:dy + h, dx:dx + w]
+            acc += k[dy, dx] * x[:, :, dy : dy + h, dx : dx + w]
     return np.abs(acc).mean()
 
 
@@ -55,9 +65,11 @@ def np_dist(a, b):
 
 def np_contrast(mr, mc, ms_, m=0.1):
     d = np_dist
-    z = ((d(mr, mr) + m) / (d(mr, mc) + d(mr, ms_) + m)
-         + (d(mc, mc) + m) / (d(mc, mr) + d(mc, ms_) + m)
-         + (d(ms_, ms_) + m) / (d(ms_, mr) + d(ms_, mc) + m)) / 3.0
+    z = (
+        (d(mr, mr) + m) / (d(mr, mc) + d(mr, ms_) + m)
+        + (d(mc, mc) + m) / (d(mc, mr) + d(mc, ms_) + m)
+        + (d(ms_, ms_) + m) / (d(ms_, mr) + d(ms_, mc) + m)
+    ) / 3.0
     return z.mean()
 
 
@@ -75,9 +87,10 @@ def unit_rows(x):
 
 # Tests ------------------------------------------------------------------------------------------
 
+
 def test_sparsity_filter_bank_is_levin_weiss():
     assert SPARSITY_FILTERS.shape == (5, 3, 3)
-    assert np.allclose(SPARSITY_FILTERS.sum(axis=(1, 2)), 0)          # derivative filters
+    assert np.allclose(SPARSITY_FILTERS.sum(axis=(1, 2)), 0)  # derivative filters
 
 
 def test_terms_match_numpy():
@@ -85,18 +98,19 @@ def test_terms_match_numpy():
     assert float(charbonnier(t(R), t(G)).asnumpy()) == pytest.approx(np_charbonnier(R, G), rel=1e-5)
     assert float(gradient_loss(t(R), t(G)).asnumpy()) == pytest.approx(np_gradient(R, G), rel=1e-5)
     filters = t(SPARSITY_FILTERS[:, None])
-    assert float(quasi_sparsity(t(R), t(I), filters).asnumpy()) == pytest.approx(np_sparsity(R, I), rel=1e-5)
+    assert float(quasi_sparsity(t(R), t(IMG), filters).asnumpy()) == pytest.approx(np_sparsity(R, IMG), rel=1e-5)
     rre = RNG.standard_normal((4, 2)).astype(np.float32)
     onehot = np.eye(2, dtype=np.float32)[[0, 1, 1, 0]]
     assert float(recognition_loss(t(rre), t(onehot)).asnumpy()) == pytest.approx(
-        np.mean((rre.astype(np.float64) - onehot) ** 2), rel=1e-5)
+        np.mean((rre.astype(np.float64) - onehot) ** 2), rel=1e-5
+    )
     m = [unit_rows(RNG.standard_normal((2, 6, 5))) for _ in range(3)]
     assert float(contrast_loss(*map(t, m)).asnumpy()) == pytest.approx(np_contrast(*m), rel=1e-4)
 
 
 def test_contrast_direction():
     base = [unit_rows(RNG.standard_normal((1, 8, 16))) for _ in range(3)]
-    loss = lambda ms_: float(contrast_loss(*map(ms.Tensor, ms_)).asnumpy())   # noqa: E731
+    loss = lambda ms_: float(contrast_loss(*map(ms.Tensor, ms_)).asnumpy())  # noqa: E731
     l0 = loss(base)
     # Same-kind rows closer: pull every row of each kind towards that kind's mean row.
     closer = [unit_rows(m + 2.0 * m.mean(axis=1, keepdims=True)) for m in base]
@@ -132,14 +146,19 @@ def test_collapse_is_not_a_minimum():
     the kinds apart (cross-kind distance grows, and faster than same-kind distance) instead of back
     to collapse. At exact collapse every cosine-distance gradient is 0, hence the perturbation."""
     v = RNG.standard_normal((1, 1, 16)).astype(np.float32)
-    raw = [ms.Parameter(ms.Tensor(np.repeat(v, 8, axis=1) + 0.01 * RNG.standard_normal((1, 8, 16)).astype(np.float32)),
-                        name=f"m{k}") for k in range(3)]
+    raw = [
+        ms.Parameter(
+            ms.Tensor(np.repeat(v, 8, axis=1) + 0.01 * RNG.standard_normal((1, 8, 16)).astype(np.float32)), name=f"m{k}"
+        )
+        for k in range(3)
+    ]
 
     def unit(x):
         return x / ms.ops.sqrt((x * x).sum(axis=-1, keepdims=True))
 
     def loss(a, b, c):
         return contrast_loss(unit(a), unit(b), unit(c))
+
     before = np_distances(*[unit_rows(p.asnumpy()) for p in raw])
     grad_fn = ms.grad(loss, grad_position=(0, 1, 2))
     for _ in range(20):
@@ -147,8 +166,8 @@ def test_collapse_is_not_a_minimum():
         for p, g in zip(raw, grads):
             p.set_data(p - 0.002 * g / (np.abs(g.asnumpy()).max() + 1e-12))
     after = np_distances(*[unit_rows(p.asnumpy()) for p in raw])
-    assert after[1] > 2 * before[1], (before, after)          # kinds moved apart
-    assert after[1] - before[1] > after[0] - before[0]        # ... more than within a kind
+    assert after[1] > 2 * before[1], (before, after)  # kinds moved apart
+    assert after[1] - before[1] > after[0] - before[0]  # ... more than within a kind
 
 
 def test_knowledge_distances_match_numpy():
@@ -177,12 +196,17 @@ def test_total_uses_each_samples_own_head():
     tgt = RNG.random((2, 3, 16, 16)).astype(np.float32)
     rre = RNG.standard_normal((2, 2)).astype(np.float32)
     m = [unit_rows(RNG.standard_normal((2, 4, 8))) for _ in range(3)]
-    label = np.array([0, 1], np.int32)                 # sample 0 rain → R_dr, sample 1 snow → R_ds
+    label = np.array([0, 1], np.int32)  # sample 0 rain → R_dr, sample 1 snow → R_ds
     cell = SmartAssignLoss(_FixedNet([rdr, rds, rre] + m), lambda_sparsity=0.01, lambda_contra=0.001)
     out = [float(o.asnumpy()) for o in cell(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(label))]
     r = np.stack([rdr[0], rds[1]])
-    expect = dict(char=np_charbonnier(r, tgt), grad=np_gradient(r, tgt), sparsity=np_sparsity(r, img),
-                  recog=np.mean((rre - np.eye(2)[label]) ** 2), contra=np_contrast(*m))
+    expect = dict(
+        char=np_charbonnier(r, tgt),
+        grad=np_gradient(r, tgt),
+        sparsity=np_sparsity(r, img),
+        recog=np.mean((rre - np.eye(2)[label]) ** 2),
+        contra=np_contrast(*m),
+    )
     expect["d_same"], expect["d_cross"] = np_distances(*m)
     for name, value in zip(SmartAssignLoss.TERMS[1:], out[1:]):
         assert value == pytest.approx(expect[name], rel=1e-4), name

@@ -7,6 +7,7 @@ project's code runs on one side only. Each reference also has a "broken" variant
 no gate, no ``+ F_local``) that must differ clearly from the cell, so the tolerances used are
 known to be tight enough to catch those regressions.
 """
+
 import numpy as np
 import mindspore as ms
 import pytest
@@ -16,13 +17,14 @@ from src.models.gkfm import GKFM
 from src.models.sam import SAM
 
 DIM, HEADS, WINDOW = 16, 2, 4
-H = W = 2 * WINDOW                     # 2 × 2 windows: the shift mask matters in every window
+H = W = 2 * WINDOW  # 2 × 2 windows: the shift mask matters in every window
 SHIFT = WINDOW // 2
-ATOL = 2e-4                            # float32 cell vs float64 reference
-CLEARLY = 50 * ATOL                    # a broken variant must be at least this far off
+ATOL = 2e-4  # float32 cell vs float64 reference
+CLEARLY = 50 * ATOL  # a broken variant must be at least this far off
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def randomise(cell, seed):
     """Fresh normal weights for every parameter (biases, LN beta non-zero; LN gamma around 1)."""
@@ -72,14 +74,14 @@ def np_sigmoid(x):
 
 def np_conv3x3_same(x, conv):
     """3×3 stride-1 cross-correlation with one row/column of zeros on every side (pad_mode='same')."""
-    wgt, b = w64(conv.weight), w64(conv.bias)             # (Cout, Cin, 3, 3)
+    wgt, b = w64(conv.weight), w64(conv.bias)  # (Cout, Cin, 3, 3)
     n, c, h, w = x.shape
     xp = np.zeros((n, c, h + 2, w + 2))
     xp[:, :, 1:-1, 1:-1] = x
     out = np.zeros((n, wgt.shape[0], h, w))
     for ki in range(3):
         for kj in range(3):
-            out += np.einsum("nchw,oc->nohw", xp[:, :, ki:ki + h, kj:kj + w], wgt[:, :, ki, kj])
+            out += np.einsum("nchw,oc->nohw", xp[:, :, ki : ki + h, kj : kj + w], wgt[:, :, ki, kj])
     return out + b[None, :, None, None]
 
 
@@ -106,14 +108,14 @@ def np_window_msa(x, attn, window, shift, use_mask=True):
     nh, nw = h // window, w // window
     win = xs.reshape(b, nh, window, nw, window, c).transpose(0, 1, 3, 2, 4, 5).reshape(b * nh * nw, window * window, c)
     qkv = np_dense(win, attn.qkv).reshape(win.shape[0], window * window, 3, heads, d).transpose(2, 0, 3, 1, 4)
-    q, k, v = qkv[0], qkv[1], qkv[2]                       # (B', heads, n, d)
+    q, k, v = qkv[0], qkv[1], qkv[2]  # (B', heads, n, d)
     scores = (q @ k.transpose(0, 1, 3, 2)) / np.sqrt(d)
     if shift and use_mask:
-        ii, jj = np.mgrid[0:h, 0:w]                        # coordinates on the rolled map
+        ii, jj = np.mgrid[0:h, 0:w]  # coordinates on the rolled map
         region = (ii >= h - shift) * 2 + (jj >= w - shift)  # 1 where the token wrapped around
         rw = region.reshape(nh, window, nw, window).transpose(0, 2, 1, 3).reshape(nh * nw, window * window)
-        blocked = rw[:, :, None] != rw[:, None, :]         # (nW, n, n)
-        blocked = np.tile(blocked, (b, 1, 1))[:, None]     # windows are batch-major
+        blocked = rw[:, :, None] != rw[:, None, :]  # (nW, n, n)
+        blocked = np.tile(blocked, (b, 1, 1))[:, None]  # windows are batch-major
         scores = np.where(blocked, -np.inf, scores)
     scores = scores - scores.max(-1, keepdims=True)
     a = np.exp(scores)
@@ -129,6 +131,7 @@ def token_map(seed, b=2, h=H, w=W, c=DIM):
 
 
 # ---------------------------------------------------------------- 1. window attention (8)
+
 
 @pytest.fixture(scope="module", params=[0, SHIFT], ids=["unshifted", "shifted"])
 def msa_case(request):
@@ -148,7 +151,7 @@ def test_window_attention_matches_numpy(msa_case):
 def test_window_attention_shift_and_mask_matter(msa_case):
     """The cell is far from the references that forget the mask, the roll or the windows."""
     shift, attn, x, out = msa_case
-    whole_map = np_window_msa(x, attn, H, 0)                # one window = global attention
+    whole_map = np_window_msa(x, attn, H, 0)  # one window = global attention
     assert max_diff(out, whole_map) > CLEARLY
     if shift:
         assert max_diff(out, np_window_msa(x, attn, WINDOW, shift, use_mask=False)) > CLEARLY
@@ -161,17 +164,18 @@ def test_shift_mask_blocks_wrapped_tokens():
     attn = randomise(WindowAttention(DIM, HEADS, WINDOW, shift=SHIFT, mode="window"), seed=3)
     x = token_map(2, b=1)
     y = x.copy()
-    y[0, 0, 0] += 5.0           # original (0, 0) lands at rolled (H-SHIFT, W-SHIFT): bottom-right window
+    y[0, 0, 0] += 5.0  # original (0, 0) lands at rolled (H-SHIFT, W-SHIFT): bottom-right window
     delta = np.abs(run_cell(attn, x) - run_cell(attn, y)).max(-1)[0]
     # Bottom-right shifted window = original rows/cols {H-SHIFT..H-1} ∪ {0..SHIFT-1}; only the
     # tokens in the wrapped corner {0..SHIFT-1}² share (0, 0)'s region.
     near = np.zeros((H, W), bool)
     near[:SHIFT, :SHIFT] = True
     assert delta[near].min() > 1e-3
-    assert delta[~near].max() < 1e-5, delta[~near].max()      # other windows and other regions
+    assert delta[~near].max() < 1e-5, delta[~near].max()  # other windows and other regions
 
 
 # ---------------------------------------------------------------- 2. GLSF-ViT block (7, 9, 10)
+
 
 def np_glsf(x, blk, shift, gate=True, local=True):
     """a = x + MSA(LN₁(x)); m = a + MLP(LN₂(a)); cv = Conv(LN₁(x)); F_local = cv ⊙ Gate(FC₂(Pool(cv)));
@@ -189,8 +193,10 @@ def np_glsf(x, blk, shift, gate=True, local=True):
 @pytest.fixture(scope="module", params=[0, SHIFT], ids=["unshifted", "shifted"])
 def glsf_case(request):
     shift = request.param
-    blk = randomise(GLSFViT(DIM, HEADS, WINDOW, mlp_ratio=2.0, shift=shift, attention="window",
-                            gated_conv=True, reduction=4), seed=20 + shift)
+    blk = randomise(
+        GLSFViT(DIM, HEADS, WINDOW, mlp_ratio=2.0, shift=shift, attention="window", gated_conv=True, reduction=4),
+        seed=20 + shift,
+    )
     x = token_map(4)
     return shift, blk, x, run_cell(blk, x)
 
@@ -203,8 +209,8 @@ def test_glsf_block_matches_numpy(glsf_case):
 
 def test_glsf_block_needs_gate_and_local_sum(glsf_case):
     shift, blk, x, out = glsf_case
-    assert max_diff(out, np_glsf(x, blk, shift, gate=False)) > CLEARLY       # F_local without the gate
-    assert max_diff(out, np_glsf(x, blk, shift, local=False)) > CLEARLY      # eq. (10) without + F_local
+    assert max_diff(out, np_glsf(x, blk, shift, gate=False)) > CLEARLY  # F_local without the gate
+    assert max_diff(out, np_glsf(x, blk, shift, local=False)) > CLEARLY  # eq. (10) without + F_local
 
 
 def test_glsf_ablation_v3_is_upper_branch_only():
@@ -214,6 +220,7 @@ def test_glsf_ablation_v3_is_upper_branch_only():
 
 
 # ---------------------------------------------------------------- 3. GKFM (11) and SAM (5)
+
 
 def feature_map(seed, c=DIM, h=7, w=10):
     return np.random.default_rng(seed).standard_normal((2, c, h, w))
@@ -243,7 +250,7 @@ def test_sam_matches_numpy():
     c1, c2, c3 = cell.body[0], cell.body[2], cell.body[4]
     h1 = np.maximum(np_conv3x3_same(x, c1), 0.0)
     h2 = np.maximum(np_conv3x3_same(h1, c2), 0.0)
-    att = np_sigmoid(np_conv3x3_same(h2, c3))               # (N, 1, H, W)
+    att = np_sigmoid(np_conv3x3_same(h2, c3))  # (N, 1, H, W)
     assert att.shape == (2, 1, 9, 6)
     assert max_diff(out, att * x) < ATOL, max_diff(out, att * x)
     assert max_diff(out, x) > CLEARLY
@@ -252,8 +259,10 @@ def test_sam_matches_numpy():
 
 def test_conv_reference_is_zero_padded():
     """Self-check of the NumPy convolution on a delta: every tap lands where cross-correlation puts it."""
+
     class Fake:
         pass
+
     conv = Fake()
     k = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
     conv.weight, conv.bias = ms.Tensor(k), ms.Tensor(np.zeros(1, np.float32))

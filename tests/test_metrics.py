@@ -1,4 +1,5 @@
 """src.metrics against an independent re-implementation of the MATLAB protocol (Restormer .m)."""
+
 import csv
 import math
 
@@ -27,7 +28,7 @@ def ref_psnr(a, b):
 def ref_ssim(a, b):
     """Zhou Wang's ssim_index.m: fspecial('gaussian', 11, 1.5), filter2(..., 'valid')."""
     r = np.arange(-5, 6, dtype=np.float64)
-    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 1.5 ** 2))
+    g = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 1.5**2))
     w = g / g.sum()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     a, b = a.astype(np.float64), b.astype(np.float64)
@@ -36,11 +37,11 @@ def ref_ssim(a, b):
         return convolve2d(x, w, mode="valid")  # w is symmetric: convolution = correlation
 
     mu_a, mu_b = filt(a), filt(b)
-    var_a = filt(a * a) - mu_a ** 2
-    var_b = filt(b * b) - mu_b ** 2
+    var_a = filt(a * a) - mu_a**2
+    var_b = filt(b * b) - mu_b**2
     cov = filt(a * b) - mu_a * mu_b
     num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
-    smap = num / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    smap = num / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return smap.mean()
 
 
@@ -136,16 +137,19 @@ def test_crop_border_equals_scoring_the_crop(astro):
     assert "crop 4 px" in M.describe_protocol(4) and "no crop" in M.PROTOCOL
 
 
-@pytest.mark.parametrize("pred,target,err,msg", [
-    (np.zeros((32, 32, 3), np.float32), np.zeros((32, 32, 3), np.uint8), TypeError, "uint8"),
-    (np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint16), TypeError, "uint8"),
-    (np.zeros((32, 32, 3), np.uint8), np.zeros((64, 64, 3), np.uint8), ValueError, "resized"),
-    (np.zeros((32, 32), np.uint8), np.zeros((32, 32), np.uint8), ValueError, "HxWx3"),
-    (np.zeros((32, 32, 4), np.uint8), np.zeros((32, 32, 4), np.uint8), ValueError, "HxWx3"),
-    (np.zeros((0, 32, 3), np.uint8), np.zeros((0, 32, 3), np.uint8), ValueError, "empty"),
-    ([[[0, 0, 0]]], np.zeros((1, 1, 3), np.uint8), TypeError, "numpy"),
-    (np.zeros((10, 32, 3), np.uint8), np.zeros((10, 32, 3), np.uint8), ValueError, "11x11"),
-])
+@pytest.mark.parametrize(
+    "pred,target,err,msg",
+    [
+        (np.zeros((32, 32, 3), np.float32), np.zeros((32, 32, 3), np.uint8), TypeError, "uint8"),
+        (np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint16), TypeError, "uint8"),
+        (np.zeros((32, 32, 3), np.uint8), np.zeros((64, 64, 3), np.uint8), ValueError, "resized"),
+        (np.zeros((32, 32), np.uint8), np.zeros((32, 32), np.uint8), ValueError, "HxWx3"),
+        (np.zeros((32, 32, 4), np.uint8), np.zeros((32, 32, 4), np.uint8), ValueError, "HxWx3"),
+        (np.zeros((0, 32, 3), np.uint8), np.zeros((0, 32, 3), np.uint8), ValueError, "empty"),
+        ([[[0, 0, 0]]], np.zeros((1, 1, 3), np.uint8), TypeError, "numpy"),
+        (np.zeros((10, 32, 3), np.uint8), np.zeros((10, 32, 3), np.uint8), ValueError, "11x11"),
+    ],
+)
 def test_bad_inputs_raise(pred, target, err, msg):
     with pytest.raises(err, match=msg):
         M.score_pair(pred, target)

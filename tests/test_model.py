@@ -1,4 +1,5 @@
 """Network: output shapes, TKFF routing by gradients, ablation switches."""
+
 import numpy as np
 import mindspore as ms
 import pytest
@@ -18,10 +19,9 @@ def test_head_shapes_odd_size(preset):
     out = net(x)
     c = PRESETS[preset]["embed_dim"]
     f = PRESETS[preset]["drm_dim"]
-    assert [tuple(o.shape) for o in out] == [(2, 3, 67, 101), (2, 3, 67, 101), (2, 2),
-                                             (2, c, f), (2, c, f), (2, c, f)]
+    assert [tuple(o.shape) for o in out] == [(2, 3, 67, 101), (2, 3, 67, 101), (2, 2), (2, c, f), (2, c, f), (2, c, f)]
     m = out[3].asnumpy()
-    np.testing.assert_allclose(np.linalg.norm(m, axis=-1), 1.0, atol=1e-5)   # DRM rows are unit
+    np.testing.assert_allclose(np.linalg.norm(m, axis=-1), 1.0, atol=1e-5)  # DRM rows are unit
     net.set_train(False)
     out = net(x)
     assert [tuple(o.shape) for o in out] == [(2, 3, 67, 101), (2, 3, 67, 101), (2, 2)]
@@ -49,6 +49,7 @@ def _loss_fns(net):
     def recog(x, g, onehot):
         out = net(x)
         return recognition_loss(out[2], onehot)
+
     return {"derain": derain, "desnow": desnow, "recog": recog}
 
 
@@ -60,8 +61,10 @@ def routing_grads():
     x, g, lab = mixed_batch(2, 64, 64, seed=3)
     onehot = np.eye(2, dtype=np.float32)[lab]
     args = (ms.Tensor(x), ms.Tensor(g), ms.Tensor(onehot))
-    groups = {name: [p for p in net.trainable_params() if p.name.startswith(name + ".")]
-              for name in ("gkfm_rk", "gkfm_ck", "gkfm_sk", "encoder")}
+    groups = {
+        name: [p for p in net.trainable_params() if p.name.startswith(name + ".")]
+        for name in ("gkfm_rk", "gkfm_ck", "gkfm_sk", "encoder")
+    }
     weights = net.trainable_params()
     result = {}
     for task, fn in _loss_fns(net).items():
@@ -71,11 +74,14 @@ def routing_grads():
     return result
 
 
-@pytest.mark.parametrize("task,zero,nonzero", [
-    ("derain", "gkfm_sk", ("gkfm_rk", "gkfm_ck")),
-    ("desnow", "gkfm_rk", ("gkfm_sk", "gkfm_ck")),
-    ("recog", "gkfm_ck", ("gkfm_rk", "gkfm_sk")),
-])
+@pytest.mark.parametrize(
+    "task,zero,nonzero",
+    [
+        ("derain", "gkfm_sk", ("gkfm_rk", "gkfm_ck")),
+        ("desnow", "gkfm_rk", ("gkfm_sk", "gkfm_ck")),
+        ("recog", "gkfm_ck", ("gkfm_rk", "gkfm_sk")),
+    ],
+)
 @pytest.mark.slow
 def test_tkff_routes_gradients(routing_grads, task, zero, nonzero):
     g = routing_grads[task]
@@ -93,16 +99,20 @@ def _tkff_loss_fns(tkff, img, target, onehot):
 
     def recog(a, b, c, d):
         return recognition_loss(tkff((a, b, c, d), img)[2], onehot)
+
     return {"derain": derain, "desnow": desnow, "recog": recog}
 
 
 def test_hard_sharing_routes_every_task_through_f_wk():
     """V2: every head reads F_wk, so each task's loss reaches F_wk and nothing else."""
     rng = np.random.default_rng(0)
-    for route, expect in (("hard", {"derain": "wk", "desnow": "wk", "recog": "wk"}),
-                          ("smartassign", {"derain": "rk ck", "desnow": "sk ck", "recog": "rk sk"})):
-        net = build_network({"preset": "tiny", "contrast": False,
-                           "assignment": "hard" if route == "hard" else "smartassign"}, seed=0)
+    for route, expect in (
+        ("hard", {"derain": "wk", "desnow": "wk", "recog": "wk"}),
+        ("smartassign", {"derain": "rk ck", "desnow": "sk ck", "recog": "rk sk"}),
+    ):
+        net = build_network(
+            {"preset": "tiny", "contrast": False, "assignment": "hard" if route == "hard" else "smartassign"}, seed=0
+        )
         tkff = net.tkff
         feats = [ms.Tensor(rng.standard_normal((1, 48, 8, 8)).astype(np.float32)) for _ in range(4)]
         img = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
@@ -116,8 +126,9 @@ def test_hard_sharing_routes_every_task_through_f_wk():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head_input,path", [("common", ("gkfm_ck",)), ("unique", ("gkfm_rk",)),
-                                             ("both", ("gkfm_rk", "gkfm_ck"))])
+@pytest.mark.parametrize(
+    "head_input,path", [("common", ("gkfm_ck",)), ("unique", ("gkfm_rk",)), ("both", ("gkfm_rk", "gkfm_ck"))]
+)
 def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
     """K1 (common): the derain loss gives exactly zero gradient to everything after the encoder that
     is not on the F_ck path (GKFM_rk, GKFM_sk, D_ds, D_re); K2 (unique): only the F_rk path. Nothing
@@ -130,9 +141,13 @@ def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
 
     def derain(x, g):
         return _image_loss(net(x)[0], g, x)
+
     _, grads = ms.value_and_grad(derain, None, weights)(ms.Tensor(x), ms.Tensor(g))
-    reached = {p.name.split(".")[0] if not p.name.startswith("tkff.") else ".".join(p.name.split(".")[:2])
-               for p, gr in zip(weights, grads) if np.abs(gr.asnumpy()).max() > 0}
+    reached = {
+        p.name.split(".")[0] if not p.name.startswith("tkff.") else ".".join(p.name.split(".")[:2])
+        for p, gr in zip(weights, grads)
+        if np.abs(gr.asnumpy()).max() > 0
+    }
     assert reached == {"encoder", "tkff.head_dr"} | set(path), reached
     # With the assigned GKFM's output held fixed (its last conv zeroed), the encoder gets nothing:
     # no path from the encoder to D_dr bypasses GKFM/TKFF.
@@ -147,6 +162,7 @@ def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
 
 # ---------------------------------------------------------------- ablation switches
 
+
 def _names(cfg):
     net = build_network(dict(preset="tiny", **cfg), seed=0)
     return net, {p.name for p in net.get_parameters()}, {p.name for p in net.trainable_params()}
@@ -160,23 +176,24 @@ def test_ablation_switches_change_parameter_sets():
     assert any(".local" in n or ".conv." in n for n in names if n.startswith("encoder.blocks"))
     assert full.tkff.head_dr.fuse.in_channels == 2 * c
 
-    _, v1, _ = _names({"contrast": False})                       # V1: no DRM
+    _, v1, _ = _names({"contrast": False})  # V1: no DRM
     assert v1 == {n for n in names if not n.startswith("drm.")}
 
-    v2net, v2, _ = _names({"assignment": "hard"})                # V2: no GKFM, heads read F_wk
+    v2net, v2, _ = _names({"assignment": "hard"})  # V2: no GKFM, heads read F_wk
     assert not any(n.startswith(("gkfm_", "drm.")) for n in v2)
     assert v2net.tkff.head_dr.fuse.in_channels == c and v2net.tkff.head_re.body[0].in_channels == c
 
-    _, v3, _ = _names({"gated_conv": False})                     # V3: no gated conv branch
+    _, v3, _ = _names({"gated_conv": False})  # V3: no gated conv branch
     removed = names - v3
-    assert removed and all(n.startswith("encoder.blocks") and
-                           any(k in n for k in (".conv.", ".gate.")) for n in removed)   # LN(F_pe) stays for (7)
+    assert removed and all(
+        n.startswith("encoder.blocks") and any(k in n for k in (".conv.", ".gate.")) for n in removed
+    )  # LN(F_pe) stays for (7)
     assert v3 < names
 
-    _, v5, _ = _names({"recognition": False})                    # V5: no recognition head
+    _, v5, _ = _names({"recognition": False})  # V5: no recognition head
     assert v5 == {n for n in names if not n.startswith("tkff.head_re.")}
 
-    for head_input, (dr_in, ds_in) in (("common", (c, c)), ("unique", (c, c))):   # K1, K2
+    for head_input, (dr_in, ds_in) in (("common", (c, c)), ("unique", (c, c))):  # K1, K2
         knet, kn, ktrain = _names({"head_input": head_input, "freeze_encoder": True})
         assert knet.tkff.head_dr.fuse.in_channels == dr_in and knet.tkff.head_ds.fuse.in_channels == ds_in
         assert not any(n.startswith(("encoder.", "gkfm_")) for n in ktrain)
@@ -194,9 +211,11 @@ def test_bad_switch_names_the_key():
 
 # ---------------------------------------------------------------- CPU-fast forms of standard ops
 
+
 def test_window_order_is_roll_then_partition():
     """The one-gather shift + partition equals np.roll followed by the Swin window partition."""
     from src.models.glsf_vit import window_order
+
     for h, w, shift in ((16, 24, 4), (8, 8, 0), (24, 16, 4), (32, 16, 0)):
         tokens = np.arange(h * w).reshape(h, w)
         rolled = np.roll(tokens, (-shift, -shift), (0, 1))
@@ -206,9 +225,11 @@ def test_window_order_is_roll_then_partition():
 
 def test_global_pool_is_the_spatial_mean():
     from src.models.layers import global_pool
+
     x = np.random.default_rng(1).random((2, 6, 5, 7), dtype=np.float32)
-    np.testing.assert_allclose(global_pool(ms.Tensor(x)).asnumpy(), x.mean(axis=(2, 3), keepdims=True),
-                               rtol=1e-5, atol=1e-6)
-    half = global_pool(ms.Tensor(x.astype(np.float16)))           # mixed precision keeps the dtype
+    np.testing.assert_allclose(
+        global_pool(ms.Tensor(x)).asnumpy(), x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6
+    )
+    half = global_pool(ms.Tensor(x.astype(np.float16)))  # mixed precision keeps the dtype
     assert half.dtype == ms.float16
     np.testing.assert_allclose(half.asnumpy(), x.mean(axis=(2, 3), keepdims=True), atol=2e-3)

@@ -1,5 +1,6 @@
 """The network registry: every model.assignment builds its network with only its own arguments,
 and every network declares the interface the loss, inference and export read."""
+
 import inspect
 
 import pytest
@@ -10,8 +11,12 @@ from src.models.registry import register_network
 
 TINY = {"preset": "tiny"}
 # (assignment) -> (recognition, contrast, fused, blind, needs_task) of the default switches
-INTERFACE = {"smartassign": (True, True, False, False, False), "hard": (True, False, False, False, False),
-             "cross_stitch": (True, False, True, True, False), "task_param": (True, False, False, True, True)}
+INTERFACE = {
+    "smartassign": (True, True, False, False, False),
+    "hard": (True, False, False, False, False),
+    "cross_stitch": (True, False, True, True, False),
+    "task_param": (True, False, False, True, True),
+}
 
 
 def test_every_assignment_is_registered():
@@ -45,7 +50,7 @@ def test_switches_off_the_network_are_refused_or_resolved():
         network_config({"preset": "huge"})
     _, kw = network_config(dict(TINY, embed_dim=32, attention="topk", topk_fractions=[0.5]))
     assert kw["embed_dim"] == 32 and kw["topk_fractions"] == (0.5,)
-    _, kw = network_config(dict(TINY, topk_fractions=[0.5]))          # only with attention: topk
+    _, kw = network_config(dict(TINY, topk_fractions=[0.5]))  # only with attention: topk
     assert "topk_fractions" not in kw
 
 

@@ -1,5 +1,6 @@
 """report.py: ablation table from tiny runs (and rerun skips), Figure 3 (t-SNE + gate heatmap equal
 to the network's own gate values), training curves from a log.csv, benchmark table, extras message."""
+
 import csv
 import json
 import os
@@ -15,7 +16,7 @@ from src.report.runlog import read_val
 
 from helpers import write_demo_tree
 
-VARIANTS = "V6,V4r"          # at most two trainings in this module
+VARIANTS = "V6,V4r"  # at most two trainings in this module
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,27 @@ def tiny_demo(tmp_path_factory):
 
 
 def _ablation_argv(demo, out, table, steps=4):
-    return ["ablations", "--steps", str(steps), "--variants", VARIANTS, "--out", out, "--table", table, "--quiet",
-            f"--data.roots.demo={demo}", "--data.crop_size=64", "--data.auto_demo=false", "--data.num_workers=1",
-            "--train.epoch_repeat=1", "--train.val_max_images=1", "--train.val_crop=0", "--train.save_every=0",
-            "--train.device_target=CPU"]
+    return [
+        "ablations",
+        "--steps",
+        str(steps),
+        "--variants",
+        VARIANTS,
+        "--out",
+        out,
+        "--table",
+        table,
+        "--quiet",
+        f"--data.roots.demo={demo}",
+        "--data.crop_size=64",
+        "--data.auto_demo=false",
+        "--data.num_workers=1",
+        "--train.epoch_repeat=1",
+        "--train.val_max_images=1",
+        "--train.val_crop=0",
+        "--train.save_every=0",
+        "--train.device_target=CPU",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +66,7 @@ def test_ablation_table(ablation):
     names = [ln.split("|")[1].strip() for ln in lines[1:]]
     assert names == ["input", "**V6**", "V4r"]
     v4r = lines[-1].split("|")
-    assert v4r[4].strip() != "–" and v4r[8].strip() == "–"        # rain scored, snow not (single task)
+    assert v4r[4].strip() != "–" and v4r[8].strip() == "–"  # rain scored, snow not (single task)
     rows = list(csv.DictReader(open(ablation["table"][:-3] + ".csv", encoding="utf-8")))
     assert [r["variant"] for r in rows] == ["V6", "V4r"]
     data = json.load(open(ablation["table"][:-3] + ".json", encoding="utf-8"))
@@ -84,14 +102,31 @@ def test_figure3_tsne_and_gates(ablation, tmp_path):
     import mindspore as ms
     from src.models.layers import pad_to_multiple
     from src.train.checkpoint import load_model
+
     ckpt = os.path.join(ablation["out"], "V6", "ckpt", "best.ckpt")
     out = str(tmp_path / "fig")
-    assert report.main(["figure3", "--ckpt_file", ckpt, "--out", out, "--data_root", ablation["demo"],
-                        "--size", "64", "--gate_images", "2"]) == 0
+    assert (
+        report.main(
+            [
+                "figure3",
+                "--ckpt_file",
+                ckpt,
+                "--out",
+                out,
+                "--data_root",
+                ablation["demo"],
+                "--size",
+                "64",
+                "--gate_images",
+                "2",
+            ]
+        )
+        == 0
+    )
     tsne = cv2.imread(os.path.join(out, "figure3_tsne.png"))
     gates_png = cv2.imread(os.path.join(out, "figure3_gates.png"))
     assert tsne is not None and gates_png is not None
-    assert tsne.shape[1] > 3 * tsne.shape[0] > 0                 # four panels side by side
+    assert tsne.shape[1] > 3 * tsne.shape[0] > 0  # four panels side by side
     assert gates_png.shape[0] > 0 and gates_png.shape[1] > 0
     rec = json.load(open(os.path.join(out, "figure3_gates.json"), encoding="utf-8"))
     net, _, _ = load_model(ckpt)
@@ -105,10 +140,10 @@ def test_figure3_tsne_and_gates(ablation, tmp_path):
         paths = rec["gate_images"][task]
         assert len(paths) == 2
         direct = {"rk": [], "ck": [], "sk": []}
-        for p in paths:                                           # independent loading: cv2, centre 64×64
+        for p in paths:  # independent loading: cv2, centre 64×64
             img = cv2.imread(p)[:, :, ::-1]
             h, w = img.shape[:2]
-            img = img[(h - 64) // 2:(h - 64) // 2 + 64, (w - 64) // 2:(w - 64) // 2 + 64]
+            img = img[(h - 64) // 2 : (h - 64) // 2 + 64, (w - 64) // 2 : (w - 64) // 2 + 64]
             x = ms.Tensor(np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32) / 255.0)
             f_wk = net.knowledge(pad_to_multiple(x, net.multiple))[0]
             for kind, gkfm in (("rk", net.gkfm_rk), ("ck", net.gkfm_ck), ("sk", net.gkfm_sk)):
@@ -121,8 +156,20 @@ def test_figure3_tsne_and_gates(ablation, tmp_path):
 
 def _write_log(run, steps=30, val_epochs=3):
     os.makedirs(run, exist_ok=True)
-    fields = ["step", "epoch", "total", "char", "grad", "sparsity", "recog", "contra", "overflow",
-              "loss_scale", "lr", "step_time"]
+    fields = [
+        "step",
+        "epoch",
+        "total",
+        "char",
+        "grad",
+        "sparsity",
+        "recog",
+        "contra",
+        "overflow",
+        "loss_scale",
+        "lr",
+        "step_time",
+    ]
     with open(os.path.join(run, "log.csv"), "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(fields)
@@ -138,9 +185,9 @@ def test_curves_from_log_csv_and_console(tmp_path):
     console = _write_log(run)
     with open(os.path.join(run, "train.log"), "w") as fh:
         fh.write("step 1 epoch 1: ...\n" + "\n".join(console) + "\n")
-    val = read_val(run)                                            # no val.csv: parsed from train.log
+    val = read_val(run)  # no val.csv: parsed from train.log
     assert [(v["epoch"], v["step"], v["psnr_y"]) for v in val] == [(1, 10, 21.0), (2, 20, 22.0), (3, 30, 23.0)]
-    with open(os.path.join(run, "val.csv"), "w", newline="") as fh:   # the trainer's record wins
+    with open(os.path.join(run, "val.csv"), "w", newline="") as fh:  # the trainer's record wins
         fh.write("step,epoch,psnr_y,eval_loss,lr\n10,1,25.5,,0.001\n20,2,26.5,,0.001\n")
     assert [(v["step"], v["psnr_y"]) for v in read_val(run)] == [(10, 25.5), (20, 26.5)]
     out = str(tmp_path / "curves.png")
@@ -164,8 +211,17 @@ def test_bench_quick(tmp_path):
     out = str(tmp_path / "bench.md")
     assert report.main(["bench", "--quick", "--only", "model,ops,data,infer", "--out", out]) == 0
     md = open(out, encoding="utf-8").read()
-    for part in ("**Model**", "| tiny | 0.42 |", "Same-run MindSpore ceiling", "**Per-op costs", "| ops.split |",
-                 "**Inference**", "512x512", "**Input pipeline**", "| folder |"):
+    for part in (
+        "**Model**",
+        "| tiny | 0.42 |",
+        "Same-run MindSpore ceiling",
+        "**Per-op costs",
+        "| ops.split |",
+        "**Inference**",
+        "512x512",
+        "**Input pipeline**",
+        "| folder |",
+    ):
         assert part in md, part
     raw = json.load(open(str(tmp_path / "bench.json"), encoding="utf-8"))
     assert raw["results"]["model"]["result"]["rows"][0]["params_M"] > 0
@@ -182,12 +238,14 @@ def test_bench_missing_script_is_a_marked_hook(tmp_path, monkeypatch):
 
 def test_missing_extra_gives_one_line_message(monkeypatch):
     import sys
-    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)     # import now raises ImportError
+
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)  # import now raises ImportError
     with pytest.raises(ReportError, match=r"^t-SNE needs scikit-learn, .*pip install -r requirements-report.txt$"):
         require("sklearn.manifold", "t-SNE")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ReportError, match=r"^plotting needs matplotlib, .*requirements-report.txt$"):
         from src.report.common import pyplot
+
         pyplot()
 
 
@@ -205,7 +263,7 @@ def test_strategy_comparison_rows(ablation, tmp_path):
     for key, r in rows.items():
         blind = json.load(open(os.path.join(ablation["out"], key, "eval_auto", "summary.json"), encoding="utf-8"))
         right = sum(s["recognized"].get(s["task"], 0) for s in blind["sets"].values())
-        assert r["blind_accuracy"] == pytest.approx(right / 4)          # 2 rain + 2 snow test pairs
+        assert r["blind_accuracy"] == pytest.approx(right / 4)  # 2 rain + 2 snow test pairs
         assert r["blind_psnr_y"] == pytest.approx(blind["all"]["restored"]["psnr_y"])
         assert r["gflops"] > 0
     assert rows["CS"]["gflops"] != rows["V6"]["gflops"]

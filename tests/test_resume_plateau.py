@@ -1,5 +1,6 @@
 """LR halving on a validation plateau, its counters across checkpoint + resume, and exact resume
 with two dataset workers across an epoch boundary."""
+
 import hashlib
 import json
 import os
@@ -23,15 +24,28 @@ from helpers import write_demo_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CFG = os.path.join(ROOT, "configs", "demo.yaml")
-QUIET = dict(log=lambda *a, **k: None)
 
 
 def _overrides(demo_root, out_dir, **extra):
-    base = {"data.roots.demo": demo_root, "data.crop_size": 32, "data.auto_demo": False, "data.num_workers": 1,
-            "data.val_sets": "[demo_rain/val, demo_snow/val]", "train.output_dir": out_dir,
-            "train.log_every": 1000, "train.val_max_images": 1, "train.val_crop": 32, "train.save_every": 0,
-            "train.keep_checkpoints": 20, "train.batch_size": 4, "train.epoch_repeat": 1, "train.max_steps": 0,
-            "train.lr": 0.001, "train.plateau_factor": 0.5, "train.min_lr": 1e-6}
+    base = {
+        "data.roots.demo": demo_root,
+        "data.crop_size": 32,
+        "data.auto_demo": False,
+        "data.num_workers": 1,
+        "data.val_sets": "[demo_rain/val, demo_snow/val]",
+        "train.output_dir": out_dir,
+        "train.log_every": 1000,
+        "train.val_max_images": 1,
+        "train.val_crop": 32,
+        "train.save_every": 0,
+        "train.keep_checkpoints": 20,
+        "train.batch_size": 4,
+        "train.epoch_repeat": 1,
+        "train.max_steps": 0,
+        "train.lr": 0.001,
+        "train.plateau_factor": 0.5,
+        "train.min_lr": 1e-6,
+    }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 
@@ -62,10 +76,11 @@ def _val_rows(out_dir):
 
 # ---------------------------------------------------------------- 4. LR on plateau
 
+
 def _epoch_end(plateau, psnr, complete=True):
     """What Model.fit hands the callback at an epoch end with a validation result."""
     cb = _InternalCallbackParam()
-    cb.optimizer = None                          # Model(train_step) leaves it None; the callback uses its own
+    cb.optimizer = None  # Model(train_step) leaves it None; the callback uses its own
     cb.eval_results = {"psnr": psnr} if psnr is not None else {}
     cb.cur_epoch_num = 0
     plateau.state.epoch_complete = complete
@@ -73,8 +88,9 @@ def _epoch_end(plateau, psnr, complete=True):
 
 
 def _plateau(state, optimizer, patience=3):
-    p = PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=0.5, patience=patience,
-                          min_lr=1e-6, verbose=False)
+    p = PersistentPlateau(
+        state, optimizer, monitor="psnr", mode="max", factor=0.5, patience=patience, min_lr=1e-6, verbose=False
+    )
     p.on_train_begin(RunContext(_InternalCallbackParam()))
     return p
 
@@ -109,20 +125,20 @@ def test_plateau_counters_survive_resume():
     p = _plateau(state, opt, patience=3)
     for psnr in (20.0, 19.0, 19.5):
         _epoch_end(p, psnr)
-    meta = json.loads(json.dumps(state.meta()))               # what a checkpoint keeps
+    meta = json.loads(json.dumps(state.meta()))  # what a checkpoint keeps
     assert meta["plateau"] == {"best": 20.0, "wait": 2, "cooldown": 0}
 
     resumed_opt = _adam()
     resumed_state = TrainState(steps_per_epoch=1)
     resumed_state.plateau = meta["plateau"]
     resumed = _plateau(resumed_state, resumed_opt, patience=3)
-    resumed.on_train_begin(RunContext(_InternalCallbackParam()))   # every later fit(): no reset
+    resumed.on_train_begin(RunContext(_InternalCallbackParam()))  # every later fit(): no reset
     assert (resumed.best, resumed.wait) == (20.0, 2)
-    _epoch_end(resumed, 19.9)                                  # 3rd epoch without beating 20
+    _epoch_end(resumed, 19.9)  # 3rd epoch without beating 20
     assert float(resumed_opt.learning_rate.asnumpy()) == pytest.approx(5e-4)
     assert resumed_state.plateau == {"best": 20.0, "wait": 0, "cooldown": 0}
 
-    restarted = _plateau(TrainState(steps_per_epoch=1), _adam(), patience=3)   # what a reset would do
+    restarted = _plateau(TrainState(steps_per_epoch=1), _adam(), patience=3)  # what a reset would do
     _epoch_end(restarted, 19.9)
     assert float(restarted.optimizer.learning_rate.asnumpy()) == pytest.approx(1e-3)
 
@@ -142,12 +158,13 @@ def test_plateau_through_train_and_resume(one_step_demo, tmp_path, monkeypatch):
     monkeypatch.setattr(validate.ValPSNR, "eval", lambda self: 20.0)
     out = str(tmp_path / "run")
     extra = {"train.plateau_patience": 2}
-    run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra, **{"train.epochs": 2})), **QUIET)
+    run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra, **{"train.epochs": 2})))
     params, _, meta = _ckpt(out, 2)
     assert meta["epoch"] == 2 and meta["plateau"] == {"best": 20.0, "wait": 1, "cooldown": 0}
     assert _lr(params) == pytest.approx(1e-3)
-    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra,
-                                                 **{"train.epochs": 5, "train.resume": "auto"})), **QUIET)
+    state = run(
+        load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra, **{"train.epochs": 5, "train.resume": "auto"}))
+    )
     assert state.step == 5 and state.epoch == 5
 
     expected_lr = [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]
@@ -163,6 +180,7 @@ def test_plateau_through_train_and_resume(one_step_demo, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- 5. exact resume, 2 workers
 
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """8 pairs per task: with batch 4, 4 steps per epoch."""
@@ -170,11 +188,13 @@ def demo(tmp_path_factory):
 
 
 def _batch_hashes(data_cfg, seed, skip=0):
-    data = pipeline.create_train_dataset(data_cfg, 4, seed=seed, log=None)
+    data = pipeline.create_train_dataset(data_cfg, 4, seed=seed)
     if skip:
         data = data.skip(skip)
-    return [hashlib.sha256(b["image"].tobytes() + b["target"].tobytes() + b["label"].tobytes()).hexdigest()
-            for b in data.create_dict_iterator(num_epochs=1, output_numpy=True)]
+    return [
+        hashlib.sha256(b["image"].tobytes() + b["target"].tobytes() + b["label"].tobytes()).hexdigest()
+        for b in data.create_dict_iterator(num_epochs=1, output_numpy=True)
+    ]
 
 
 def test_two_worker_batches_do_not_depend_on_worker_timing(demo, monkeypatch):
@@ -192,7 +212,7 @@ def test_two_worker_batches_do_not_depend_on_worker_timing(demo, monkeypatch):
     assert len(reference) == 4 and len(set(reference)) == 4
     assert _batch_hashes(cfg, seed=7) == reference
     assert _batch_hashes(cfg, seed=7, skip=3) == reference[3:]
-    assert _batch_hashes(cfg, seed=8) != reference                    # each epoch has its own order
+    assert _batch_hashes(cfg, seed=8) != reference  # each epoch has its own order
 
 
 @pytest.mark.slow
@@ -202,12 +222,13 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     state and per-step losses."""
     extra = {"data.num_workers": 2, "train.save_every": 1, "train.epochs": 10}
     whole = str(tmp_path / "whole")
-    run(load_config(DEMO_CFG, _overrides(demo, whole, **extra, **{"train.max_steps": 7})), **QUIET)
+    run(load_config(DEMO_CFG, _overrides(demo, whole, **extra, **{"train.max_steps": 7})))
     split = str(tmp_path / "split")
-    run(load_config(DEMO_CFG, _overrides(demo, split, **extra, **{"train.max_steps": 2})), **QUIET)
+    run(load_config(DEMO_CFG, _overrides(demo, split, **extra, **{"train.max_steps": 2})))
     assert _ckpt(split, 2)[2]["epoch"] == 0
-    state = run(load_config(DEMO_CFG, _overrides(demo, split, **extra,
-                                                 **{"train.max_steps": 7, "train.resume": "auto"})), **QUIET)
+    state = run(
+        load_config(DEMO_CFG, _overrides(demo, split, **extra, **{"train.max_steps": 7, "train.resume": "auto"}))
+    )
     assert state.step == 7 and state.epoch == 1
     assert "num_workers: 2" in open(os.path.join(split, "config.yaml"), encoding="utf-8").read()
     a, _, meta_a = _ckpt(whole, 7)
@@ -219,7 +240,7 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     rows_a = open(os.path.join(whole, "log.csv")).read().splitlines()
     rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
     assert len(rows_a) == len(rows_b) == 8
-    assert [r.split(",")[:-1] for r in rows_a] == [r.split(",")[:-1] for r in rows_b]      # all but step_time
+    assert [r.split(",")[:-1] for r in rows_a] == [r.split(",")[:-1] for r in rows_b]  # all but step_time
     # Validations after epoch 1 (step 4) and at the final stop (step 7); Model.fit also validates at a
     # max_steps stop, so the split run has an extra row at step 2.
     assert _val_rows(whole) == [r for r in _val_rows(split) if r[0] > 2]

@@ -1,5 +1,6 @@
 """The starter weights: the report that measures them, their packaging, and the shipped weights
 themselves (they must clean a rainy and a snowy photo and name the weather)."""
+
 import json
 import os
 
@@ -39,10 +40,14 @@ def data_root(tmp_path_factory):
     for i in range(2):
         _write(str(root / "clean" / "kodak24" / f"k{i}.png"), _photo(i))
     clean = _photo(5)
-    _write(str(root / "real" / "heavy_rain_pairs" / "input" / "a.png"), add_rain(clean, np.random.default_rng(0), level=1))
+    _write(
+        str(root / "real" / "heavy_rain_pairs" / "input" / "a.png"), add_rain(clean, np.random.default_rng(0), level=1)
+    )
     _write(str(root / "real" / "heavy_rain_pairs" / "target" / "a.png"), clean)
-    _write(str(root / "real" / "outdoor_rain_test1" / "input" / "im_0001_s80_a04.png"),
-           add_rain(clean, np.random.default_rng(1), haze=True))
+    _write(
+        str(root / "real" / "outdoor_rain_test1" / "input" / "im_0001_s80_a04.png"),
+        add_rain(clean, np.random.default_rng(1), haze=True),
+    )
     _write(str(root / "real" / "outdoor_rain_test1" / "target" / "im_0001.png"), clean)
     _write(str(root / "real" / "photos_rain" / "r.jpg"), add_rain(clean, np.random.default_rng(2)))
     _write(str(root / "real" / "photos_snow" / "s.png"), add_snow(clean, np.random.default_rng(3)))
@@ -61,11 +66,16 @@ def tiny_restorer(tiny_ckpt):
 
 
 def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restorer, tiny_ckpt):
-    result = evaluate_starter(tiny_restorer, str(data_root), log=None, ckpt=tiny_ckpt)
+    result = evaluate_starter(tiny_restorer, str(data_root), ckpt=tiny_ckpt)
     d = result["drm_distances"]
     assert d["images"] == 6 and 0 <= d["same_kind"] <= 2 and 0 <= d["cross_kind"] <= 2
-    assert list(result["sets"]) == ["heavy rain pairs", "rain + fog pairs", "kodak24 light rain",
-                                    "kodak24 heavy rain", "kodak24 snow"]
+    assert list(result["sets"]) == [
+        "heavy rain pairs",
+        "rain + fog pairs",
+        "kodak24 light rain",
+        "kodak24 heavy rain",
+        "kodak24 snow",
+    ]
     assert [s["n"] for s in result["sets"].values()] == [1, 1, 2, 2, 2]
     heavy = result["sets"]["heavy rain pairs"]
     assert heavy["input"]["psnr_y"] < 25 and set(heavy["output"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}
@@ -80,7 +90,9 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
 def test_package_ships_best_weights_resume_state_and_record(tmp_path, data_root, tiny_restorer):
     run = tmp_path / "run"
     net = build_network({"preset": "starter"}, seed=0)
-    checkpoint.save(net, str(run / "ckpt" / "best.ckpt"), {"preset": "starter"}, {"step": 4, "epoch": 1, "best_psnr": 20.0})
+    checkpoint.save(
+        net, str(run / "ckpt" / "best.ckpt"), {"preset": "starter"}, {"step": 4, "epoch": 1, "best_psnr": 20.0}
+    )
     checkpoint.save(net, str(run / "ckpt" / "step_00000006.ckpt"), {"preset": "starter"}, {"step": 6, "epoch": 1})
     (run / "config.yaml").write_text("model: {preset: starter}\n")
     info = package_run(str(run), str(tmp_path / "weights"), {"sets": {}}, "stopped at the session's end")
@@ -99,12 +111,14 @@ SHIPPED = pytest.mark.skipif(not os.path.isfile(DEFAULT_CKPT), reason="no weight
 @pytest.fixture(scope="module")
 def starter():
     from src.device import setup_device
+
     setup_device("CPU", mode="graph")
     return Restorer(make_backend("mindspore", ckpt_file=DEFAULT_CKPT))
 
 
 def _astronaut():
     from skimage import data
+
     return np.ascontiguousarray(cv2.resize(data.astronaut(), (384, 384), interpolation=cv2.INTER_AREA))
 
 
@@ -132,8 +146,9 @@ def test_shipped_weights_name_the_weather(starter, task, level):
     fog are where it still fails, see README)."""
     clean = _astronaut()
     fn = add_rain if task == "rain" else add_snow
-    right = sum(starter.restore(fn(clean, np.random.default_rng(s), level=level), task="auto").task == task
-                for s in (99, 1, 2))
+    right = sum(
+        starter.restore(fn(clean, np.random.default_rng(s), level=level), task="auto").task == task for s in (99, 1, 2)
+    )
     assert right >= 2
 
 

@@ -3,6 +3,7 @@ separate run folders per (variant, seed), results JSONs that make a rerun skip f
 config drift refused, V6 retrained on a new machine only for K1/K2 still to do, mean/std and
 paired differences against hand-computed numbers, one verdict per claim, the report from the
 JSONs alone. Training and evaluation are stubs here, except one tiny real end-to-end run."""
+
 import csv
 import json
 import math
@@ -12,11 +13,24 @@ import numpy as np
 import pytest
 
 import report
+from src.logs import capture
 from src.report import study, study_stats
 from src.report.common import ReportError
 
-RAIN = {("V6", 0): 30.0, ("V6", 1): 31.0, ("V6", 2): 29.5, ("V2", 0): 29.0, ("V2", 1): 30.5, ("V2", 2): 29.0,
-        ("K1", 0): 25.0, ("K1", 1): 25.5, ("K1", 2): 26.0, ("K2", 0): 26.0, ("K2", 1): 26.0, ("K2", 2): 26.2}
+RAIN = {
+    ("V6", 0): 30.0,
+    ("V6", 1): 31.0,
+    ("V6", 2): 29.5,
+    ("V2", 0): 29.0,
+    ("V2", 1): 30.5,
+    ("V2", 2): 29.0,
+    ("K1", 0): 25.0,
+    ("K1", 1): 25.5,
+    ("K1", 2): 26.0,
+    ("K2", 0): 26.0,
+    ("K2", 1): 26.0,
+    ("K2", 2): 26.2,
+}
 
 
 @pytest.fixture
@@ -32,19 +46,20 @@ class Stubs:
     """A trainer that writes a fake checkpoint and log into the run folder, and an evaluator whose
     rain PSNR-Y is RAIN[(variant, seed)] (snow = rain - 2)."""
 
-    made = [0]                     # checkpoints written by any Stubs (each one different)
+    made = [0]  # checkpoints written by any Stubs (each one different)
 
     def __init__(self):
         self.trained, self.evaluated = [], []
 
-    def trainer(self, key, cfg, rdir, steps, log=print, echo=True):
+    def trainer(self, key, cfg, rdir, steps, echo=True):
         seed = int(cfg.train.seed)
         assert int(cfg.data.seed) == seed
         assert os.path.abspath(cfg.train.output_dir) == os.path.abspath(rdir)
         assert rdir.endswith(os.path.join(key, f"seed{seed}"))
         if key in ("K1", "K2"):
-            assert cfg.train.pretrained == os.path.join(os.path.dirname(os.path.dirname(rdir)), "V6",
-                                                        f"seed{seed}", "ckpt", "best.ckpt")
+            assert cfg.train.pretrained == os.path.join(
+                os.path.dirname(os.path.dirname(rdir)), "V6", f"seed{seed}", "ckpt", "best.ckpt"
+            )
             assert cfg.model.contrast is False and cfg.model.freeze_encoder is True
         assert not os.path.exists(os.path.join(rdir, "ckpt", "best.ckpt")) or key == "none"
         self.trained.append((key, seed))
@@ -56,24 +71,44 @@ class Stubs:
             fh.write("step,step_time\n" + "".join(f"{s},{0.1 * s}\n" for s in range(1, steps + 1)))
         with open(os.path.join(rdir, "config.yaml"), "w") as fh:
             import yaml
+
             fh.write(yaml.safe_dump(cfg.to_dict()))
 
-    def evaluator(self, key, cfg, rdir, log=print):
+    def evaluator(self, key, cfg, rdir):
         seed = int(cfg.train.seed)
         self.evaluated.append((key, seed))
         psnr = RAIN.get((key, seed), 20.0 + seed)
         m = lambda p: {"psnr_y": p, "ssim_y": p / 100, "psnr_rgb": p - 1, "ssim_rgb": p / 200, "n": 3}  # noqa: E731
-        return {"ckpt": os.path.join(rdir, "ckpt", "best.ckpt"), "ckpt_kind": "best", "ckpt_step": 4,
-                "params": 1000 + (key == "V2") * 10, "gflops": 1.5, "tasks": {"rain": m(psnr), "snow": m(psnr - 2)},
-                "input": {"rain": m(18.0), "snow": m(17.0)}, "real": {"rain": m(psnr - 5)},
-                "real_input": {"rain": m(15.0)}, "sets": {}, "blind": {"accuracy": 0.75, "restored": m(psnr - 0.5)}}
+        return {
+            "ckpt": os.path.join(rdir, "ckpt", "best.ckpt"),
+            "ckpt_kind": "best",
+            "ckpt_step": 4,
+            "params": 1000 + (key == "V2") * 10,
+            "gflops": 1.5,
+            "tasks": {"rain": m(psnr), "snow": m(psnr - 2)},
+            "input": {"rain": m(18.0), "snow": m(17.0)},
+            "real": {"rain": m(psnr - 5)},
+            "real_input": {"rain": m(15.0)},
+            "sets": {},
+            "blind": {"accuracy": 0.75, "restored": m(psnr - 0.5)},
+        }
 
 
 def _run(tmp_path, roots, stubs, variants, seeds=(0, 1), steps=4, extra=(), **kw):
-    logs = []
-    res = study.run_study(variants, list(seeds), steps, str(tmp_path / "runs"), str(tmp_path / "results"),
-                          str(tmp_path / "docs" / "study.md"), overrides=list(roots) + list(extra),
-                          log=logs.append, trainer=stubs.trainer, evaluator=stubs.evaluator, figure=False, **kw)
+    with capture() as logs:
+        res = study.run_study(
+            variants,
+            list(seeds),
+            steps,
+            str(tmp_path / "runs"),
+            str(tmp_path / "results"),
+            str(tmp_path / "docs" / "study.md"),
+            overrides=list(roots) + list(extra),
+            trainer=stubs.trainer,
+            evaluator=stubs.evaluator,
+            figure=False,
+            **kw,
+        )
     return res, logs
 
 
@@ -87,7 +122,7 @@ def test_seeds_parse_and_defaults():
 def test_each_run_in_its_own_folder_with_its_json(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6", "K1"])
-    assert stubs.trained == [("V6", 0), ("K1", 0), ("V6", 1), ("K1", 1)]      # seed by seed, V6 before K1
+    assert stubs.trained == [("V6", 0), ("K1", 0), ("V6", 1), ("K1", 1)]  # seed by seed, V6 before K1
     for key in ("V6", "K1"):
         for seed in (0, 1):
             rdir = tmp_path / "runs" / key / f"seed{seed}"
@@ -97,7 +132,7 @@ def test_each_run_in_its_own_folder_with_its_json(tmp_path, roots):
             assert rec["config"]["train"]["seed"] == seed and rec["config"]["data"]["seed"] == seed
             assert rec["config"]["train"]["max_steps"] == 4 and "output_dir" not in rec["config"]["train"]
             assert rec["tasks"]["rain"]["psnr_y"] == RAIN[(key, seed)]
-            assert rec["s_per_step"] == pytest.approx(0.3)         # (upper) median step_time of the fake log
+            assert rec["s_per_step"] == pytest.approx(0.3)  # (upper) median step_time of the fake log
             assert rec["eval_protocol"]["kind"] == "corpus renders" and rec["eval_protocol"]["real_pairs"]
     k1 = json.loads((tmp_path / "results" / "K1" / "seed1.json").read_text())
     v6 = json.loads((tmp_path / "results" / "V6" / "seed1.json").read_text())
@@ -111,18 +146,21 @@ def test_rerun_skips_finished_runs(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6", "V2"])
     stubs2 = Stubs()
-    _, logs = _run(tmp_path, roots, stubs2, ["V6", "V2"], extra=["--data.num_workers=1"])   # not a results key
+    _, logs = _run(tmp_path, roots, stubs2, ["V6", "V2"], extra=["--data.num_workers=1"])  # not a results key
     assert stubs2.trained == [] and stubs2.evaluated == []
     assert sum(line.startswith("[") and "done earlier" in line for line in logs) == 4
-    _, logs = _run(tmp_path, roots, stubs2, ["V6", "V2"], seeds=(0, 1, 2))     # a new seed: only it runs
+    _, logs = _run(tmp_path, roots, stubs2, ["V6", "V2"], seeds=(0, 1, 2))  # a new seed: only it runs
     assert stubs2.trained == [("V6", 2), ("V2", 2)]
 
 
 def test_config_drift_is_refused_naming_the_key(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6", "V2"])
-    for extra, steps, key in ((["--train.lr=0.002"], 4, "train.lr"), ([], 5, "train.max_steps"),
-                              (["--data.crop_size=96"], 4, "data.crop_size")):
+    for extra, steps, key in (
+        (["--train.lr=0.002"], 4, "train.lr"),
+        ([], 5, "train.max_steps"),
+        (["--data.crop_size=96"], 4, "data.crop_size"),
+    ):
         with pytest.raises(ReportError) as err:
             _run(tmp_path, roots, Stubs(), ["V6", "V2"], steps=steps, extra=extra)
         msg = str(err.value)
@@ -138,19 +176,20 @@ def test_config_drift_is_refused_naming_the_key(tmp_path, roots):
 
 def test_forced_v6_makes_its_k_runs_stale(tmp_path, roots):
     _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0,))
-    os.remove(tmp_path / "results" / "V6" / "seed0.json")               # V6 seed 0 will be a new run
+    os.remove(tmp_path / "results" / "V6" / "seed0.json")  # V6 seed 0 will be a new run
     with pytest.raises(ReportError, match=r"\[K1 seed 0\].*train.pretrained"):
         _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0,))
 
 
 def test_new_machine_retrains_v6_only_for_k_runs_still_to_do(tmp_path, roots):
     import shutil
+
     _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0, 1))
     v6_before = json.loads((tmp_path / "results" / "V6" / "seed0.json").read_text())
-    shutil.rmtree(tmp_path / "runs")                                    # a fresh machine: no checkpoints
+    shutil.rmtree(tmp_path / "runs")  # a fresh machine: no checkpoints
     stubs = Stubs()
     _, logs = _run(tmp_path, roots, stubs, ["V6", "K1"], seeds=(0, 1))
-    assert stubs.trained == []                                          # K1 done: V6 not retrained
+    assert stubs.trained == []  # K1 done: V6 not retrained
     stubs = Stubs()
     _, logs = _run(tmp_path, roots, stubs, ["V6", "K1", "K2"], seeds=(0,))
     assert stubs.trained == [("V6", 0), ("K2", 0)]
@@ -160,10 +199,10 @@ def test_new_machine_retrains_v6_only_for_k_runs_still_to_do(tmp_path, roots):
     assert len(v6["retrained"]) == 1 and v6["retrained"][0]["ckpt_sha256"] != v6["ckpt_sha256"]
     k2 = json.loads((tmp_path / "results" / "K2" / "seed0.json").read_text())
     assert k2["pretrained"]["sha256"] == v6["retrained"][0]["ckpt_sha256"]
-    stubs = Stubs()                                                     # K1 (old V6) and K2 (retrained) both valid
+    stubs = Stubs()  # K1 (old V6) and K2 (retrained) both valid
     _run(tmp_path, roots, stubs, ["V6", "K1", "K2"], seeds=(0,))
     assert stubs.trained == []
-    other = tmp_path / "other"                                          # K2 alone, no V6 anywhere
+    other = tmp_path / "other"  # K2 alone, no V6 anywhere
     with pytest.raises(ReportError, match=r"needs V6 seed 1's best.ckpt: add V6 to --variants"):
         _run(other, roots, Stubs(), ["K2"], seeds=(1,))
 
@@ -171,55 +210,70 @@ def test_new_machine_retrains_v6_only_for_k_runs_still_to_do(tmp_path, roots):
 def test_a_run_folder_of_another_config_is_not_reused(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6"], seeds=(0,))
-    os.remove(tmp_path / "results" / "V6" / "seed0.json")              # trained, but no results recorded
+    os.remove(tmp_path / "results" / "V6" / "seed0.json")  # trained, but no results recorded
     with pytest.raises(ReportError, match="holds a run of another config .*train.lr"):
         _run(tmp_path, roots, Stubs(), ["V6"], seeds=(0,), extra=["--train.lr=0.01"])
 
 
 def test_mean_std_and_paired_differences_by_hand():
     m, s, n = study_stats.mean_std([1.0, 2.0, 4.0])
-    assert (m, n) == (pytest.approx(7 / 3), 3) and s == pytest.approx(math.sqrt(21 / 9))   # sample std, n - 1
+    assert (m, n) == (pytest.approx(7 / 3), 3) and s == pytest.approx(math.sqrt(21 / 9))  # sample std, n - 1
     assert study_stats.mean_std([5.0]) == (5.0, None, 1) and study_stats.mean_std([None]) == (None, None, 0)
     recs = [_rec(v, s, p) for (v, s), p in RAIN.items()]
     agg = study_stats.aggregate(recs)
     assert agg["V6"]["rain_psnr_y"]["mean"] == pytest.approx(30.1666667)
-    assert agg["V6"]["rain_psnr_y"]["std"] == pytest.approx(0.7637626)              # sqrt(((1/6)^2+(5/6)^2+(2/3)^2)/2)
+    assert agg["V6"]["rain_psnr_y"]["std"] == pytest.approx(0.7637626)  # sqrt(((1/6)^2+(5/6)^2+(2/3)^2)/2)
     assert agg["V6"]["snow_psnr_y"]["mean"] == pytest.approx(28.1666667)
     paired = study_stats.paired_table(recs)
-    d = paired["V2"]["rain_psnr_y"]                                              # V2 - V6: -1.0, -0.5, -0.5
+    d = paired["V2"]["rain_psnr_y"]  # V2 - V6: -1.0, -0.5, -0.5
     assert d["diffs"] == {0: pytest.approx(-1.0), 1: pytest.approx(-0.5), 2: pytest.approx(-0.5)}
     assert d["mean"] == pytest.approx(-2 / 3) and d["std"] == pytest.approx(math.sqrt(1 / 12))
-    k = paired["K2-K1"]["rain_psnr_y"]                                           # 1.0, 0.5, 0.2
+    k = paired["K2-K1"]["rain_psnr_y"]  # 1.0, 0.5, 0.2
     assert k["mean"] == pytest.approx(1.7 / 3) and k["std"] == pytest.approx(0.4041452)
 
 
 def _rec(variant, seed, rain, snow=None, steps=4):
     snow = rain - 2 if snow is None else snow
     m = lambda p: {"psnr_y": p, "ssim_y": p / 100, "psnr_rgb": p - 1, "ssim_rgb": p / 200, "n": 3}  # noqa: E731
-    return {"schema": 1, "variant": variant, "seed": seed, "tasks": {"rain": m(rain), "snow": m(snow)},
-            "input": {"rain": m(18.0), "snow": m(17.0)}, "real": {}, "real_input": {},
-            "config": {"train": {"max_steps": steps, "batch_size": 8, "lr": 0.001}, "model": {"preset": "tiny"},
-                       "data": {"crop_size": 128, "format": "corpus"}},
-            "params": 1000, "gflops": 1.0, "s_per_step": 0.5, "blind": {"accuracy": 1.0, "restored": m(rain)}}
+    return {
+        "schema": 1,
+        "variant": variant,
+        "seed": seed,
+        "tasks": {"rain": m(rain), "snow": m(snow)},
+        "input": {"rain": m(18.0), "snow": m(17.0)},
+        "real": {},
+        "real_input": {},
+        "config": {
+            "train": {"max_steps": steps, "batch_size": 8, "lr": 0.001},
+            "model": {"preset": "tiny"},
+            "data": {"crop_size": 128, "format": "corpus"},
+        },
+        "params": 1000,
+        "gflops": 1.0,
+        "s_per_step": 0.5,
+        "blind": {"accuracy": 1.0, "restored": m(rain)},
+    }
 
 
 def test_claim_verdicts_for_each_case():
     v = study_stats.verdict
     assert v([1.0, 0.5, 0.5]) == "holds"
     assert v([-1.0, -0.6, -0.8]) == "does not hold"
-    assert v([1.0, -0.2, 0.6]) == "not resolved at this scale"            # mixed signs
-    assert v([0.1, 1.0]) == "not resolved at this scale"                  # same sign, mean .55 < std .64
-    assert v([2.0]) == "not resolved at this scale"                       # one seed: no spread
+    assert v([1.0, -0.2, 0.6]) == "not resolved at this scale"  # mixed signs
+    assert v([0.1, 1.0]) == "not resolved at this scale"  # same sign, mean .55 < std .64
+    assert v([2.0]) == "not resolved at this scale"  # one seed: no spread
     recs = [_rec("V6", s, 30 + s) for s in range(3)]
-    recs += [_rec("V2", s, 29 + s, snow=29 + s) for s in range(3)]        # rain +1 every seed; snow -1: V2 better
+    recs += [_rec("V2", s, 29 + s, snow=29 + s) for s in range(3)]  # rain +1 every seed; snow -1: V2 better
     recs += [_rec("V1", s, 30 + s + (0.5, -0.4, 0.1)[s]) for s in range(3)]
     recs += [_rec("V3", 0, 29.0)]
     claims = {c["claim"]: c for c in study_stats.judge_claims(recs)}
     hard = claims["GKFM/TKFF beat hard sharing"]
     assert hard["tasks"]["rain"]["verdict"] == "holds" and hard["tasks"]["snow"]["verdict"] == "does not hold"
-    assert hard["sentence"] == ("GKFM/TKFF beat hard sharing (V6 vs V2): holds on rain (V6 − V2 = +1.00 ± 0.00 dB "
-                                "PSNR-Y, V6 ahead in 3/3 seeds); does not hold on snow (V6 − V2 = -1.00 ± 0.00 dB "
-                                "PSNR-Y, V6 ahead in 0/3 seeds).")
+    assert hard["sentence"] == (
+        "GKFM/TKFF beat hard sharing (V6 vs V2): holds on rain (V6 − V2 = +1.00 ± 0.00 dB "
+        "PSNR-Y, V6 ahead in 3/3 seeds); does not hold on snow (V6 − V2 = -1.00 ± 0.00 dB "
+        "PSNR-Y, V6 ahead in 0/3 seeds)."
+    )
     assert claims["the knowledge contrast helps"]["tasks"]["rain"]["verdict"] == "not resolved at this scale"
     gated = claims["the gated conv in GLSF-ViT helps"]
     assert gated["tasks"]["rain"]["verdict"] == "not resolved at this scale" and "one seed" in gated["sentence"]
@@ -231,11 +285,16 @@ def test_report_from_the_jsons_alone(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6", "V2", "K1", "K2"], seeds=(0, 1, 2))
     import shutil
-    shutil.rmtree(tmp_path / "runs")                                    # no run folders, no checkpoints
+
+    shutil.rmtree(tmp_path / "runs")  # no run folders, no checkpoints
     os.remove(tmp_path / "docs" / "study.md")
     table = tmp_path / "docs" / "again.md"
-    assert report.main(["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"),
-                        "--table", str(table)]) == 0
+    assert (
+        report.main(
+            ["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]
+        )
+        == 0
+    )
     md = table.read_text()
     assert "| **V6** | SmartAssign (full model) | 3 | 30.17 ± 0.76 |" in md
     assert "| V2 − V6 | 3 | -0.67 ± 0.29 |" in md
@@ -251,14 +310,19 @@ def test_report_from_the_jsons_alone(tmp_path, roots):
     assert len(data["runs"]) == 12 and data["budget"]["seeds"] == [0, 1, 2]
     if pytest.importorskip("matplotlib"):
         import cv2
+
         assert cv2.imread(str(tmp_path / "docs" / "again_psnr.png")) is not None
-    with open(tmp_path / "results" / "V2" / "seed0.json") as fh:       # mixed budgets are not averaged
+    with open(tmp_path / "results" / "V2" / "seed0.json") as fh:  # mixed budgets are not averaged
         rec = json.load(fh)
     rec["config"]["train"]["max_steps"] = 8
     with open(tmp_path / "results" / "V2" / "seed0.json", "w") as fh:
         json.dump(rec, fh)
-    assert report.main(["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"),
-                        "--table", str(table)]) == 2
+    assert (
+        report.main(
+            ["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]
+        )
+        == 2
+    )
 
 
 def test_strategy_table(tmp_path):
@@ -270,20 +334,26 @@ def test_strategy_table(tmp_path):
 
 class FakeRestorer:
     """Returns the input; recognition says rain for every image."""
+
     outputs = ("derain", "desnow", "recognition")
 
     def restore(self, image, task="auto"):
         from types import SimpleNamespace
+
         return SimpleNamespace(image=image.astype(np.float32) / 255.0, scores=np.array([1.0, 0.0]), task=task)
 
 
 def test_score_sets_and_blind_accuracy():
     from src.metrics import score_pair
+
     rng = np.random.default_rng(0)
     tgt = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(3)]
     noisy = [np.clip(t.astype(int) + rng.integers(-20, 21, t.shape), 0, 255).astype(np.uint8) for t in tgt]
-    sets = [("r", "rain", "synthetic", [("a", noisy[0], tgt[0])]), ("s", "snow", "synthetic", [("b", noisy[1], tgt[1])]),
-            ("real", "rain", "real", [("c", noisy[2], tgt[2])])]
+    sets = [
+        ("r", "rain", "synthetic", [("a", noisy[0], tgt[0])]),
+        ("s", "snow", "synthetic", [("b", noisy[1], tgt[1])]),
+        ("real", "rain", "real", [("c", noisy[2], tgt[2])]),
+    ]
     out = study.score_sets(FakeRestorer(), sets)
     assert out["tasks"]["rain"]["psnr_y"] == pytest.approx(score_pair(noisy[0], tgt[0])["psnr_y"])
     assert out["tasks"]["rain"]["n"] == 1 and out["input"]["snow"]["psnr_y"] == out["tasks"]["snow"]["psnr_y"]
@@ -296,6 +366,7 @@ def test_kodak_renders_match_the_starter_report(tmp_path):
     import cv2
     from src.data.synth import add_snow
     from src.report.starter import KODAK_RENDERS
+
     kodak = tmp_path / "clean" / "kodak24"
     kodak.mkdir(parents=True)
     rng = np.random.default_rng(1)
@@ -319,6 +390,7 @@ def _tiny_corpus(root):
     """A few clean photos for training/validation, two 'Kodak' photos and one real pair."""
     import cv2
     from helpers import smooth_image
+
     rng = np.random.default_rng(0)
 
     def put(folder, n, h=72, w=80):
@@ -326,6 +398,7 @@ def _tiny_corpus(root):
         for i in range(n):
             img = (smooth_image(rng, h, w).transpose(1, 2, 0) * 255).round().astype(np.uint8)
             cv2.imwrite(os.path.join(folder, f"p{i}.png"), img)
+
     put(os.path.join(root, "clean", "bsds500", "train"), 4)
     put(os.path.join(root, "clean", "bsds500", "val"), 1)
     put(os.path.join(root, "clean", "kodak24"), 1, 64, 96)
@@ -337,12 +410,36 @@ def _tiny_corpus(root):
 @pytest.mark.slow
 def test_real_two_step_runs_for_two_seeds(tmp_path):
     """V6 for 2 steps with seeds 0 and 1 on a tiny corpus: separate folders, real metrics, a rerun trains nothing."""
-    argv = (["ablations", "--study", "--variants", "V6", "--seeds", "0,1", "--steps", "2", "--quiet",
-             "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
-             "--table", str(tmp_path / "docs" / "study.md")] + _tiny_corpus(str(tmp_path / "data"))
-            + ["--data.corpus.dirs=[bsds500/train]", "--data.corpus.exclude_like=[]", "--data.crop_size=64",
-               "--train.batch_size=4", "--train.val_max_images=1", "--train.val_crop=0", "--data.num_workers=1",
-               "--train.device_target=CPU"])
+    argv = (
+        [
+            "ablations",
+            "--study",
+            "--variants",
+            "V6",
+            "--seeds",
+            "0,1",
+            "--steps",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "runs"),
+            "--results",
+            str(tmp_path / "results"),
+            "--table",
+            str(tmp_path / "docs" / "study.md"),
+        ]
+        + _tiny_corpus(str(tmp_path / "data"))
+        + [
+            "--data.corpus.dirs=[bsds500/train]",
+            "--data.corpus.exclude_like=[]",
+            "--data.crop_size=64",
+            "--train.batch_size=4",
+            "--train.val_max_images=1",
+            "--train.val_crop=0",
+            "--data.num_workers=1",
+            "--train.device_target=CPU",
+        ]
+    )
     assert report.main(argv) == 0
     recs = [json.loads((tmp_path / "results" / "V6" / f"seed{s}.json").read_text()) for s in (0, 1)]
     for s, rec in enumerate(recs):
@@ -353,6 +450,6 @@ def test_real_two_step_runs_for_two_seeds(tmp_path):
     assert recs[0]["ckpt_sha256"] != recs[1]["ckpt_sha256"]
     assert recs[0]["tasks"]["rain"]["psnr_y"] != recs[1]["tasks"]["rain"]["psnr_y"]
     log0 = (tmp_path / "runs" / "V6" / "seed0" / "log.csv").read_text()
-    assert report.main(argv) == 0                                        # rerun: skipped
+    assert report.main(argv) == 0  # rerun: skipped
     assert (tmp_path / "runs" / "V6" / "seed0" / "log.csv").read_text() == log0
     assert "| **V6** | SmartAssign (full model) | 2 |" in (tmp_path / "docs" / "study.md").read_text()

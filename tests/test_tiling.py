@@ -1,11 +1,21 @@
 """Tiled inference (src.infer.tiling): exactness, seam hiding, split/merge parity, batching."""
+
 import json
 
 import numpy as np
 import pytest
 
-from src.infer.tiling import (TileMerger, axis_starts, blend_profiles, make_manifest, merge_tiles,
-                              split_tiles, tile_apply, tile_grid, tile_weight)
+from src.infer.tiling import (
+    TileMerger,
+    axis_starts,
+    blend_profiles,
+    make_manifest,
+    merge_tiles,
+    split_tiles,
+    tile_apply,
+    tile_grid,
+    tile_weight,
+)
 
 
 def pointwise(x):
@@ -19,7 +29,7 @@ def box_blur(x, r=2):
     out = np.zeros(x.shape, np.float64)
     for dy in range(2 * r + 1):
         for dx in range(2 * r + 1):
-            out += p[:, :, dy:dy + h, dx:dx + w]
+            out += p[:, :, dy : dy + h, dx : dx + w]
     return (out / (2 * r + 1) ** 2).astype(np.float32)
 
 
@@ -30,8 +40,9 @@ def whole(fn, img):
 
 def smooth_image(h, w):
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    chans = [0.5 + 0.25 * np.sin(2 * np.pi * y / 97 + c) * np.cos(2 * np.pi * x / 131 - c)
-             + 0.1 * x / w for c in range(3)]
+    chans = [
+        0.5 + 0.25 * np.sin(2 * np.pi * y / 97 + c) * np.cos(2 * np.pi * x / 131 - c) + 0.1 * x / w for c in range(3)
+    ]
     return np.stack(chans, -1).astype(np.float32)
 
 
@@ -39,7 +50,7 @@ def coverage(h, w, tile, overlap):
     """How many tiles cover each pixel of the original image."""
     cov = np.zeros((max(h, tile), max(w, tile)), np.int64)
     for y, x in tile_grid(h, w, tile, overlap):
-        cov[y:y + tile, x:x + tile] += 1
+        cov[y : y + tile, x : x + tile] += 1
     return cov[:h, :w]
 
 
@@ -57,7 +68,7 @@ def weight_sum(manifest, weights):
     total = np.zeros((manifest["padded_height"], manifest["padded_width"]))
     t = manifest["tile"]
     for wt, (y, x) in zip(weights, manifest["positions"]):
-        total[y:y + t, x:x + t] += wt
+        total[y : y + t, x : x + t] += wt
     return total
 
 
@@ -76,11 +87,17 @@ def test_tile_grid_layout():
         assert all(a + 64 - b >= 16 for a, b in zip(s, s[1:]))  # overlap is never below nominal
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    (dict(tile=0, overlap=0), "tile"), (dict(tile=32, overlap=32), "overlap"),
-    (dict(tile=32, overlap=-1), "overlap"), (dict(tile=32, overlap=8, margin=5), "margin"),
-    (dict(tile=32, overlap=8, window="gauss"), "window"), (dict(tile=32.0, overlap=8), "tile"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        (dict(tile=0, overlap=0), "tile"),
+        (dict(tile=32, overlap=32), "overlap"),
+        (dict(tile=32, overlap=-1), "overlap"),
+        (dict(tile=32, overlap=8, margin=5), "margin"),
+        (dict(tile=32, overlap=8, window="gauss"), "window"),
+        (dict(tile=32.0, overlap=8), "tile"),
+    ],
+)
 def test_bad_parameters_raise(kwargs, msg):
     img = np.zeros((40, 40, 3), np.float32)
     with pytest.raises(ValueError, match=msg):
@@ -88,10 +105,20 @@ def test_bad_parameters_raise(kwargs, msg):
 
 
 # --------------------------------------------------------------------------- exactness
-@pytest.mark.parametrize("h,w,tile,overlap", [
-    (300, 500, 64, 16), (67, 101, 64, 16), (1, 1, 64, 16), (20, 30, 64, 16), (64, 64, 64, 16),
-    (65, 200, 64, 16), (2, 130, 32, 8), (67, 101, 16, 10), (50, 33, 8, 0),
-])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap",
+    [
+        (300, 500, 64, 16),
+        (67, 101, 64, 16),
+        (1, 1, 64, 16),
+        (20, 30, 64, 16),
+        (64, 64, 64, 16),
+        (65, 200, 64, 16),
+        (2, 130, 32, 8),
+        (67, 101, 16, 10),
+        (50, 33, 8, 0),
+    ],
+)
 @pytest.mark.parametrize("layout", ["HWC", "NCHW"])
 def test_pointwise_fn_tiled_equals_whole(h, w, tile, overlap, layout):
     img = np.random.default_rng(h * w).random((h, w, 3), dtype=np.float32)
@@ -111,7 +138,7 @@ def test_receptive_field_difference_only_at_tile_borders_hidden_by_blending():
     tiles, man = split_tiles(img, tile, overlap)
     k = 7  # an interior tile
     y, x = man["positions"][k]
-    tile_err = np.abs(box_blur(tiles[k:k + 1])[0].transpose(1, 2, 0) - ref[y:y + tile, x:x + tile])
+    tile_err = np.abs(box_blur(tiles[k : k + 1])[0].transpose(1, 2, 0) - ref[y : y + tile, x : x + tile])
     assert tile_err[r:-r, r:-r].max() < 1e-6 and tile_err.max() > 1e-2
     # ... so butting tiles together without overlap leaves visible seams
     seams = np.abs(tile_apply(img, box_blur, tile, 0) - ref)
@@ -149,15 +176,21 @@ def test_padding_is_reflect_or_edge():
     line = np.random.default_rng(2).random((1, 7, 3), dtype=np.float32)
     tiles, man = split_tiles(line, 8, 2)
     assert man["pad_mode_y"] == "edge" and man["pad_mode_x"] == "reflect"
-    expect = np.pad(np.pad(line, ((0, 7), (0, 0), (0, 0)), mode="edge"),
-                    ((0, 0), (0, 1), (0, 0)), mode="reflect")
+    expect = np.pad(np.pad(line, ((0, 7), (0, 0), (0, 0)), mode="edge"), ((0, 0), (0, 1), (0, 0)), mode="reflect")
     assert np.array_equal(tiles[0], expect.transpose(2, 0, 1))
 
 
 # --------------------------------------------------------------------------- split / merge
-@pytest.mark.parametrize("h,w,tile,overlap", [
-    (300, 500, 64, 16), (67, 101, 32, 12), (1, 1, 16, 4), (20, 30, 64, 16), (65, 65, 64, 40),
-])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap",
+    [
+        (300, 500, 64, 16),
+        (67, 101, 32, 12),
+        (1, 1, 16, 4),
+        (20, 30, 64, 16),
+        (65, 65, 64, 40),
+    ],
+)
 def test_split_merge_identity_is_exact(h, w, tile, overlap):
     img = np.random.default_rng(7).random((h, w, 3), dtype=np.float32)
     for x in (img, np.ascontiguousarray(img.transpose(2, 0, 1))[None]):
@@ -175,17 +208,23 @@ def test_split_merge_matches_tile_apply_bitwise():
         return box_blur(b), b.mean(axis=(2, 3))
 
     tiles, man = split_tiles(img, 48, 16, margin=2, window="linear")
-    per_tile = [fn(tiles[i:i + 1]) for i in range(len(tiles))]  # one "model run" per .bin file
-    merged = merge_tiles((np.concatenate([p[0] for p in per_tile]),
-                          np.concatenate([p[1] for p in per_tile])), man)
+    per_tile = [fn(tiles[i : i + 1]) for i in range(len(tiles))]  # one "model run" per .bin file
+    merged = merge_tiles((np.concatenate([p[0] for p in per_tile]), np.concatenate([p[1] for p in per_tile])), man)
     direct = tile_apply(img, fn, 48, 16, margin=2, window="linear", tile_batch=5)
     assert np.array_equal(merged[0], direct[0]) and np.array_equal(merged[1], direct[1])
 
 
-@pytest.mark.parametrize("h,w,tile,overlap,margin,window", [
-    (300, 500, 64, 16, 0, "cosine"), (300, 500, 64, 16, 4, "linear"), (97, 65, 32, 24, 3, "cosine"),
-    (67, 101, 16, 12, 6, "cosine"), (10, 200, 32, 8, 4, "linear"), (129, 129, 64, 0, 0, "cosine"),
-])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap,margin,window",
+    [
+        (300, 500, 64, 16, 0, "cosine"),
+        (300, 500, 64, 16, 4, "linear"),
+        (97, 65, 32, 24, 3, "cosine"),
+        (67, 101, 16, 12, 6, "cosine"),
+        (10, 200, 32, 8, 4, "linear"),
+        (129, 129, 64, 0, 0, "cosine"),
+    ],
+)
 def test_blend_weights_sum_to_one(h, w, tile, overlap, margin, window):
     man = make_manifest(h, w, 3, tile, overlap, margin=margin, window=window)
     weights = all_weights(man)
@@ -194,7 +233,7 @@ def test_blend_weights_sum_to_one(h, w, tile, overlap, margin, window):
     cov = np.zeros_like(total)
     for wt, (y, x) in zip(weights, man["positions"]):
         assert wt.min() >= 0 and wt.max() <= 1 + 1e-12
-        cov[y:y + tile, x:x + tile] += 1
+        cov[y : y + tile, x : x + tile] += 1
         if margin and y > 0:  # interior edge: the first `margin` rows get no weight
             assert np.all(wt[:margin] == 0)
         if margin and x + tile < man["padded_width"]:
@@ -203,7 +242,7 @@ def test_blend_weights_sum_to_one(h, w, tile, overlap, margin, window):
     only = cov == 1
     singles = np.zeros_like(total)
     for wt, (y, x) in zip(weights, man["positions"]):
-        singles[y:y + tile, x:x + tile] += np.where(only[y:y + tile, x:x + tile], wt, 0)
+        singles[y : y + tile, x : x + tile] += np.where(only[y : y + tile, x : x + tile], wt, 0)
     assert np.all(singles[only] == 1.0)
 
 
@@ -237,8 +276,9 @@ def test_non_image_outputs_area_weighted():
     assert logits[1] == pytest.approx(2.5, abs=1e-6)  # a constant stays that constant
     # documented rule: weight = the tile's blending weight summed over the original image
     tiles, man = split_tiles(img, tile, overlap)
-    shares = np.array([wt[:max(0, h - y), :max(0, w - x)].sum()
-                       for wt, (y, x) in zip(all_weights(man), man["positions"])])
+    shares = np.array(
+        [wt[: max(0, h - y), : max(0, w - x)].sum() for wt, (y, x) in zip(all_weights(man), man["positions"])]
+    )
     assert shares.sum() == pytest.approx(h * w, rel=1e-12)
     expect = (shares * tiles.mean(axis=(1, 2, 3))).sum() / shares.sum()
     assert logits[0] == pytest.approx(expect, abs=1e-6)

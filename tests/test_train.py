@@ -1,4 +1,5 @@
 """train.py: resume equivalence, non-finite stop, config errors, 2-process data parallel with msrun."""
+
 import csv
 import json
 import os
@@ -12,6 +13,7 @@ import mindspore.dataset as ds
 import pytest
 
 import train
+from src.logs import capture
 from src.config import ConfigError, load_config
 from src.models import build_network
 from src.train import checkpoint
@@ -31,9 +33,19 @@ def tiny_demo(tmp_path_factory):
 
 
 def _overrides(demo_root, out_dir, **extra):
-    base = {"data.roots.demo": demo_root, "data.crop_size": 64, "data.auto_demo": False, "data.num_workers": 1,
-            "train.output_dir": out_dir, "train.log_every": 1000, "train.val_max_images": 1,
-            "train.val_crop": 0, "train.save_every": 1, "train.batch_size": 4, "train.epoch_repeat": 1}
+    base = {
+        "data.roots.demo": demo_root,
+        "data.crop_size": 64,
+        "data.auto_demo": False,
+        "data.num_workers": 1,
+        "train.output_dir": out_dir,
+        "train.log_every": 1000,
+        "train.val_max_images": 1,
+        "train.val_crop": 0,
+        "train.save_every": 1,
+        "train.batch_size": 4,
+        "train.epoch_repeat": 1,
+    }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 
@@ -42,11 +54,10 @@ def _overrides(demo_root, out_dir, **extra):
 def test_resume_equivalence(tiny_demo, tmp_path):
     """6 steps in one run == 3 steps, stop, --resume auto, 3 more (mid-epoch: 4 steps per epoch)."""
     whole = str(tmp_path / "whole")
-    run(load_config(DEMO_CFG, _overrides(tiny_demo, whole, **{"train.max_steps": 6})), log=lambda *a: None)
+    run(load_config(DEMO_CFG, _overrides(tiny_demo, whole, **{"train.max_steps": 6})))
     split = str(tmp_path / "split")
-    run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 3})), log=lambda *a: None)
-    state = run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 6, "train.resume": "auto"})),
-                log=lambda *a: None)
+    run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 3})))
+    state = run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 6, "train.resume": "auto"})))
     assert state.step == 6
     a, _, meta_a = checkpoint.read(os.path.join(whole, "ckpt", "step_00000006.ckpt"))
     b, _, meta_b = checkpoint.read(os.path.join(split, "ckpt", "step_00000006.ckpt"))
@@ -61,7 +72,7 @@ def test_resume_equivalence(tiny_demo, tmp_path):
     assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
     assert len(rows_b) == 7
     val = open(os.path.join(whole, "val.csv")).read().splitlines()
-    assert val[0] == "step,epoch,psnr_y,eval_loss,lr" and len(val) >= 2       # one row per validation
+    assert val[0] == "step,epoch,psnr_y,eval_loss,lr" and len(val) >= 2  # one row per validation
 
 
 @pytest.mark.slow
@@ -73,9 +84,13 @@ def test_nonfinite_loss_stops_the_run(tiny_demo, tmp_path):
 
     def factory(epoch):
         return ds.NumpySlicesDataset({"image": bad, "target": good, "label": labels}, shuffle=False).batch(4)
-    with pytest.raises(NonFiniteLossError, match=r"stopped at step 3: the loss was not finite for 3 steps "
-                                                 r"in a row; last good checkpoint: .*step_00000002\.ckpt"):
-        run(cfg, log=lambda *a: None, dataset_factory=factory)
+
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"stopped at step 3: the loss was not finite for 3 steps "
+        r"in a row; last good checkpoint: .*step_00000002\.ckpt",
+    ):
+        run(cfg, dataset_factory=factory)
 
 
 def test_cli_errors_name_the_key(capsys):
@@ -95,29 +110,43 @@ def _free_port():
 
 @pytest.mark.slow
 @pytest.mark.distributed
-@pytest.mark.skipif(shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-                    is None, reason="msrun not installed")
+@pytest.mark.skipif(
+    shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]) is None,
+    reason="msrun not installed",
+)
 def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
     out = tmp_path / "dp"
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    args = ["--config_path", DEMO_CFG] + ["--" + o for o in _overrides(
-        tiny_demo, str(out), **{"train.max_steps": 3, "train.check_replicas": True, "train.save_every": 0,
-                                "train.batch_size": 2})]
-    cmd = ["msrun", "--worker_num=2", "--local_worker_num=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", f"--log_dir={tmp_path / 'logs'}", "--join=True",
-           os.path.join(ROOT, "train.py")] + args
+    args = ["--config_path", DEMO_CFG] + [
+        "--" + o
+        for o in _overrides(
+            tiny_demo,
+            str(out),
+            **{"train.max_steps": 3, "train.check_replicas": True, "train.save_every": 0, "train.batch_size": 2},
+        )
+    ]
+    cmd = [
+        "msrun",
+        "--worker_num=2",
+        "--local_worker_num=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        f"--log_dir={tmp_path / 'logs'}",
+        "--join=True",
+        os.path.join(ROOT, "train.py"),
+    ] + args
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     logs = "\n".join(p.read_text() for p in sorted((tmp_path / "logs").glob("*.log")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-5000:]
     assert "rank 0 of 2" in logs
     probes = [json.loads((out / "replicas" / f"rank_{r}.json").read_text()) for r in (0, 1)]
     assert len(probes[0]["batches"]) == len(probes[1]["batches"]) == 3
-    assert not set(probes[0]["batches"]) & set(probes[1]["batches"])       # different shards
+    assert not set(probes[0]["batches"]) & set(probes[1]["batches"])  # different shards
     w0, _, _ = checkpoint.read(str(out / "replicas" / "rank_0.ckpt"))
     w1, _, _ = checkpoint.read(str(out / "replicas" / "rank_1.ckpt"))
     assert set(w0) == set(w1)
     for k in w0:
-        np.testing.assert_array_equal(w0[k].asnumpy(), w1[k].asnumpy())    # identical replicas
+        np.testing.assert_array_equal(w0[k].asnumpy(), w1[k].asnumpy())  # identical replicas
     initial = {p.name: p.asnumpy() for p in build_network(load_config(DEMO_CFG).model, seed=0).get_parameters()}
     assert any(not np.array_equal(w0[k].asnumpy(), initial[k]) for k in w0)  # and they trained
 
@@ -127,9 +156,11 @@ def test_sigkill_then_resume(tiny_demo, tmp_path):
     """A run killed with SIGKILL right after a checkpoint resumes from it and finishes."""
     import signal
     import time
+
     out = tmp_path / "killed"
     args = [sys.executable, os.path.join(ROOT, "train.py"), "--config_path", DEMO_CFG] + [
-        "--" + o for o in _overrides(tiny_demo, str(out), **{"train.max_steps": 40})]
+        "--" + o for o in _overrides(tiny_demo, str(out), **{"train.max_steps": 40})
+    ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = out / "ckpt"
     deadline = time.time() + 300
@@ -152,7 +183,7 @@ def test_sigkill_then_resume(tiny_demo, tmp_path):
     _, _, meta = checkpoint.read(str(ckpt_dir / "step_00000040.ckpt"))
     assert meta["step"] == 40
     steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(1, 41))        # rows after the checkpoint were dropped, then logged again
+    assert steps == list(range(1, 41))  # rows after the checkpoint were dropped, then logged again
 
 
 def _pairs_factory(n=4, batch=2):
@@ -160,6 +191,7 @@ def _pairs_factory(n=4, batch=2):
 
     def factory(epoch):
         return ds.NumpySlicesDataset({"image": x, "target": g, "label": lab}, shuffle=False).batch(batch)
+
     return factory
 
 
@@ -168,17 +200,23 @@ ABLATIONS = os.path.join(ROOT, "configs", "ablations")
 
 def _quick(out_dir, *extra):
     """Overrides for a tiny run of any config on a dataset_factory (no validation, no data roots)."""
-    return ["--model.preset=tiny", "--data.val_sets=[]", "--data.auto_demo=false", f"--train.output_dir={out_dir}",
-            "--train.save_every=1", "--train.log_every=1000"] + list(extra)
+    return [
+        "--model.preset=tiny",
+        "--data.val_sets=[]",
+        "--data.auto_demo=false",
+        f"--train.output_dir={out_dir}",
+        "--train.save_every=1",
+        "--train.log_every=1000",
+    ] + list(extra)
 
 
 @pytest.mark.parametrize("name", ["k1_common_only", "k2_unique_only"])
 def test_k1_k2_refuse_to_start_without_pretrained(name, tmp_path, capsys):
     cfg = load_config(os.path.join(ABLATIONS, f"{name}.yaml"), _quick(str(tmp_path / name)))
     with pytest.raises(ConfigError, match=r"model.freeze_encoder=true .*pass --train.pretrained=<V6 best.ckpt>") as exc:
-        run(cfg, log=lambda *a: None, dataset_factory=_pairs_factory())
+        run(cfg, dataset_factory=_pairs_factory())
     assert "\n" not in str(exc.value)
-    assert not (tmp_path / name).exists()                   # refused before anything was written
+    assert not (tmp_path / name).exists()  # refused before anything was written
     assert train.main(["--config_path", os.path.join(ABLATIONS, f"{name}.yaml")]) == 2
     assert "--train.pretrained=<V6 best.ckpt>" in capsys.readouterr().err
 
@@ -189,10 +227,12 @@ def test_k1_from_v6_ignores_the_drm_and_trains_no_contrast(tmp_path):
     v6 = build_network({"preset": "tiny"}, seed=0)
     best = checkpoint.save(v6, str(tmp_path / "v6" / "best.ckpt"), {"preset": "tiny"})
     out = tmp_path / "k1"
-    logs = []
-    cfg = load_config(os.path.join(ABLATIONS, "k1_common_only.yaml"),
-                      _quick(str(out), f"--train.pretrained={best}", "--train.max_steps=2", "--model.contrast=true"))
-    state = run(cfg, log=logs.append, dataset_factory=_pairs_factory())
+    cfg = load_config(
+        os.path.join(ABLATIONS, "k1_common_only.yaml"),
+        _quick(str(out), f"--train.pretrained={best}", "--train.max_steps=2", "--model.contrast=true"),
+    )
+    with capture() as logs:
+        state = run(cfg, dataset_factory=_pairs_factory())
     assert state.step == 2
     assert any("model.contrast set to false" in line for line in logs)
     assert any(f"{best}: ignored " in line and "(modules drm)" in line for line in logs), logs
@@ -202,27 +242,30 @@ def test_k1_from_v6_ignores_the_drm_and_trains_no_contrast(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(float(r["contra"]) == 0.0 for r in rows)
     trained, _, _ = checkpoint.read(str(out / "ckpt" / "step_00000002.ckpt"))
-    frozen = v6.encoder.project.weight.asnumpy()             # everything before TKFF stayed as loaded
+    frozen = v6.encoder.project.weight.asnumpy()  # everything before TKFF stayed as loaded
     np.testing.assert_array_equal(trained["encoder.project.weight"].asnumpy(), frozen)
 
 
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_of_another_model_config(tmp_path, capsys):
     out = tmp_path / "run"
-    run(load_config(DEMO_CFG, _quick(str(out), "--train.max_steps=1")), log=lambda *a: None,
-        dataset_factory=_pairs_factory())
+    run(load_config(DEMO_CFG, _quick(str(out), "--train.max_steps=1")), dataset_factory=_pairs_factory())
     ckpt = out / "ckpt" / "step_00000001.ckpt"
     assert ckpt.exists()
     v3 = os.path.join(ABLATIONS, "v3_no_gated_conv.yaml")
     cfg = load_config(v3, _quick(str(out), f"--train.resume={ckpt}", "--train.max_steps=2"))
     with pytest.raises(ConfigError) as exc:
-        run(cfg, log=lambda *a: None, dataset_factory=_pairs_factory())
+        run(cfg, dataset_factory=_pairs_factory())
     msg = str(exc.value)
     assert "\n" not in msg
-    assert msg.startswith(f"--train.resume={ckpt}: the checkpoint's model config (written with demo.yaml) "
-                          "differs from this run's (v3_no_gated_conv.yaml): model.gated_conv: True in the "
-                          "checkpoint, False in the run; resume with the config that wrote it"), msg
+    assert msg.startswith(
+        f"--train.resume={ckpt}: the checkpoint's model config (written with demo.yaml) "
+        "differs from this run's (v3_no_gated_conv.yaml): model.gated_conv: True in the "
+        "checkpoint, False in the run; resume with the config that wrote it"
+    ), msg
     # The same config resumes (auto finds the checkpoint in the run folder).
-    state = run(load_config(DEMO_CFG, _quick(str(out), "--train.resume=auto", "--train.max_steps=2")),
-                log=lambda *a: None, dataset_factory=_pairs_factory())
+    state = run(
+        load_config(DEMO_CFG, _quick(str(out), "--train.resume=auto", "--train.max_steps=2")),
+        dataset_factory=_pairs_factory(),
+    )
     assert state.step == 2

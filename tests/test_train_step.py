@@ -1,4 +1,5 @@
 """Training step in GRAPH_MODE on CPU: every term returned, loss-scale overflow skip, clipping, overfit."""
+
 import numpy as np
 import mindspore as ms
 import pytest
@@ -10,7 +11,7 @@ from src.train.step import TrainStep, build_optimizer
 
 from helpers import mixed_batch
 
-pytestmark = pytest.mark.slow          # every test compiles a GRAPH_MODE training step (15-40 s each)
+pytestmark = pytest.mark.slow  # every test compiles a GRAPH_MODE training step (15-40 s each)
 
 
 def _snapshot(params):
@@ -23,13 +24,13 @@ def test_overflow_skips_update_and_lowers_scale():
     step = TrainStep(SmartAssignLoss(net), opt, loss_scale=1024.0, scale_window=2)
     x, g, lab = mixed_batch(2, 64, 64, seed=1)
     bad = x.copy()
-    bad[0, 0, 0, 0] = np.nan                        # forces non-finite gradients
+    bad[0, 0, 0, 0] = np.nan  # forces non-finite gradients
     before = _snapshot(net.trainable_params())
     moments = _snapshot(opt.moment1)
     out = step(ms.Tensor(bad), ms.Tensor(g), ms.Tensor(lab))
-    assert len(out) == len(SmartAssignLoss.TERMS) + 2   # total, the terms, overflow, scale
+    assert len(out) == len(SmartAssignLoss.TERMS) + 2  # total, the terms, overflow, scale
     assert bool(out[-2].asnumpy()) is True
-    assert float(out[-1].asnumpy()) == 1024.0       # the scale used by this step
+    assert float(out[-1].asnumpy()) == 1024.0  # the scale used by this step
     assert float(step.loss_scale.asnumpy()) == 512.0
     after = _snapshot(net.trainable_params())
     assert all(np.array_equal(before[k], after[k]) for k in before)
@@ -49,8 +50,13 @@ def test_fixed_scale_still_skips_non_finite_steps():
     """dynamic=False (fp32): the scale is 1 whatever was asked, is never adjusted, and a step with
     non-finite gradients still leaves the weights untouched."""
     net = build_network({"preset": "tiny", "contrast": False}, seed=0)
-    step = TrainStep(SmartAssignLoss(net), build_optimizer(net.trainable_params(), 4e-4), loss_scale=1024.0,
-                     scale_window=1, dynamic=False)
+    step = TrainStep(
+        SmartAssignLoss(net),
+        build_optimizer(net.trainable_params(), 4e-4),
+        loss_scale=1024.0,
+        scale_window=1,
+        dynamic=False,
+    )
     x, g, lab = mixed_batch(2, 64, 64, seed=1)
     bad = x.copy()
     bad[0, 0, 0, 0] = np.nan
@@ -86,8 +92,8 @@ def test_tiny_overfits_a_mixed_batch_in_graph_mode():
     history = [[float(v.asnumpy()) for v in step(*args)] for _ in range(30)]
     first, last = history[0], history[-1]
     assert all(np.isfinite(h).all() for h in history)
-    assert all(h[-2] == 0.0 for h in history)           # no overflow in fp32
+    assert all(h[-2] == 0.0 for h in history)  # no overflow in fp32
     assert last[0] <= 0.5 * first[0], (first[0], last[0])
-    assert last[1] < first[1]                           # the Charbonnier term itself falls
+    assert last[1] < first[1]  # the Charbonnier term itself falls
     # The total is the weighted sum of the returned terms (eq. 19).
     assert np.isclose(last[0], last[1] + last[2] + last[4] + 0.01 * last[3] + 0.001 * last[5], rtol=1e-5)

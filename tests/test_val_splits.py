@@ -2,6 +2,7 @@
 (best.ckpt, LR on plateau) share no set name and no file with its test sets, nor with its training
 sets. The file-level checks run on fixture trees in each benchmark's native layout, large enough
 for the configured holdout counts (2,000 test + 200 val pairs of rain_streak and so on)."""
+
 import glob
 import hashlib
 import os
@@ -17,10 +18,12 @@ from src.data.readers import DataConfigError, list_set, resolve_val_sets, set_ta
 from helpers import write_demo_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))
-                 + glob.glob(os.path.join(ROOT, "configs", "ablations", "*.yaml"))
-                 + glob.glob(os.path.join(ROOT, "configs", "strategies", "*.yaml")))
-TRAINING_CONFIGS = [c for c in CONFIGS if os.path.basename(c) != "datasets.yaml"]   # datasets.yaml: no sets
+CONFIGS = sorted(
+    glob.glob(os.path.join(ROOT, "configs", "*.yaml"))
+    + glob.glob(os.path.join(ROOT, "configs", "ablations", "*.yaml"))
+    + glob.glob(os.path.join(ROOT, "configs", "strategies", "*.yaml"))
+)
+TRAINING_CONFIGS = [c for c in CONFIGS if os.path.basename(c) != "datasets.yaml"]  # datasets.yaml: no sets
 DEFAULTS = os.path.join(ROOT, "configs", "data_defaults.yaml")
 
 # Benchmark sizes of the fixture trees: above the configured holdouts (test + val) of each.
@@ -59,8 +62,13 @@ def build_trees(base):
         lines.append(f"/{inp} /{gt}")
     with open(os.path.join(spa, "real_world.txt"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    _paired(spa, "real_test_1000/rain", "real_test_1000/gt", [f"{i:03d}.png" for i in range(N_TEST)],
-            lambda n: n.replace(".png", "gt.png"))
+    _paired(
+        spa,
+        "real_test_1000/rain",
+        "real_test_1000/gt",
+        [f"{i:03d}.png" for i in range(N_TEST)],
+        lambda n: n.replace(".png", "gt.png"),
+    )
     for sub, n in (("all", N_TRAIN), ("Snow100K-S", N_TEST), ("Snow100K-M", N_TEST), ("Snow100K-L", N_TEST)):
         _paired(roots["snow100k"], f"{sub}/synthetic", f"{sub}/gt", [f"{sub}_{i:05d}.jpg" for i in range(n)])
     _paired(roots["srrs"], "Syn", "gt", [f"{i}.tif" for i in range(N_SRRS)], lambda n: n.replace(".tif", ".jpg"))
@@ -117,7 +125,7 @@ def _nested(a, b):
 def check_names(cfg):
     data = cfg.data
     val, test, train = expected_val_sets(data), list(data.test_sets), list(data.train_sets)
-    if data.get("format") == "corpus":          # validation = held-out photo folders, rendered once
+    if data.get("format") == "corpus":  # validation = held-out photo folders, rendered once
         vd, td = _dirs(data.corpus.get("val_dirs")), _dirs(data.corpus.get("dirs"))
         assert vd, f"{cfg.config_path}: data.corpus.val_dirs is empty"
         bad = [(v, t) for v in vd for t in td if _nested(v, t)]
@@ -137,10 +145,10 @@ def check_files(cfg):
     for v in val:
         assert listed[v], f"{cfg.config_path}: {v} is empty"
         v_in, v_tgt = _keys(listed[v])
-        for t in test:            # neither the degraded inputs nor the clean scenes of a test set
+        for t in test:  # neither the degraded inputs nor the clean scenes of a test set
             t_in, t_tgt = _keys(listed[t])
             assert not v_in & t_in and not v_tgt & t_tgt, f"{cfg.config_path}: {v} shares files with test set {t}"
-        for t in train:           # no trained-on input (the demo's val re-renders training photos)
+        for t in train:  # no trained-on input (the demo's val re-renders training photos)
             t_in, _ = _keys(listed[t])
             assert not v_in & t_in, f"{cfg.config_path}: {v} shares pairs with training set {t}"
     return listed
@@ -150,6 +158,7 @@ def check_corpus_files(cfg, base):
     """Corpus configs: fixture photo folders for every configured dir; a training photo and a val
     photo copied into exclude_like (as test targets) are left out; val and train photos are disjoint."""
     from src.data.corpus import corpus_photos
+
     corpus = cfg.data.corpus
     clean, real = os.path.join(base, "clean"), os.path.join(base, "real")
     for d in _dirs(corpus.get("dirs")) + _dirs(corpus.get("val_dirs")):
@@ -173,8 +182,13 @@ def check_corpus_files(cfg, base):
 
 def test_every_config_is_covered():
     names = {os.path.relpath(c, ROOT) for c in TRAINING_CONFIGS}
-    assert {"configs/data_defaults.yaml", "configs/smartassign.yaml", "configs/demo.yaml",
-            "configs/ablations/v4_rain_only.yaml", "configs/strategies/hard.yaml"} <= names
+    assert {
+        "configs/data_defaults.yaml",
+        "configs/smartassign.yaml",
+        "configs/demo.yaml",
+        "configs/ablations/v4_rain_only.yaml",
+        "configs/strategies/hard.yaml",
+    } <= names
     assert len(names) >= 15
 
 
@@ -196,8 +210,9 @@ def test_val_pairs_are_disjoint_from_test_and_train_files(path, roots, tmp_path)
             assert len(pairs) == 200, (name, len(pairs))
 
 
-@pytest.mark.parametrize("bench", ["rain_streak", "rain1200", "spa", "snow100k", "srrs", "csd", "demo_rain",
-                                   "demo_snow"])
+@pytest.mark.parametrize(
+    "bench", ["rain_streak", "rain1200", "spa", "snow100k", "srrs", "csd", "demo_rain", "demo_snow"]
+)
 def test_every_benchmark_holds_out_val_from_its_training_data(bench, roots):
     """Each benchmark's val split, at the configured counts and seeds: disjoint from its train and test
     splits, drawn from the training files (train + val = the training data), never trained on."""
@@ -229,8 +244,13 @@ data:
 """
 
 
-@pytest.mark.parametrize("train,test", [("[rain1200/train, csd/train]", "[rain1200/test, csd/test]"),   # old defaults
-                                        ("[demo_rain/train, demo_snow/train]", "[demo_rain/test, demo_snow/test]")])
+@pytest.mark.parametrize(
+    "train,test",
+    [
+        ("[rain1200/train, csd/train]", "[rain1200/test, csd/test]"),  # old defaults
+        ("[demo_rain/train, demo_snow/train]", "[demo_rain/test, demo_snow/test]"),
+    ],
+)
 def test_the_old_validation_on_test_sets_fails(tmp_path, roots, train, test):
     """The checks catch the old configs (val_sets = the test sets), by name and by file."""
     old = tmp_path / "old.yaml"

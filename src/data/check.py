@@ -14,6 +14,9 @@ from src.data.image_io import ImageReadError
 from src.data.readers import (DECODE_KINDS, KIND_TEXT, UNPAIRED_KINDS, PairMismatchError, Problem,
                               _get, list_set, load_pair)
 from ..errors import UsageError
+from ..logs import get_logger
+
+logger = get_logger(__name__)
 
 MAX_NAMES = 20  # problems listed per kind and set (the counts are always complete)
 
@@ -118,8 +121,8 @@ def format_set(r):
     return "\n".join(lines)
 
 
-def check_sets(data_cfg, sets=None, decode=True, workers=None, log=print):
-    """Check ``sets`` (default: train_sets + test_sets); print the report through ``log``.
+def check_sets(data_cfg, sets=None, decode=True, workers=None):
+    """Check ``sets`` (default: train_sets + test_sets); log the report.
 
     Raises :class:`DataCheckError` when any pair is bad and ``data.skip_bad`` is false; with
     ``skip_bad`` the bad pairs are excluded from ``report.pairs(set)``. Returns a :class:`CheckReport`.
@@ -133,14 +136,13 @@ def check_sets(data_cfg, sets=None, decode=True, workers=None, log=print):
     for name in sets:
         r = check_set(data_cfg, name, decode=decode, workers=workers)
         report.sets[name] = r
-        if log:
-            log(format_set(r))
+        logger.info(format_set(r))
     bad = report.bad_count
     if bad and not skip_bad:
         raise DataCheckError(f"data check failed: {bad} bad pair(s) ({report.summary()}); fix or remove "
                              "the files listed above, or set --data.skip_bad=true to leave them out")
-    if bad and log:
-        log(f"data.skip_bad=true: leaving out {bad} bad pair(s) ({report.summary()})")
+    if bad:
+        logger.info(f"data.skip_bad=true: leaving out {bad} bad pair(s) ({report.summary()})")
     empty = [n for n, r in report.sets.items() if not r.good]
     if empty:
         raise DataCheckError("no usable pairs in " + ", ".join(empty) + "; check data.roots and the folder layout")

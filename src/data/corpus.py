@@ -25,6 +25,9 @@ import numpy as np
 from src.data.image_io import is_image_file, read_rgb
 from src.data.readers import LABELS, DataConfigError, _get
 from src.data.synth import degrade
+from src.logs import get_logger
+
+logger = get_logger(__name__)
 
 EXCLUDE_TOLERANCE = 2.0
 _THUMB = (48, 32)
@@ -86,7 +89,7 @@ def _excluded(paths, like_paths):
     return frozenset(out)
 
 
-def corpus_photos(data_cfg, split, log=None):
+def corpus_photos(data_cfg, split):
     """Training (``split='train'``) or validation (``'val'``) photo paths, after ``exclude_like``."""
     corpus = _corpus_cfg(data_cfg)
     clean = _root(data_cfg, "clean")
@@ -97,8 +100,8 @@ def corpus_photos(data_cfg, split, log=None):
     like_root = _root(data_cfg, "real") or clean
     like = list_photos(like_root, list(corpus.get("exclude_like") or []), "data.corpus.exclude_like")
     drop = excluded(paths, like)
-    if drop and log:
-        log(f"corpus {split}: left out {len(drop)} photo(s) that match images of data.corpus.exclude_like "
+    if drop:
+        logger.info(f"corpus {split}: left out {len(drop)} photo(s) that match images of data.corpus.exclude_like "
             f"(e.g. {os.path.basename(sorted(drop)[0])})")
     return [p for p in paths if p not in drop]
 
@@ -158,11 +161,11 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
                                num_parallel_workers=workers, python_multiprocessing=False)
 
 
-def corpus_val_samples(data_cfg, tasks, crop, max_images, log=None):
+def corpus_val_samples(data_cfg, tasks, crop, max_images):
     """Validation pairs rendered once from ``data.corpus.val_dirs`` with ``val_seed``: a list of
     (input uint8 HWC, target uint8 HWC, label), centre-cropped to ``crop`` (0 = whole photo)."""
     corpus = _corpus_cfg(data_cfg)
-    paths = corpus_photos(data_cfg, "val", log)
+    paths = corpus_photos(data_cfg, "val")
     if max_images:
         paths = paths[:int(max_images)]
     seed, copies = int(corpus.get("val_seed", 1)), int(corpus.get("val_copies", 1) or 1)

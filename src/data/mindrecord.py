@@ -25,6 +25,9 @@ from src.data.check import check_sets
 from src.data.image_io import decode_rgb, encode, read_bytes, sniff_format, write_bytes_atomic
 from src.data.readers import DataConfigError, _get, load_pair, split_halves
 from src.errors import RunFailure
+from src.logs import get_logger
+
+logger = get_logger(__name__)
 
 SCHEMA = {
     "name": {"type": "string"},
@@ -102,7 +105,7 @@ def read_labels_from(first_file):
     return np.array([int(r[0]) for r in d.create_tuple_iterator(output_numpy=True, num_epochs=1)], np.int64)
 
 
-def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encoding="auto", workers=None, log=print):
+def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encoding="auto", workers=None):
     """Convert ``sets`` (default ``data.train_sets``) to MindRecord at ``dst``; returns the metadata dict.
 
     The sets are checked first (:func:`check_sets`; stops on bad pairs unless ``data.skip_bad``).
@@ -123,7 +126,7 @@ def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encodi
     old = _existing(dst)
     if old and not overwrite:
         raise FileExistsError(f"{dst} already exists ({len(old)} files); pass --overwrite to replace it")
-    report = check_sets(data_cfg, sets, decode=True, log=log)
+    report = check_sets(data_cfg, sets, decode=True)
     pairs = [(s, p) for s in sets for p in report.pairs(s)]
     if len(pairs) < shards:
         raise DataConfigError(f"--shards {shards} is more than the {len(pairs)} pairs to write; use fewer shards")
@@ -159,9 +162,8 @@ def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encodi
         write_bytes_atomic(meta_path(dst), json.dumps(meta, indent=1).encode("utf-8"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if log:
-        log(f"wrote {n} pairs ({meta['tasks']['rain']} rain, {meta['tasks']['snow']} snow) to {dst} "
-            f"in {shards} shard(s); verified {n} rows on read-back")
+    logger.info(f"wrote {n} pairs ({meta['tasks']['rain']} rain, {meta['tasks']['snow']} snow) to {dst} "
+        f"in {shards} shard(s); verified {n} rows on read-back")
     return meta
 
 

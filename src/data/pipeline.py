@@ -17,6 +17,9 @@ import numpy as np
 from src.data.check import DataCheckError, check_sets
 from src.data.image_io import ImageReadError
 from src.data.readers import LABELS, TASKS, DataConfigError, PairMismatchError, _get, list_set, load_pair, set_task
+from src.logs import get_logger
+
+logger = get_logger(__name__)
 
 COLUMNS = ["image", "target", "label"]
 EvalSample = namedtuple("EvalSample", "name task input target")
@@ -51,7 +54,7 @@ class _PairSource:
         return inp, tgt, np.array(pair.label, np.int32)
 
 
-def _folder_pools(data_cfg, tasks, log):
+def _folder_pools(data_cfg, tasks):
     """Good training pairs grouped by task (after the configured check)."""
     sets = list(_get(data_cfg, "train_sets") or [])
     if not sets:
@@ -60,13 +63,13 @@ def _folder_pools(data_cfg, tasks, log):
     if mode not in ("full", "pairs"):
         raise DataConfigError(f"data.check={mode!r} is not valid; use full or pairs")
     other = [s for s in sets if set_task(data_cfg, s) not in tasks]
-    if other and log:
-        log(f"data.single_task={tasks[0]}: not using " + ", ".join(other))
+    if other:
+        logger.info(f"data.single_task={tasks[0]}: not using " + ", ".join(other))
     sets = [s for s in sets if s not in other]
     pools = {t: [] for t in tasks}
     if not sets:
         return pools
-    report = check_sets(data_cfg, sets, decode=(mode == "full"), log=log)
+    report = check_sets(data_cfg, sets, decode=(mode == "full"))
     for s in sets:
         for p in report.pairs(s):
             if p.task in pools:
@@ -112,7 +115,7 @@ def _merge(img_r, tgt_r, lab_r, img_s, tgt_s, lab_s):
             np.concatenate([lab_r, lab_s]).astype(np.int32))
 
 
-def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0, log=print):
+def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0):
     """Batched training dataset (columns image, target, label; drop_remainder).
 
     Steps per epoch: ``get_dataset_size()``. Joint training needs an even ``batch_size`` (half rain,
@@ -133,9 +136,9 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0, log
     flip = bool(_get(data_cfg, "flip", True))
     ds.config.set_seed(int(seed) + rank)
     if fmt == "corpus":
-        return _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed, log)
+        return _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed)
     if fmt == "folder":
-        pools, record_file = _folder_pools(data_cfg, tasks, log), None
+        pools, record_file = _folder_pools(data_cfg, tasks), None
     else:
         pools, record_file = _mindrecord_pools(data_cfg, tasks)
     batches = {}
@@ -168,11 +171,11 @@ def _join_tasks(parts):
     return both.project(COLUMNS)
 
 
-def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed, log):
+def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, seed):
     """data.format=corpus: fresh renderings of clean-photo crops (src/data/corpus.py); every task
     draws from the same photos, each rank from its own shard of them."""
     from src.data.corpus import corpus_photos, corpus_task_dataset
-    photos = corpus_photos(data_cfg, "train", log)
+    photos = corpus_photos(data_cfg, "train")
     shard = shard_indices(len(photos), rank, group_size, seed)
     n_min = len(photos) // group_size
     per_photo = int((_get(data_cfg, "corpus") or {}).get("crops_per_photo", 1) or 1)
@@ -198,8 +201,8 @@ def _to_chw():
 class EvalSet:
     """Full-size pairs of one test set: ``len()`` and iteration over :data:`EvalSample` tuples."""
 
-    def __init__(self, data_cfg, set_name, log=print):
-        self.set_name, self.log = set_name, log
+    def __init__(self, data_cfg, set_name):
+        self.set_name = set_name
         self.skip_bad = bool(_get(data_cfg, "skip_bad", False))
         listing = list_set(data_cfg, set_name)
         if listing.problems:
@@ -207,8 +210,7 @@ class EvalSet:
             if not self.skip_bad:
                 raise DataCheckError(f"{set_name}: {len(listing.problems)} unpaired file(s) (e.g. {head}); run "
                                      "prepare_data.py check, fix them, or set --data.skip_bad=true")
-            if log:
-                log(f"{set_name}: leaving out {len(listing.problems)} unpaired file(s) (e.g. {head})")
+            logger.info(f"{set_name}: leaving out {len(listing.problems)} unpaired file(s) (e.g. {head})")
         if not listing.pairs:
             raise DataCheckError(f"{set_name}: no pairs found under {listing.root}; check data.roots")
         self.pairs = listing.pairs
@@ -225,16 +227,15 @@ class EvalSet:
                 if not self.skip_bad:
                     raise DataCheckError(f"{self.set_name}: {exc}; fix the file or set --data.skip_bad=true") from exc
                 self.skipped.append(str(exc))
-                if self.log:
-                    self.log(f"{self.set_name}: skipping bad pair {exc}")
+                logger.info(f"{self.set_name}: skipping bad pair {exc}")
                 continue
             yield EvalSample(pair.name, pair.task, inp, tgt)
 
 
-def iterate_test_set(data_cfg, set_name, log=print):
+def iterate_test_set(data_cfg, set_name):
     """Iterate ``(name, task, input_rgb_uint8, target_rgb_uint8)`` of a test set at full size.
 
     Returns a :class:`EvalSet` (supports ``len()``). Bad pairs raise DataCheckError unless
     ``data.skip_bad`` (then they are logged and skipped).
     """
-    return EvalSet(data_cfg, set_name, log=log)
+    return EvalSet(data_cfg, set_name)

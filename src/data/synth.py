@@ -19,6 +19,9 @@ import numpy as np
 
 from src.data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
 from src.errors import UsageError
+from src.logs import get_logger
+
+logger = get_logger(__name__)
 
 DEMO_VERSION = 2          # 2: val renderings (version 1 demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
@@ -225,7 +228,7 @@ def _write_pairs(out_dir, photos, task, seed, copies, haze, first_copy=0):
     return n
 
 
-def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=False, skip_bad=False, log=print):
+def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=False, skip_bad=False):
     """Turn a folder of clean images into a paired set ``dst/{input,target}`` (PNG). Returns the count.
 
     Built in a temporary folder and renamed into place; refuses an existing ``dst`` unless
@@ -248,8 +251,8 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
     if clashes:
         raise UsageError(f"--src {src}: several files share a name: {', '.join('/'.join(c) for c in clashes[:3])}; "
                          "rename them")
-    if len(files) > len(images) and log:
-        log(f"  ignored {len(files) - len(images)} non-image file(s) in {src}")
+    if len(files) > len(images):
+        logger.info(f"  ignored {len(files) - len(images)} non-image file(s) in {src}")
     bad = []
 
     def photos():  # streamed, so a large folder is never held in memory
@@ -258,8 +261,7 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
                 yield os.path.splitext(f)[0], read_rgb(os.path.join(src, f))
             except ImageReadError as exc:
                 bad.append(str(exc))
-                if log:
-                    log(f"  unreadable source: {exc}")
+                logger.info(f"  unreadable source: {exc}")
 
     dst, tmp = _prepare_dst(dst, overwrite)
     try:
@@ -274,9 +276,8 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
         _publish(tmp, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if log:
-        log(f"wrote {n} {task} pairs to {dst}/{{input,target}} (seed {seed}, {copies} per image)"
-            + (f"; left out {len(bad)} unreadable source(s)" if bad else ""))
+    logger.info(f"wrote {n} {task} pairs to {dst}/{{input,target}} (seed {seed}, {copies} per image)"
+        + (f"; left out {len(bad)} unreadable source(s)" if bad else ""))
     return n
 
 
@@ -324,7 +325,7 @@ def _only_demo_files(dst):
     return True
 
 
-def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
+def build_demo(dst="data/demo", seed=0, overwrite=False):
     """Build the demo set (rain and snow; train and test from different photos, val = other
     renderings of the training photos); returns its path.
 
@@ -341,8 +342,7 @@ def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
         version = meta.get("version")
         if version == DEMO_VERSION:
             if meta.get("seed") == int(seed):
-                if log:
-                    log(f"demo set already complete at {dst}")
+                logger.info(f"demo set already complete at {dst}")
                 return dst
             raise FileExistsError(f"{dst} holds a demo built with seed {meta.get('seed')} (version "
                                   f"{version}); pass --overwrite to rebuild it with seed {seed}")
@@ -353,9 +353,8 @@ def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
                                   + ("" if older else ", or files the demo builder did not write")
                                   + "; rebuild it with `python prepare_data.py demo --dst " + dst + " --overwrite` "
                                   "or remove it")
-        if log:
-            log(f"{dst} holds a version {version} demo (no held-out validation renderings): rebuilding it as "
-                f"version {DEMO_VERSION}")
+        logger.info(f"{dst} holds a version {version} demo (no held-out validation renderings): rebuilding it as "
+            f"version {DEMO_VERSION}")
     elif os.path.exists(dst) and not overwrite:
         raise FileExistsError(f"{dst} exists but is not a complete demo set (no {DEMO_MARKER}); remove it "
                               "or pass --overwrite")
@@ -381,6 +380,5 @@ def build_demo(dst="data/demo", seed=0, overwrite=False, log=print):
         _publish(tmp, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if log:
-        log(f"built demo set at {dst}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    logger.info(f"built demo set at {dst}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return dst

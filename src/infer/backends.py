@@ -14,6 +14,7 @@ compiles once per input shape and reuses the graph). ``OnnxBackend(path)`` runs 
 ``export.py --file_format ONNX`` with ONNX Runtime on CPU, at the fixed tile shape recorded in its
 JSON sidecar. ``onnxruntime`` is optional: it is imported only when an ``OnnxBackend`` is made.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,9 @@ class MindSporeBackend:
         self.net = net
         self.net.set_train(False)
         self.model_cfg = dict(model_cfg or {})
-        self.preset = self.model_cfg.get("preset")          # picks the engine's default tile
+        self.preset = self.model_cfg.get("preset")  # picks the engine's default tile
         self.multiple = net.multiple
-        self.outputs = (IMAGE_OUTPUTS + (("recognition",) if net.recognition else ())
-                        + (("blind",) if net.blind else ()))
+        self.outputs = IMAGE_OUTPUTS + (("recognition",) if net.recognition else ()) + (("blind",) if net.blind else ())
 
     @classmethod
     def from_checkpoint(cls, path: str, fallback_model_cfg: Optional[dict] = None):
@@ -66,8 +66,10 @@ class MindSporeBackend:
         params, model_cfg, _ = read(path)
         if model_cfg is None:
             if not fallback_model_cfg:
-                raise CheckpointError(f"{path} has no stored model config; pass --config_path with "
-                                      "the model section it was trained with")
+                raise CheckpointError(
+                    f"{path} has no stored model config; pass --config_path with "
+                    "the model section it was trained with"
+                )
             model_cfg = dict(fallback_model_cfg)
         net = build_network(model_cfg)
         load_weights(net, params, source=path)
@@ -75,26 +77,30 @@ class MindSporeBackend:
 
     def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
         out = self.net(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
-        if "blind" in self.outputs:     # the blind image is the network's last output
-            out = tuple(out[:len(self.outputs) - 1]) + (out[-1],)
-        return tuple(o.asnumpy() for o in out[:len(self.outputs)])
+        if "blind" in self.outputs:  # the blind image is the network's last output
+            out = tuple(out[: len(self.outputs) - 1]) + (out[-1],)
+        return tuple(o.asnumpy() for o in out[: len(self.outputs)])
 
 
 def _import_onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:
-        raise BackendError("--backend onnxruntime needs the onnxruntime package: "
-                           "pip install onnxruntime==1.31.1 (see requirements-dev.txt), "
-                           "or use --backend mindspore") from exc
+        raise BackendError(
+            "--backend onnxruntime needs the onnxruntime package: "
+            "pip install onnxruntime==1.31.1 (see requirements-dev.txt), "
+            "or use --backend mindspore"
+        ) from exc
     return onnxruntime
 
 
 def _read_sidecar(path: str) -> dict:
     json_path = str(path) + ".json"
     if not os.path.isfile(json_path):
-        raise BackendError(f"{json_path} not found: export.py writes it beside the model and the "
-                           "ONNX backend reads the tile size and outputs from it; re-export the model")
+        raise BackendError(
+            f"{json_path} not found: export.py writes it beside the model and the "
+            "ONNX backend reads the tile size and outputs from it; re-export the model"
+        )
     with open(json_path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -107,19 +113,25 @@ class OnnxBackend:
 
     def __init__(self, path: str, threads: Optional[int] = None):
         if not os.path.isfile(path):
-            raise BackendError(f"ONNX model not found: {path} (write one with export.py "
-                               "--file_format ONNX, then pass it as --onnx_file)")
+            raise BackendError(
+                f"ONNX model not found: {path} (write one with export.py "
+                "--file_format ONNX, then pass it as --onnx_file)"
+            )
         ort = _import_onnxruntime()
         info = _read_sidecar(path)
         tile = info.get("tile") or {}
         th, tw = int(tile.get("height", 0)), int(tile.get("width", 0))
         if th < 1 or th != tw:
-            raise BackendError(f"{path}: tiles are {th}x{tw}; the tiled engine needs square tiles "
-                               "(export with --height equal to --width)")
+            raise BackendError(
+                f"{path}: tiles are {th}x{tw}; the tiled engine needs square tiles "
+                "(export with --height equal to --width)"
+            )
         names = [o["name"] if isinstance(o, dict) else str(o) for o in info.get("outputs", [])]
         if "restored" in names:
-            raise BackendError(f"{path} was exported with --task auto (one choice per tile); "
-                               "export with --task all so the engine decides once per photo")
+            raise BackendError(
+                f"{path} was exported with --task auto (one choice per tile); "
+                "export with --task all so the engine decides once per photo"
+            )
         self.fixed_tile = th
         self.fixed_batch = int(info.get("batch_size", 1))
         self.model_cfg = info.get("model_config") or {}
@@ -131,8 +143,7 @@ class OnnxBackend:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
@@ -142,19 +153,26 @@ class OnnxBackend:
         self.outputs = tuple(names or got)
         unknown = [n for n in self.outputs if n not in IMAGE_OUTPUTS + ("recognition", "blind")]
         if unknown:
-            raise BackendError(f"{path}: unknown outputs {unknown}; expected derain, desnow, "
-                               "recognition (export.py --task all)")
+            raise BackendError(
+                f"{path}: unknown outputs {unknown}; expected derain, desnow, " "recognition (export.py --task all)"
+            )
 
     def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
         t = self.fixed_tile
         if tiles.shape[1:] != (3, t, t) or tiles.shape[0] != self.fixed_batch:
-            raise BackendError(f"ONNX model takes {self.fixed_batch}x3x{t}x{t} tiles, got "
-                               f"{'x'.join(map(str, tiles.shape))}")
+            raise BackendError(
+                f"ONNX model takes {self.fixed_batch}x3x{t}x{t} tiles, got " f"{'x'.join(map(str, tiles.shape))}"
+            )
         return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(tiles, np.float32)}))
 
 
-def make_backend(kind: str, ckpt_file: Optional[str] = None, onnx_file: Optional[str] = None,
-                 fallback_model_cfg: Optional[dict] = None, threads: Optional[int] = None):
+def make_backend(
+    kind: str,
+    ckpt_file: Optional[str] = None,
+    onnx_file: Optional[str] = None,
+    fallback_model_cfg: Optional[dict] = None,
+    threads: Optional[int] = None,
+):
     """The backend named ``kind`` (``mindspore`` needs ``ckpt_file``, ``onnxruntime`` ``onnx_file``)."""
     if kind == "mindspore":
         if not ckpt_file:
@@ -162,7 +180,8 @@ def make_backend(kind: str, ckpt_file: Optional[str] = None, onnx_file: Optional
         return MindSporeBackend.from_checkpoint(ckpt_file, fallback_model_cfg)
     if kind == "onnxruntime":
         if not onnx_file:
-            raise BackendError("--backend onnxruntime needs --onnx_file PATH (export.py "
-                               "--file_format ONNX --task all writes one)")
+            raise BackendError(
+                "--backend onnxruntime needs --onnx_file PATH (export.py " "--file_format ONNX --task all writes one)"
+            )
         return OnnxBackend(onnx_file, threads=threads)
     raise BackendError(f"--backend {kind!r} is not valid; choose one of {', '.join(BACKENDS)}")

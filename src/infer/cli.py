@@ -1,4 +1,5 @@
 """Command-line pieces shared by eval.py and infer.py: engine options, backend setup, progress."""
+
 from __future__ import annotations
 
 import sys
@@ -14,26 +15,49 @@ def add_engine_args(parser, task_default="auto", task_help=None):
     """Add --ckpt_file, --backend, --onnx_file, --task, --tile, --tile_overlap, --tile_batch,
     --device_target, --device_id and --threads to an argparse parser."""
     g = parser.add_argument_group("model and engine")
-    g.add_argument("--ckpt_file", help="checkpoint from train.py (it stores its model config); "
-                                       "default: the starter weights weights/starter.ckpt of "
-                                       "this repository")
-    g.add_argument("--backend", default="mindspore", choices=BACKENDS,
-                   help="mindspore (default; GRAPH mode) or onnxruntime (CPU, needs --onnx_file)")
-    g.add_argument("--onnx_file", help="model from export.py --file_format ONNX --task all "
-                                       "(its .json sidecar gives the tile size)")
-    g.add_argument("--task", default=task_default, choices=TASK_CHOICES,
-                   help=task_help or "auto: the recognition head picks derain or desnow per image; "
-                                     "rain/snow: force that head")
-    g.add_argument("--tile", type=int, default=None,
-                   help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the starter "
-                        "weights 512; an ONNX "
-                        "model uses its exported tile); 0 = always the whole image")
-    g.add_argument("--tile_overlap", type=int, default=DEFAULT_OVERLAP,
-                   help=f"overlap between neighbouring tiles, blended without seams "
-                        f"(default {DEFAULT_OVERLAP})")
+    g.add_argument(
+        "--ckpt_file",
+        help="checkpoint from train.py (it stores its model config); "
+        "default: the starter weights weights/starter.ckpt of "
+        "this repository",
+    )
+    g.add_argument(
+        "--backend",
+        default="mindspore",
+        choices=BACKENDS,
+        help="mindspore (default; GRAPH mode) or onnxruntime (CPU, needs --onnx_file)",
+    )
+    g.add_argument(
+        "--onnx_file",
+        help="model from export.py --file_format ONNX --task all " "(its .json sidecar gives the tile size)",
+    )
+    g.add_argument(
+        "--task",
+        default=task_default,
+        choices=TASK_CHOICES,
+        help=task_help or "auto: the recognition head picks derain or desnow per image; " "rain/snow: force that head",
+    )
+    g.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the starter "
+        "weights 512; an ONNX "
+        "model uses its exported tile); 0 = always the whole image",
+    )
+    g.add_argument(
+        "--tile_overlap",
+        type=int,
+        default=DEFAULT_OVERLAP,
+        help=f"overlap between neighbouring tiles, blended without seams " f"(default {DEFAULT_OVERLAP})",
+    )
     g.add_argument("--tile_batch", type=int, default=1, help="tiles per network call (default 1)")
-    g.add_argument("--device_target", default="auto", choices=("auto", "CPU", "GPU", "Ascend"),
-                   help="MindSpore device (default: the best available)")
+    g.add_argument(
+        "--device_target",
+        default="auto",
+        choices=("auto", "CPU", "GPU", "Ascend"),
+        help="MindSpore device (default: the best available)",
+    )
     g.add_argument("--device_id", type=int, default=None)
     g.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     return parser
@@ -54,10 +78,16 @@ def make_restorer(args, fallback_model_cfg=None) -> Restorer:
     ``args.ckpt_file`` None means the default checkpoint (see ``resolve_checkpoint``)."""
     if args.backend == "mindspore":
         from ..device import setup_device
+
         resolve_checkpoint(args)
         setup_device(args.device_target, args.device_id, mode="graph")
-    backend = make_backend(args.backend, ckpt_file=args.ckpt_file, onnx_file=args.onnx_file,
-                           fallback_model_cfg=fallback_model_cfg, threads=args.threads)
+    backend = make_backend(
+        args.backend,
+        ckpt_file=args.ckpt_file,
+        onnx_file=args.onnx_file,
+        fallback_model_cfg=fallback_model_cfg,
+        threads=args.threads,
+    )
     return Restorer(backend, tile=args.tile, overlap=args.tile_overlap, tile_batch=args.tile_batch)
 
 

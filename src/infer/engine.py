@@ -21,6 +21,7 @@ Strategy models with a ``blind`` output (cross-stitch: the fusion head; task-par
 decoder at γ = softmax(recognition), decided per tile) answer ``auto`` with that image instead;
 ``Restored.task`` is then ``"blind"`` (confidence: recognition's top probability, if present).
 """
+
 from __future__ import annotations
 
 import time
@@ -32,8 +33,16 @@ import numpy as np
 from .tiling import tile_apply, tile_grid
 from ..errors import UsageError
 
-__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "EngineError", "Restored", "Restorer", "TASK_CHOICES",
-           "pad_to_multiple", "softmax"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_TILE",
+    "EngineError",
+    "Restored",
+    "Restorer",
+    "TASK_CHOICES",
+    "pad_to_multiple",
+    "softmax",
+]
 
 TASK_CHOICES = ("auto", "rain", "snow")
 TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
@@ -51,12 +60,13 @@ class EngineError(UsageError):
 @dataclass
 class Restored:
     """One restored image and how it was made."""
-    image: np.ndarray                # float32 H x W x 3, unclipped
-    task: str                        # head used: "rain" (derain) or "snow" (desnow)
-    auto: bool                       # True when the recognition head chose ``task``
-    confidence: Optional[float]      # softmax probability of ``task`` (None without recognition)
-    scores: Optional[np.ndarray]     # raw (rain, snow) recognition scores
-    tiles: int                       # 1 = whole image
+
+    image: np.ndarray  # float32 H x W x 3, unclipped
+    task: str  # head used: "rain" (derain) or "snow" (desnow)
+    auto: bool  # True when the recognition head chose ``task``
+    confidence: Optional[float]  # softmax probability of ``task`` (None without recognition)
+    scores: Optional[np.ndarray]  # raw (rain, snow) recognition scores
+    tiles: int  # 1 = whole image
     seconds: float
 
 
@@ -97,23 +107,34 @@ class Restorer:
     full batches, so one compiled shape serves every image).
     """
 
-    def __init__(self, backend, tile: Optional[int] = None, overlap: int = DEFAULT_OVERLAP,
-                 tile_batch: int = 1, window: str = "cosine", margin: Optional[int] = None):
+    def __init__(
+        self,
+        backend,
+        tile: Optional[int] = None,
+        overlap: int = DEFAULT_OVERLAP,
+        tile_batch: int = 1,
+        window: str = "cosine",
+        margin: Optional[int] = None,
+    ):
         self.backend = backend
         self.multiple = int(getattr(backend, "multiple", 32))
         fixed = getattr(backend, "fixed_tile", None)
         if fixed:
             if tile not in (None, fixed):
-                raise EngineError(f"--tile {tile}: this {backend.name} model takes {fixed}x{fixed} "
-                                  f"tiles only; pass --tile {fixed} or leave --tile out")
+                raise EngineError(
+                    f"--tile {tile}: this {backend.name} model takes {fixed}x{fixed} "
+                    f"tiles only; pass --tile {fixed} or leave --tile out"
+                )
             tile = fixed
         elif tile is None:
             tile = PRESET_TILES.get(getattr(backend, "preset", None), DEFAULT_TILE)
         if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 0:
             raise EngineError(f"--tile must be 0 (whole image) or a positive size, got {tile!r}")
         if tile and not fixed and tile % self.multiple:
-            raise EngineError(f"--tile {tile} is not a multiple of the network stride {self.multiple}; "
-                              f"use e.g. --tile {max(self.multiple, tile // self.multiple * self.multiple)}")
+            raise EngineError(
+                f"--tile {tile} is not a multiple of the network stride {self.multiple}; "
+                f"use e.g. --tile {max(self.multiple, tile // self.multiple * self.multiple)}"
+            )
         if tile and not 0 <= overlap < tile:
             raise EngineError(f"--tile_overlap {overlap} must be >= 0 and smaller than --tile {tile}")
         fixed_batch = getattr(backend, "fixed_batch", None)
@@ -141,8 +162,7 @@ class Restorer:
             return False
         if self.tile == 0:
             return True
-        return (height + (-height) % self.multiple <= self.tile
-                and width + (-width) % self.multiple <= self.tile)
+        return height + (-height) % self.multiple <= self.tile and width + (-width) % self.multiple <= self.tile
 
     def check_task(self, task: str):
         """Output names needed for ``task``; raises EngineError if the model cannot serve it."""
@@ -152,21 +172,24 @@ class Restorer:
             names = ["blind"]
         elif task == "auto":
             if not self.has_recognition:
-                raise EngineError("--task auto needs the recognition head, which this model does not "
-                                  "have (model.recognition: false or an export without it); pass "
-                                  "--task rain or --task snow")
+                raise EngineError(
+                    "--task auto needs the recognition head, which this model does not "
+                    "have (model.recognition: false or an export without it); pass "
+                    "--task rain or --task snow"
+                )
             names = ["derain", "desnow"]
         else:
             names = [TASK_OUTPUT[task]]
             if names[0] not in self.outputs:
-                raise EngineError(f"--task {task}: this model has no {names[0]} output "
-                                  f"(outputs: {', '.join(self.outputs)}); re-export with --task all")
+                raise EngineError(
+                    f"--task {task}: this model has no {names[0]} output "
+                    f"(outputs: {', '.join(self.outputs)}); re-export with --task all"
+                )
         if self.has_recognition:
             names.append("recognition")
         return names
 
-    def restore(self, image, task: str = "auto",
-                progress: Optional[Callable[[int, int], None]] = None) -> Restored:
+    def restore(self, image, task: str = "auto", progress: Optional[Callable[[int, int], None]] = None) -> Restored:
         """Restore one H x W x 3 image (uint8, or float in [0, 1]); ``progress(done, total)``
         is called after each batch of tiles."""
         start = time.perf_counter()
@@ -189,9 +212,16 @@ class Restorer:
             outs = [o[0].transpose(1, 2, 0) if o.ndim == 4 else o[0] for o in outs]
         else:
             padded = pad_to_multiple(img, self.multiple)
-            outs = tile_apply(padded, fn, self.tile, self.overlap, tile_batch=self.tile_batch,
-                              margin=self.margin, window=self.window,
-                              fixed_batch=self.tile_batch > 1)
+            outs = tile_apply(
+                padded,
+                fn,
+                self.tile,
+                self.overlap,
+                tile_batch=self.tile_batch,
+                margin=self.margin,
+                window=self.window,
+                fixed_batch=self.tile_batch > 1,
+            )
             outs = [o[:h, :w] if o.ndim == 3 else o for o in outs]
         by_name = dict(zip(names, outs))
         scores = by_name.get("recognition")
@@ -209,6 +239,12 @@ class Restorer:
         else:
             confidence = float(probs[0 if chosen == "rain" else 1])
         image_out = np.ascontiguousarray(by_name[TASK_OUTPUT.get(chosen, chosen)], dtype=np.float32)
-        return Restored(image_out, chosen, task == "auto", confidence,
-                        None if scores is None else np.asarray(scores, np.float64).reshape(-1),
-                        total, time.perf_counter() - start)
+        return Restored(
+            image_out,
+            chosen,
+            task == "auto",
+            confidence,
+            None if scores is None else np.asarray(scores, np.float64).reshape(-1),
+            total,
+            time.perf_counter() - start,
+        )

@@ -12,6 +12,7 @@ Outputs under ``output_dir``, per set (``<set>`` with "/" replaced by "_"):
 input's scores), ``<set>/images/<name>.png`` (with --save_images), and ``summary.json`` (means per
 set, per task and overall, the recognition head's choices, the protocol).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,9 @@ from ..errors import UsageError
 from ..data.pipeline import iterate_test_set
 from ..metrics import METRICS, MetricAccumulator, describe_protocol, to_uint8
 from .cli import ProgressLine
+from ..logs import get_logger
+
+logger = get_logger(__name__)
 
 __all__ = ["FOLDER_BENCHMARK", "evaluate", "folder_data_cfg", "format_table", "set_slug"]
 
@@ -31,22 +35,28 @@ FOLDER_BENCHMARK = "folder"
 HEADER = ("set", "task", "n", "image", "PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB")
 
 
-def folder_data_cfg(input_dir: str, target_dir: str, task: str, target_name: str = "{name}",
-                    base: Optional[dict] = None):
+def folder_data_cfg(
+    input_dir: str, target_dir: str, task: str, target_name: str = "{name}", base: Optional[dict] = None
+):
     """A data config holding one paired folder as set ``folder/<input folder name>``."""
     if task not in ("rain", "snow"):
-        raise UsageError("--input_dir/--target_dir: say which task the pairs are with --task rain "
-                         "or --task snow (or --set_task when --task auto)")
+        raise UsageError(
+            "--input_dir/--target_dir: say which task the pairs are with --task rain "
+            "or --task snow (or --set_task when --task auto)"
+        )
     for what, path in (("--input_dir", input_dir), ("--target_dir", target_dir)):
         if not os.path.isdir(path):
             raise UsageError(f"{what} {path}: not a folder")
     split = os.path.basename(os.path.normpath(os.path.abspath(input_dir))) or "test"
     cfg = dict(base or {})
     cfg["roots"] = dict(cfg.get("roots") or {}, **{FOLDER_BENCHMARK: os.path.sep})
-    spec = {"reader": "paired", "input": os.path.abspath(input_dir),
-            "target": os.path.abspath(target_dir), "target_name": target_name}
-    cfg["benchmarks"] = dict(cfg.get("benchmarks") or {},
-                             **{FOLDER_BENCHMARK: {"task": task, "splits": {split: spec}}})
+    spec = {
+        "reader": "paired",
+        "input": os.path.abspath(input_dir),
+        "target": os.path.abspath(target_dir),
+        "target_name": target_name,
+    }
+    cfg["benchmarks"] = dict(cfg.get("benchmarks") or {}, **{FOLDER_BENCHMARK: {"task": task, "splits": {split: spec}}})
     return cfg, f"{FOLDER_BENCHMARK}/{split}"
 
 
@@ -60,8 +70,10 @@ def _fmt(v: float) -> str:
 
 def _rows(label: str, task: str, means_in: dict, means_out: dict) -> List[tuple]:
     n = str(means_out["count"])
-    return [(label, task, n, "input") + tuple(_fmt(means_in[m]) for m in METRICS),
-            (label, task, n, "restored") + tuple(_fmt(means_out[m]) for m in METRICS)]
+    return [
+        (label, task, n, "input") + tuple(_fmt(means_in[m]) for m in METRICS),
+        (label, task, n, "restored") + tuple(_fmt(means_out[m]) for m in METRICS),
+    ]
 
 
 def format_table(summary: dict) -> List[str]:
@@ -77,13 +89,19 @@ def format_table(summary: dict) -> List[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = [f"protocol: {summary['protocol']}"]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return lines
 
 
-def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task: Optional[str] = None,
-             save_images: bool = False, log=print, progress: Optional[ProgressLine] = None) -> dict:
+def evaluate(
+    restorer,
+    data_cfg,
+    set_names: Iterable[str],
+    output_dir: str,
+    task: Optional[str] = None,
+    save_images: bool = False,
+    progress: Optional[ProgressLine] = None,
+) -> dict:
     """Evaluate ``restorer`` on each set; ``task`` None = each set's own task, else auto|rain|snow.
 
     Returns the summary (also written to ``output_dir/summary.json``)."""
@@ -92,7 +110,7 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
     all_in, all_out = MetricAccumulator("all"), MetricAccumulator("all")
     summary: Dict = {"protocol": describe_protocol(0), "task_mode": task or "set", "sets": {}}
     for set_name in set_names:
-        samples = iterate_test_set(data_cfg, set_name, log=log)
+        samples = iterate_test_set(data_cfg, set_name)
         acc_in, acc_out = MetricAccumulator(set_name), MetricAccumulator(set_name)
         folder = os.path.join(output_dir, set_slug(set_name))
         heads, recognized, set_task, n = Counter(), Counter(), None, len(samples)
@@ -108,7 +126,7 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
                 row = acc.add(s.name, img, s.target, task=s.task)
                 glob.add_row(**row)
             heads[r.task] += 1
-            if r.scores is not None:            # what the recognition head says, whatever head ran
+            if r.scores is not None:  # what the recognition head says, whatever head ran
                 recognized["rain" if r.scores[0] >= r.scores[1] else "snow"] += 1
             set_task = s.task
         progress.clear()
@@ -117,18 +135,22 @@ def evaluate(restorer, data_cfg, set_names: Iterable[str], output_dir: str, task
         acc_out.write_csv(os.path.join(folder, "metrics.csv"))
         acc_in.write_csv(os.path.join(folder, "input_metrics.csv"))
         summary["sets"][set_name] = {
-            "task": set_task, "head": dict(heads), "recognized": dict(recognized),
+            "task": set_task,
+            "head": dict(heads),
+            "recognized": dict(recognized),
             "csv": os.path.join(folder, "metrics.csv"),
-            "input": acc_in.means()["all"], "restored": acc_out.means()["all"],
+            "input": acc_in.means()["all"],
+            "restored": acc_out.means()["all"],
             "skipped": list(getattr(samples, "skipped", [])),
         }
         if task == "auto":
             right = heads.get(set_task, 0)
-            log(f"[{set_name}] recognition chose {set_task} for {right}/{len(acc_out)} images "
-                f"(heads used: {', '.join(f'{k} {v}' for k, v in sorted(heads.items()))})")
+            logger.info(
+                f"[{set_name}] recognition chose {set_task} for {right}/{len(acc_out)} images "
+                f"(heads used: {', '.join(f'{k} {v}' for k, v in sorted(heads.items()))})"
+            )
     means_in, means_out = all_in.means(), all_out.means()
-    summary["tasks"] = {t: {"input": means_in[t], "restored": means_out[t]}
-                        for t in means_out if t != "all"}
+    summary["tasks"] = {t: {"input": means_in[t], "restored": means_out[t]} for t in means_out if t != "all"}
     summary["all"] = {"input": means_in["all"], "restored": means_out["all"]}
     with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2, default=float)

@@ -36,6 +36,7 @@ input/output names, shapes and dtypes, tile size, the model config (preset and s
 MindSpore version and export date; ``preprocess.py``, ``run_infer_310.sh`` and the ONNX backend read the tile size from
 it; ``multiple`` is the network stride the host pads images to before tiling.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -50,8 +51,16 @@ from mindspore import nn, ops
 from . import weights
 from ..errors import UsageError, run_entry
 
-__all__ = ["FORMATS", "TASKS", "ExportError", "InferenceWrapper", "export_network", "output_specs",
-           "sidecar_path", "read_sidecar"]
+__all__ = [
+    "FORMATS",
+    "TASKS",
+    "ExportError",
+    "InferenceWrapper",
+    "export_network",
+    "output_specs",
+    "sidecar_path",
+    "read_sidecar",
+]
 
 FORMATS = ("MINDIR", "ONNX", "AIR")
 TASKS = ("all", "rain", "snow", "auto")
@@ -77,9 +86,11 @@ class InferenceWrapper(nn.Cell):
         self.recognition = net.recognition
         self.blind = net.blind
         if task == "auto" and not (self.recognition or self.blind):
-            raise ExportError("task 'auto' picks the image by the recognition scores, but this model "
-                              "has no recognition head (model.recognition: false); export 'all', "
-                              "'rain' or 'snow'")
+            raise ExportError(
+                "task 'auto' picks the image by the recognition scores, but this model "
+                "has no recognition head (model.recognition: false); export 'all', "
+                "'rain' or 'snow'"
+            )
         self.net = net
         self.net.set_train(False)
         self.task = task
@@ -89,8 +100,11 @@ class InferenceWrapper(nn.Cell):
 
     def output_names(self) -> Tuple[str, ...]:
         if self.task == "all":
-            return (("derain", "desnow") + (("recognition",) if self.recognition else ())
-                    + (("blind",) if self.blind else ()))
+            return (
+                ("derain", "desnow")
+                + (("recognition",) if self.recognition else ())
+                + (("blind",) if self.blind else ())
+            )
         return {"rain": ("derain",), "snow": ("desnow",), "auto": ("restored",)}[self.task]
 
     def _finish(self, img, h, w):
@@ -142,8 +156,10 @@ def read_sidecar(path: str) -> dict:
     path = str(path)
     json_path = path if path.endswith(".json") else sidecar_path(path)
     if not os.path.isfile(json_path):
-        raise ExportError(f"{json_path} not found: it is written by export.py beside the model "
-                          "(re-export, or pass the tile size explicitly)")
+        raise ExportError(
+            f"{json_path} not found: it is written by export.py beside the model "
+            "(re-export, or pass the tile size explicitly)"
+        )
     with open(json_path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -162,9 +178,19 @@ def _check_size(name, value):
     return int(value)
 
 
-def export_network(net, file_format: str, file_name: str, height: int, width: int,
-                   task: str = "all", model_cfg: Optional[dict] = None, *, clip: bool = False,
-                   batch_size: int = 1, extra: Optional[dict] = None) -> Tuple[str, str]:
+def export_network(
+    net,
+    file_format: str,
+    file_name: str,
+    height: int,
+    width: int,
+    task: str = "all",
+    model_cfg: Optional[dict] = None,
+    *,
+    clip: bool = False,
+    batch_size: int = 1,
+    extra: Optional[dict] = None,
+) -> Tuple[str, str]:
     """Export ``InferenceWrapper(net, task, clip)`` at input shape (batch_size, 3, height, width).
 
     ``file_name`` may carry the format's extension or not. Returns ``(model_path, json_path)``.
@@ -178,20 +204,21 @@ def export_network(net, file_format: str, file_name: str, height: int, width: in
     if file_format == "AIR":
         target = ms.get_context("device_target")
         if target != "Ascend":
-            raise ExportError(f"AIR export needs MindSpore on an Ascend device (this process runs on "
-                              f"{target}); export MINDIR for MindSpore Lite / Ascend 310 or ONNX instead")
+            raise ExportError(
+                f"AIR export needs MindSpore on an Ascend device (this process runs on "
+                f"{target}); export MINDIR for MindSpore Lite / Ascend 310 or ONNX instead"
+            )
     wrapper = InferenceWrapper(net, task, clip=clip)
     ext = EXTENSIONS[file_format]
     base = str(file_name)
     if base.lower().endswith(ext):
-        base = base[:-len(ext)]
+        base = base[: -len(ext)]
     model_path = base + ext
     os.makedirs(os.path.dirname(os.path.abspath(model_path)), exist_ok=True)
     example = ms.Tensor(np.zeros((batch_size, 3, height, width), np.float32))
     names = list(wrapper.output_names())
     if file_format == "ONNX":
-        ms.onnx.export(wrapper, example, file_name=model_path, input_names=[INPUT_NAME],
-                       output_names=names)
+        ms.onnx.export(wrapper, example, file_name=model_path, input_names=[INPUT_NAME], output_names=names)
     else:
         ms.export(wrapper, example, file_name=base, file_format=file_format)
     if not os.path.isfile(model_path):
@@ -207,8 +234,14 @@ def export_network(net, file_format: str, file_name: str, height: int, width: in
         "tile": {"height": height, "width": width},
         "batch_size": batch_size,
         "multiple": wrapper.multiple,
-        "input": {"name": INPUT_NAME, "shape": [batch_size, 3, height, width], "dtype": "float32",
-                  "layout": "NCHW", "range": [0.0, 1.0], "channels": "RGB"},
+        "input": {
+            "name": INPUT_NAME,
+            "shape": [batch_size, 3, height, width],
+            "dtype": "float32",
+            "layout": "NCHW",
+            "range": [0.0, 1.0],
+            "channels": "RGB",
+        },
         "outputs": output_specs(wrapper, batch_size, height, width),
         "preset": (cfg or {}).get("preset"),
         "model_config": cfg,
@@ -233,21 +266,33 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="export.py",
         description="Export a SmartAssign checkpoint at a fixed tile shape (MINDIR for MindSpore / "
-                    "MindSpore Lite / Ascend 310, ONNX, or AIR on Ascend), plus <model file>.json.")
-    p.add_argument("--ckpt_file", default=None,
-                   help="checkpoint written by train.py (holds its model config); default: the "
-                        "starter weights weights/starter.ckpt of this repository")
+        "MindSpore Lite / Ascend 310, ONNX, or AIR on Ascend), plus <model file>.json.",
+    )
+    p.add_argument(
+        "--ckpt_file",
+        default=None,
+        help="checkpoint written by train.py (holds its model config); default: the "
+        "starter weights weights/starter.ckpt of this repository",
+    )
     p.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FORMATS)
     p.add_argument("--file_name", default="smartassign", help="output path without extension")
     p.add_argument("--height", type=int, default=256, help="tile height (a multiple of 32 avoids padding)")
     p.add_argument("--width", type=int, default=256, help="tile width (square tiles for preprocess.py)")
-    p.add_argument("--task", default="all", choices=TASKS,
-                   help="all: derain, desnow[, recognition]; rain/snow: that image; auto: per-tile "
-                        "choice by the recognition scores")
+    p.add_argument(
+        "--task",
+        default="all",
+        choices=TASKS,
+        help="all: derain, desnow[, recognition]; rain/snow: that image; auto: per-tile "
+        "choice by the recognition scores",
+    )
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--clip", action="store_true", help="clip output images to [0, 1] in the graph")
-    p.add_argument("--device_target", default="CPU", choices=("CPU", "Ascend", "GPU", "auto"),
-                   help="device to export on (AIR needs Ascend)")
+    p.add_argument(
+        "--device_target",
+        default="CPU",
+        choices=("CPU", "Ascend", "GPU", "auto"),
+        help="device to export on (AIR needs Ascend)",
+    )
     p.add_argument("--device_id", type=int, default=None)
     return p
 
@@ -258,19 +303,31 @@ def _cli(argv):
 
     args = build_parser().parse_args(argv)
     if args.file_format == "AIR" and args.device_target not in ("Ascend", "auto"):
-        raise ExportError(f"AIR export needs MindSpore on an Ascend device (--device_target "
-                          f"{args.device_target}); export MINDIR for MindSpore Lite / Ascend 310 "
-                          "or ONNX instead")
+        raise ExportError(
+            f"AIR export needs MindSpore on an Ascend device (--device_target "
+            f"{args.device_target}); export MINDIR for MindSpore Lite / Ascend 310 "
+            "or ONNX instead"
+        )
     ckpt_file, is_default = weights.resolve_ckpt(args.ckpt_file)
     print(f"export.py: {weights.describe(ckpt_file, is_default)}")
     target = setup_device(args.device_target, args.device_id, mode="graph")
     net, model_cfg, _ = load_model(ckpt_file)
     model_path, json_path = export_network(
-        net, args.file_format, args.file_name, args.height, args.width, task=args.task,
-        model_cfg=model_cfg, clip=args.clip, batch_size=args.batch_size,
-        extra={"checkpoint": os.path.abspath(ckpt_file), "device_target": target})
-    print(f"exported {model_path} ({args.file_format}, task {args.task}, input 1x3x{args.height}x"
-          f"{args.width}) and {json_path}")
+        net,
+        args.file_format,
+        args.file_name,
+        args.height,
+        args.width,
+        task=args.task,
+        model_cfg=model_cfg,
+        clip=args.clip,
+        batch_size=args.batch_size,
+        extra={"checkpoint": os.path.abspath(ckpt_file), "device_target": target},
+    )
+    print(
+        f"exported {model_path} ({args.file_format}, task {args.task}, input 1x3x{args.height}x"
+        f"{args.width}) and {json_path}"
+    )
 
 
 def run_cli(argv=None) -> int:

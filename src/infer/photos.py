@@ -16,6 +16,7 @@ like any folder, never read as an image) and special files (FIFOs, sockets). A f
 extension that cannot be read (a text file named ``.png``, a truncated JPEG) is a failure
 (:class:`Failure`). infer.py names each skipped and each failed file on its own line.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,20 @@ import numpy as np
 from ..data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
 from ..metrics import to_uint8
 from .cli import ProgressLine
+from ..logs import get_logger
 
-__all__ = ["Failure", "InferReport", "Skipped", "compare_image", "list_inputs", "output_names",
-           "restore_files", "skip_reason"]
+logger = get_logger(__name__)
+
+__all__ = [
+    "Failure",
+    "InferReport",
+    "Skipped",
+    "compare_image",
+    "list_inputs",
+    "output_names",
+    "restore_files",
+    "skip_reason",
+]
 
 COMPARE_DIR = "compare"
 GAP = 8  # white pixels between the two halves of a comparison image
@@ -38,6 +50,7 @@ GAP = 8  # white pixels between the two halves of a comparison image
 @dataclass
 class Failure:
     """An image file that could not be restored (exit code 1)."""
+
     path: str
     reason: str
 
@@ -45,6 +58,7 @@ class Failure:
 @dataclass
 class Skipped:
     """An entry of the input folder that is not an image file (listed; exit code unaffected)."""
+
     path: str
     reason: str
 
@@ -57,18 +71,31 @@ class InferReport:
 
 SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, PNM"
 # image formats people have that OpenCV (as shipped in the wheel) cannot read
-UNSUPPORTED_IMAGES = {".gif": "GIF", ".heic": "HEIC", ".heif": "HEIF", ".avif": "AVIF",
-                      ".jp2": "JPEG 2000", ".jxl": "JPEG XL", ".svg": "SVG", ".ico": "ICO",
-                      ".psd": "PSD", ".dng": "DNG (raw)", ".cr2": "CR2 (raw)", ".nef": "NEF (raw)",
-                      ".arw": "ARW (raw)", ".exr": "OpenEXR"}
+UNSUPPORTED_IMAGES = {
+    ".gif": "GIF",
+    ".heic": "HEIC",
+    ".heif": "HEIF",
+    ".avif": "AVIF",
+    ".jp2": "JPEG 2000",
+    ".jxl": "JPEG XL",
+    ".svg": "SVG",
+    ".ico": "ICO",
+    ".psd": "PSD",
+    ".dng": "DNG (raw)",
+    ".cr2": "CR2 (raw)",
+    ".nef": "NEF (raw)",
+    ".arw": "ARW (raw)",
+    ".exr": "OpenEXR",
+}
 
 
 def skip_reason(name: str) -> str:
     """Why a file named ``name`` is not read as an image."""
     ext = os.path.splitext(name)[1].lower()
     if ext in UNSUPPORTED_IMAGES:
-        return (f"{UNSUPPORTED_IMAGES[ext]} images are not supported (supported: {SUPPORTED}); "
-                "convert it to PNG or JPEG")
+        return (
+            f"{UNSUPPORTED_IMAGES[ext]} images are not supported (supported: {SUPPORTED}); " "convert it to PNG or JPEG"
+        )
     if not ext:
         return f"not an image file (no extension; supported: {SUPPORTED})"
     return f"not an image file ({ext}; supported: {SUPPORTED})"
@@ -92,10 +119,12 @@ def list_inputs(path: str) -> Tuple[List[Tuple[str, str]], List[Skipped]]:
             elif os.path.islink(full):  # os.walk does not follow links to folders
                 skipped.append(Skipped(full + os.sep, "link to a folder, not followed"))
             elif is_image_file(d):
-                skipped.append(Skipped(full + os.sep, "a folder named like an image, not an image "
-                                                      "(searched like any folder)"))
-        dirnames[:] = sorted(d for d in dirnames
-                             if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)))
+                skipped.append(
+                    Skipped(full + os.sep, "a folder named like an image, not an image " "(searched like any folder)")
+                )
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
+        )
         for name in sorted(files):
             full = os.path.join(dirpath, name)
             if name.startswith("."):
@@ -132,9 +161,14 @@ def _describe(r) -> str:
     return f"{r.task} ({how}, p={r.confidence:.3f})"
 
 
-def restore_files(restorer, inputs: List[Tuple[str, str]], output_dir: str, task: str = "auto",
-                  compare: bool = False, log=print, progress: Optional[ProgressLine] = None
-                  ) -> InferReport:
+def restore_files(
+    restorer,
+    inputs: List[Tuple[str, str]],
+    output_dir: str,
+    task: str = "auto",
+    compare: bool = False,
+    progress: Optional[ProgressLine] = None,
+) -> InferReport:
     """Restore every (file, relative path); a file that cannot be read or written is reported
     and skipped. Prints one line per file."""
     progress = progress or ProgressLine()
@@ -146,8 +180,7 @@ def restore_files(restorer, inputs: List[Tuple[str, str]], output_dir: str, task
         try:
             image = read_rgb(src, apply_exif=True)  # as viewers show it
             progress.show(f"{prefix} {image.shape[1]}x{image.shape[0]}")
-            result = restorer.restore(image, task=task,
-                                      progress=lambda d, t: progress.bar(prefix, d, t))
+            result = restorer.restore(image, task=task, progress=lambda d, t: progress.bar(prefix, d, t))
             restored = to_uint8(result.image)
             dst = os.path.join(output_dir, out_rel)
             write_rgb(dst, restored)
@@ -157,15 +190,17 @@ def restore_files(restorer, inputs: List[Tuple[str, str]], output_dir: str, task
             progress.clear()
             reason = exc.reason if isinstance(exc, ImageReadError) else str(exc)
             report.failed.append(Failure(src, reason))
-            log(f"{prefix}: FAILED: {reason}")
+            logger.info(f"{prefix}: FAILED: {reason}")
             continue
         except MemoryError:
             progress.clear()
             report.failed.append(Failure(src, "out of memory"))
-            log(f"{prefix}: FAILED: out of memory; use a smaller --tile")
+            logger.info(f"{prefix}: FAILED: out of memory; use a smaller --tile")
             continue
         progress.clear()
         report.done.append(dst)
-        log(f"{prefix} -> {dst} | {_describe(result)} | {image.shape[1]}x{image.shape[0]}, "
-            f"{result.tiles} tile{'s' if result.tiles != 1 else ''}, {result.seconds:.2f} s")
+        logger.info(
+            f"{prefix} -> {dst} | {_describe(result)} | {image.shape[1]}x{image.shape[0]}, "
+            f"{result.tiles} tile{'s' if result.tiles != 1 else ''}, {result.seconds:.2f} s"
+        )
     return report

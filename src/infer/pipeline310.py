@@ -40,6 +40,7 @@ image whose orientation was changed (re-run ``preprocess.py --target_dir``).
 them into 8-bit images with ``to_uint8`` (clip once, after blending), writes them, and scores them
 against the targets with ``MetricAccumulator`` (per-image CSV, summary with the protocol line).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,11 @@ from ..metrics import MetricAccumulator, to_uint8
 from .engine import DEFAULT_OVERLAP, pad_to_multiple
 from .tiling import TileMerger, split_tiles
 from ..errors import UsageError
+from ..logs import get_logger
 
-__all__ = ["PipelineError", "default_overlap", "list_images", "output_plan", "postprocess",
-           "preprocess", "run_tiles"]
+logger = get_logger(__name__)
+
+__all__ = ["PipelineError", "default_overlap", "list_images", "output_plan", "postprocess", "preprocess", "run_tiles"]
 
 MANIFEST_VERSION = 1
 IMAGE_TASKS = ("rain", "snow", "auto")
@@ -75,8 +78,7 @@ def default_overlap(tile: int) -> int:
 def _images_in(folder: str) -> List[str]:
     if not os.path.isdir(folder):
         raise PipelineError(f"{folder}: not a directory")
-    return sorted(f for f in os.listdir(folder)
-                  if is_image_file(f) and os.path.isfile(os.path.join(folder, f)))
+    return sorted(f for f in os.listdir(folder) if is_image_file(f) and os.path.isfile(os.path.join(folder, f)))
 
 
 def _find_target(target_dir: str, fname: str) -> Optional[str]:
@@ -96,8 +98,11 @@ def list_images(data_path: str, target_dir: Optional[str] = None) -> List[dict]:
     ``target/``), or a folder plus ``target_dir``. ``name`` is unique (the file stem, or
     ``<stem>_<ext>`` when two files share a stem)."""
     data_path = os.path.abspath(data_path)
-    if target_dir is None and os.path.isdir(os.path.join(data_path, "input")) \
-            and os.path.isdir(os.path.join(data_path, "target")):
+    if (
+        target_dir is None
+        and os.path.isdir(os.path.join(data_path, "input"))
+        and os.path.isdir(os.path.join(data_path, "target"))
+    ):
         input_dir, target_dir = os.path.join(data_path, "input"), os.path.join(data_path, "target")
     else:
         input_dir = data_path
@@ -130,8 +135,10 @@ def _export_info(export_json: Optional[str]) -> Optional[dict]:
     path = str(export_json)
     json_path = path if path.endswith(".json") else path + ".json"
     if not os.path.isfile(json_path):
-        raise PipelineError(f"{json_path} not found: export.py writes it beside the model "
-                            "(<model file>.json); re-export or pass --tile")
+        raise PipelineError(
+            f"{json_path} not found: export.py writes it beside the model "
+            "(<model file>.json); re-export or pass --tile"
+        )
     with open(json_path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -146,9 +153,14 @@ def _multiple(info: Optional[dict]) -> int:
     return int(cfg.get("patch_size") or 4) * int(cfg.get("window_size") or 8)
 
 
-def preprocess(data_path: str, output_path: str, tile: Optional[int] = None,
-               overlap: Optional[int] = None, target_dir: Optional[str] = None,
-               export_json: Optional[str] = None, log: Callable = print) -> str:
+def preprocess(
+    data_path: str,
+    output_path: str,
+    tile: Optional[int] = None,
+    overlap: Optional[int] = None,
+    target_dir: Optional[str] = None,
+    export_json: Optional[str] = None,
+) -> str:
     """Write the tiles of every image and ``<output_path>/manifest.json``; returns its path.
 
     The tile size comes from ``export_json`` (the sidecar of the exported model, or the model
@@ -158,11 +170,15 @@ def preprocess(data_path: str, output_path: str, tile: Optional[int] = None,
     if info is not None:
         th, tw = int(info["tile"]["height"]), int(info["tile"]["width"])
         if th != tw:
-            raise PipelineError(f"{export_json}: the model was exported at {th}x{tw}; tiling needs "
-                                "square tiles (export with --height equal to --width)")
+            raise PipelineError(
+                f"{export_json}: the model was exported at {th}x{tw}; tiling needs "
+                "square tiles (export with --height equal to --width)"
+            )
         if int(info.get("batch_size", 1)) != 1:
-            raise PipelineError(f"{export_json}: exported with batch_size {info['batch_size']}; "
-                                "the .bin pipeline writes one tile per file (export with batch_size 1)")
+            raise PipelineError(
+                f"{export_json}: exported with batch_size {info['batch_size']}; "
+                "the .bin pipeline writes one tile per file (export with batch_size 1)"
+            )
         if tile is not None and int(tile) != th:
             raise PipelineError(f"--tile {tile} differs from the exported tile size {th}")
         tile = th
@@ -192,20 +208,39 @@ def preprocess(data_path: str, output_path: str, tile: Optional[int] = None,
             names.append(fname)
         ph, pw = padded.shape[0] - h, padded.shape[1] - w
         mode = "none" if not (ph or pw) else ("reflect" if (ph < h and pw < w) else "edge")
-        entries.append(dict(item, height=h, width=w, exif=exif,
-                            padding={"bottom": ph, "right": pw, "mode": mode},
-                            tiles=names, positions=tiling["positions"], tiling=tiling))
+        entries.append(
+            dict(
+                item,
+                height=h,
+                width=w,
+                exif=exif,
+                padding={"bottom": ph, "right": pw, "mode": mode},
+                tiles=names,
+                positions=tiling["positions"],
+                tiling=tiling,
+            )
+        )
         total += len(names)
-    manifest = {"version": MANIFEST_VERSION, "tile": tile, "overlap": overlap, "multiple": multiple,
-                "input_shape": [1, 3, tile, tile], "dtype": "float32", "bin_dir": bin_dir,
-                "export": info, "export_json": os.path.abspath(export_json) if export_json else None,
-                "images": entries}
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "tile": tile,
+        "overlap": overlap,
+        "multiple": multiple,
+        "input_shape": [1, 3, tile, tile],
+        "dtype": "float32",
+        "bin_dir": bin_dir,
+        "export": info,
+        "export_json": os.path.abspath(export_json) if export_json else None,
+        "images": entries,
+    }
     path = os.path.join(output_path, "manifest.json")
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1)
     os.replace(path + ".tmp", path)
-    log(f"preprocess: {len(entries)} image(s) -> {total} tile(s) of 1x3x{tile}x{tile} float32 in "
-        f"{bin_dir} (overlap {overlap}); manifest {path}")
+    logger.info(
+        f"preprocess: {len(entries)} image(s) -> {total} tile(s) of 1x3x{tile}x{tile} float32 in "
+        f"{bin_dir} (overlap {overlap}); manifest {path}"
+    )
     return path
 
 
@@ -216,8 +251,10 @@ def output_plan(export_task: str, task: Optional[str], num_outputs: int) -> Tupl
     Roles: ``image`` (a single image output), or ``rain``/``snow``/``recognition``."""
     if export_task in IMAGE_TASKS:
         if task not in (None, export_task):
-            raise PipelineError(f"the model was exported for task {export_task!r} (one image output); "
-                                f"--task {task} needs an export with --task {task} or all")
+            raise PipelineError(
+                f"the model was exported for task {export_task!r} (one image output); "
+                f"--task {task} needs an export with --task {task} or all"
+            )
         return export_task, {"image": 0}
     if export_task != "all":
         raise PipelineError(f"unknown exported task {export_task!r}")
@@ -226,8 +263,10 @@ def output_plan(export_task: str, task: Optional[str], num_outputs: int) -> Tupl
         raise PipelineError(f"--task must be one of {', '.join(IMAGE_TASKS)}, got {task!r}")
     if task == "auto":
         if num_outputs < 3:
-            raise PipelineError("--task auto needs the recognition output, but this model has none "
-                                "(exported without recognition); use --task rain or snow")
+            raise PipelineError(
+                "--task auto needs the recognition output, but this model has none "
+                "(exported without recognition); use --task rain or snow"
+            )
         return task, {"rain": 0, "snow": 1, "recognition": 2}
     return task, {task: 0 if task == "rain" else 1}
 
@@ -237,8 +276,10 @@ def _read_bin(path: str, shape: Sequence[int]) -> np.ndarray:
         raise PipelineError(f"{path}: result missing (did the inference step process every tile?)")
     data = np.fromfile(path, dtype=np.float32)
     if data.size != int(np.prod(shape)):
-        raise PipelineError(f"{path}: {data.size * 4} bytes, expected {int(np.prod(shape)) * 4} "
-                            f"(float32 {'x'.join(map(str, shape))})")
+        raise PipelineError(
+            f"{path}: {data.size * 4} bytes, expected {int(np.prod(shape)) * 4} "
+            f"(float32 {'x'.join(map(str, shape))})"
+        )
     return data.reshape(shape)
 
 
@@ -246,10 +287,17 @@ def _stem(fname: str) -> str:
     return os.path.splitext(fname)[0]
 
 
-def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Optional[str] = None,
-                target_dir: Optional[str] = None, export_json: Optional[str] = None,
-                csv_path: Optional[str] = None, set_name: str = "", set_task: Optional[str] = None,
-                log: Callable = print) -> Tuple[Dict[str, np.ndarray], Optional[MetricAccumulator]]:
+def postprocess(
+    manifest_path: str,
+    result_dir: str,
+    output_dir: str,
+    task: Optional[str] = None,
+    target_dir: Optional[str] = None,
+    export_json: Optional[str] = None,
+    csv_path: Optional[str] = None,
+    set_name: str = "",
+    set_task: Optional[str] = None,
+) -> Tuple[Dict[str, np.ndarray], Optional[MetricAccumulator]]:
     """Merge result tiles into 8-bit images in ``output_dir`` and score them if targets exist.
 
     Returns ({name: uint8 HxWx3}, accumulator or None). Writes ``<output_dir>/<name>.png``,
@@ -272,8 +320,10 @@ def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Opti
         merger = TileMerger(entry["tiling"])
         roles = list(plan)
         for fname in entry["tiles"]:
-            arrays = tuple(_read_bin(os.path.join(result_dir, f"{_stem(fname)}_{plan[r]}.bin"),
-                                     outputs[plan[r]]["shape"]) for r in roles)
+            arrays = tuple(
+                _read_bin(os.path.join(result_dir, f"{_stem(fname)}_{plan[r]}.bin"), outputs[plan[r]]["shape"])
+                for r in roles
+            )
             merger.add(arrays)
         merged = dict(zip(roles, merger.result()))
         if "image" in plan:
@@ -285,7 +335,7 @@ def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Opti
         else:
             chosen, img = task, merged[task]
         heads[chosen] = heads.get(chosen, 0) + 1
-        pred = to_uint8(img[:entry["height"], :entry["width"]], layout="HWC")
+        pred = to_uint8(img[: entry["height"], : entry["width"]], layout="HWC")
         images[entry["name"]] = pred
         write_rgb(os.path.join(output_dir, entry["name"] + ".png"), pred)
         target_path = entry.get("target")
@@ -294,16 +344,21 @@ def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Opti
             if target_path is None:
                 raise PipelineError(f"no target for {entry['input']} in {target_dir}")
         if target_path:
-            if entry.get("exif") and not np.array_equal(read_rgb(entry["input"], apply_exif=True),
-                                                        read_rgb(entry["input"])):
-                raise PipelineError(f"{entry['input']}: preprocessed without a target, so its EXIF "
-                                    "orientation was applied and it no longer lines up with "
-                                    f"{target_path}; re-run preprocess.py with --target_dir")
+            if entry.get("exif") and not np.array_equal(
+                read_rgb(entry["input"], apply_exif=True), read_rgb(entry["input"])
+            ):
+                raise PipelineError(
+                    f"{entry['input']}: preprocessed without a target, so its EXIF "
+                    "orientation was applied and it no longer lines up with "
+                    f"{target_path}; re-run preprocess.py with --target_dir"
+                )
             if acc is None:
                 acc = MetricAccumulator(set_name)
             acc.add(entry["name"], pred, read_rgb(target_path), task=set_task or chosen)
-    log(f"postprocess: {len(images)} image(s) written to {output_dir} (task {task}, tile {t}; "
-        f"heads used: {', '.join(f'{k} {v}' for k, v in sorted(heads.items()))})")
+    logger.info(
+        f"postprocess: {len(images)} image(s) written to {output_dir} (task {task}, tile {t}; "
+        f"heads used: {', '.join(f'{k} {v}' for k, v in sorted(heads.items()))})"
+    )
     if acc is not None:
         csv_path = csv_path or os.path.join(output_dir, "metrics.csv")
         acc.write_csv(csv_path)
@@ -311,8 +366,8 @@ def postprocess(manifest_path: str, result_dir: str, output_dir: str, task: Opti
         with open(os.path.join(output_dir, "summary.txt"), "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
         for line in lines:
-            log(line)
-        log(f"per-image scores: {csv_path}")
+            logger.info(line)
+        logger.info(f"per-image scores: {csv_path}")
     return images, acc
 
 
@@ -329,6 +384,5 @@ def run_tiles(model_fn: Callable, bin_dir: str, result_dir: str, input_shape: Se
         out = out if isinstance(out, (tuple, list)) else (out,)
         for i, o in enumerate(out):
             o = o.asnumpy() if hasattr(o, "asnumpy") else np.asarray(o)
-            np.ascontiguousarray(o, dtype=np.float32).tofile(
-                os.path.join(result_dir, f"{_stem(fname)}_{i}.bin"))
+            np.ascontiguousarray(o, dtype=np.float32).tofile(os.path.join(result_dir, f"{_stem(fname)}_{i}.bin"))
     return len(files)

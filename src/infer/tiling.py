@@ -26,6 +26,7 @@ number of output pixels it accounts for (shares add up to H*W).
 .bin -> image) and ``tile_apply`` (in process) share ``make_manifest``, the tile extractor and
 ``TileMerger``, so both give bit-identical results.
 """
+
 from __future__ import annotations
 
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -33,8 +34,16 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    "WINDOWS", "TileMerger", "axis_starts", "blend_profiles", "make_manifest", "merge_tiles",
-    "split_tiles", "tile_apply", "tile_grid", "tile_weight",
+    "WINDOWS",
+    "TileMerger",
+    "axis_starts",
+    "blend_profiles",
+    "make_manifest",
+    "merge_tiles",
+    "split_tiles",
+    "tile_apply",
+    "tile_grid",
+    "tile_weight",
 ]
 
 WINDOWS = ("cosine", "linear")
@@ -88,8 +97,7 @@ def _ramp(d: np.ndarray, overlap: int, margin: int, window: str) -> np.ndarray:
     return w
 
 
-def _axis_profiles(starts: Sequence[int], length: int, tile: int, overlap: int, margin: int,
-                   window: str) -> np.ndarray:
+def _axis_profiles(starts: Sequence[int], length: int, tile: int, overlap: int, margin: int, window: str) -> np.ndarray:
     """Normalised 1-D profiles, shape (len(starts), tile), summing to 1 at every position."""
     d = np.arange(tile)
     raw = np.ones((len(starts), tile), dtype=np.float64)
@@ -100,16 +108,24 @@ def _axis_profiles(starts: Sequence[int], length: int, tile: int, overlap: int, 
             raw[k] *= _ramp(tile - 1 - d, overlap, margin, window)
     total = np.zeros(length, dtype=np.float64)
     for k, s in enumerate(starts):
-        total[s:s + tile] += raw[k]
+        total[s : s + tile] += raw[k]
     if np.any(total <= 0):  # cannot happen when 2*margin <= overlap; kept as a guard
         raise RuntimeError("tiling left a pixel with zero blending weight")
-    return np.stack([raw[k] / total[s:s + tile] for k, s in enumerate(starts)])
+    return np.stack([raw[k] / total[s : s + tile] for k, s in enumerate(starts)])
 
 
 # --------------------------------------------------------------------------- manifest
-def make_manifest(height: int, width: int, channels: int, tile: int, overlap: int, *,
-                  margin: Optional[int] = None, window: str = "cosine",
-                  layout: str = "HWC") -> dict:
+def make_manifest(
+    height: int,
+    width: int,
+    channels: int,
+    tile: int,
+    overlap: int,
+    *,
+    margin: Optional[int] = None,
+    window: str = "cosine",
+    layout: str = "HWC",
+) -> dict:
     """JSON-serialisable description of a tiling: sizes, padding, tile positions, blending.
 
     ``margin`` defaults to ``overlap // 4``; ``layout`` ("HWC" or "NCHW") is the layout the
@@ -129,20 +145,39 @@ def make_manifest(height: int, width: int, channels: int, tile: int, overlap: in
         return "none" if n >= tile else ("edge" if n == 1 else "reflect")
 
     return {
-        "version": MANIFEST_VERSION, "layout": layout, "height": height, "width": width,
-        "channels": channels, "tile": tile, "overlap": overlap, "margin": margin,
-        "window": window, "padded_height": max(height, tile), "padded_width": max(width, tile),
-        "pad_mode_y": pad_mode(height), "pad_mode_x": pad_mode(width), "ys": ys, "xs": xs,
-        "num_tiles": len(ys) * len(xs), "positions": [[y, x] for y in ys for x in xs],
+        "version": MANIFEST_VERSION,
+        "layout": layout,
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "tile": tile,
+        "overlap": overlap,
+        "margin": margin,
+        "window": window,
+        "padded_height": max(height, tile),
+        "padded_width": max(width, tile),
+        "pad_mode_y": pad_mode(height),
+        "pad_mode_x": pad_mode(width),
+        "ys": ys,
+        "xs": xs,
+        "num_tiles": len(ys) * len(xs),
+        "positions": [[y, x] for y in ys for x in xs],
     }
 
 
 def _check_manifest(manifest: dict) -> dict:
     """Rebuild the manifest from its parameters and make sure it matches (catches edits/mixups)."""
     try:
-        ref = make_manifest(manifest["height"], manifest["width"], manifest["channels"],
-                            manifest["tile"], manifest["overlap"], margin=manifest["margin"],
-                            window=manifest["window"], layout=manifest["layout"])
+        ref = make_manifest(
+            manifest["height"],
+            manifest["width"],
+            manifest["channels"],
+            manifest["tile"],
+            manifest["overlap"],
+            margin=manifest["margin"],
+            window=manifest["window"],
+            layout=manifest["layout"],
+        )
     except KeyError as err:
         raise ValueError(f"tiling manifest is missing key {err}") from None
     for key, value in ref.items():
@@ -166,8 +201,7 @@ def blend_profiles(manifest: dict) -> Tuple[np.ndarray, np.ndarray]:
     """Normalised per-row and per-column profiles (n_rows x tile, n_cols x tile), float64."""
     m = _check_manifest(manifest)
     args = (m["tile"], m["overlap"], m["margin"], m["window"])
-    return (_axis_profiles(m["ys"], m["padded_height"], *args),
-            _axis_profiles(m["xs"], m["padded_width"], *args))
+    return (_axis_profiles(m["ys"], m["padded_height"], *args), _axis_profiles(m["xs"], m["padded_width"], *args))
 
 
 def tile_weight(manifest: dict, index: int) -> np.ndarray:
@@ -222,16 +256,18 @@ def _extract(padded: np.ndarray, m: dict, indices: Sequence[int]) -> np.ndarray:
     batch = np.empty((len(indices), padded.shape[0], t, t), dtype=np.float32)
     for j, i in enumerate(indices):
         y, x = m["positions"][i]
-        batch[j] = padded[:, y:y + t, x:x + t]
+        batch[j] = padded[:, y : y + t, x : x + t]
     return batch
 
 
-def split_tiles(img, tile: int, overlap: int, *, margin: Optional[int] = None,
-                window: str = "cosine") -> Tuple[np.ndarray, dict]:
+def split_tiles(
+    img, tile: int, overlap: int, *, margin: Optional[int] = None, window: str = "cosine"
+) -> Tuple[np.ndarray, dict]:
     """Cut an HxWxC or 1xCxHxW float image into (n, C, tile, tile) float32 tiles + manifest."""
     chw, layout = _as_chw(img)
-    m = make_manifest(chw.shape[1], chw.shape[2], chw.shape[0], tile, overlap, margin=margin,
-                      window=window, layout=layout)
+    m = make_manifest(
+        chw.shape[1], chw.shape[2], chw.shape[0], tile, overlap, margin=margin, window=window, layout=layout
+    )
     return _extract(_pad(chw, m), m, range(m["num_tiles"])), m
 
 
@@ -259,8 +295,8 @@ class TileMerger:
         self.wy, self.wx = blend_profiles(self.m)
         h, w = self.m["height"], self.m["width"]
         # area share of each tile row / column inside the original image
-        self.share_y = np.array([p[:max(0, h - y)].sum() for p, y in zip(self.wy, self.m["ys"])])
-        self.share_x = np.array([p[:max(0, w - x)].sum() for p, x in zip(self.wx, self.m["xs"])])
+        self.share_y = np.array([p[: max(0, h - y)].sum() for p, y in zip(self.wy, self.m["ys"])])
+        self.share_x = np.array([p[: max(0, w - x)].sum() for p, x in zip(self.wx, self.m["xs"])])
         self.count = 0
         self._kinds = None  # per output: ("image", C) or ("vector", shape)
         self._is_tuple = False
@@ -280,8 +316,9 @@ class TileMerger:
         for k, a in enumerate(arrays):
             if a.ndim == 4:
                 if a.shape[2:] != (t, t):
-                    raise ValueError(f"output {k} has spatial size {a.shape[2]}x{a.shape[3]}, "
-                                     f"expected the tile size {t}x{t}")
+                    raise ValueError(
+                        f"output {k} has spatial size {a.shape[2]}x{a.shape[3]}, " f"expected the tile size {t}x{t}"
+                    )
                 c = a.shape[1]
                 self._kinds.append(("image", c))
                 shape = (h, w, c) if self.m["layout"] == "HWC" else (1, c, h, w)
@@ -298,11 +335,11 @@ class TileMerger:
         n = arrays[0].shape[0] if arrays[0].ndim else -1
         for k, a in enumerate(arrays):
             if a.ndim == 0 or a.shape[0] != n:
-                raise ValueError(f"output {k} has shape {a.shape}; every output needs the same "
-                                 f"leading tile count ({n})")
+                raise ValueError(
+                    f"output {k} has shape {a.shape}; every output needs the same " f"leading tile count ({n})"
+                )
         if self.count + n > self.m["num_tiles"]:
-            raise ValueError(f"got {self.count + n} tile outputs, the manifest has "
-                             f"{self.m['num_tiles']}")
+            raise ValueError(f"got {self.count + n} tile outputs, the manifest has " f"{self.m['num_tiles']}")
         if self._kinds is None:
             self._setup(arrays, is_tuple)
         elif is_tuple != self._is_tuple or len(arrays) != len(self._kinds):
@@ -320,7 +357,7 @@ class TileMerger:
                 if kind == "image":
                     if a.shape != (spec, t, t):
                         raise ValueError(f"output {k} changed shape to {a.shape}")
-                    self._bands[k][:, :, x:x + t] += a.astype(np.float64) * weight
+                    self._bands[k][:, :, x : x + t] += a.astype(np.float64) * weight
                 else:
                     if a.shape != spec:
                         raise ValueError(f"output {k} changed shape to {a.shape}")
@@ -339,11 +376,11 @@ class TileMerger:
             if valid:
                 block = band[:, :valid, :w]
                 if self.m["layout"] == "HWC":
-                    self._results[k][top:top + valid] = block.transpose(1, 2, 0)
+                    self._results[k][top : top + valid] = block.transpose(1, 2, 0)
                 else:
-                    self._results[k][0, :, top:top + valid] = block
-            band[:, :band.shape[1] - rows] = band[:, rows:].copy()
-            band[:, band.shape[1] - rows:] = 0.0
+                    self._results[k][0, :, top : top + valid] = block
+            band[:, : band.shape[1] - rows] = band[:, rows:].copy()
+            band[:, band.shape[1] - rows :] = 0.0
         self._band_top = top + rows
 
     def result(self):
@@ -369,8 +406,17 @@ def merge_tiles(outputs, manifest: dict):
 
 
 # --------------------------------------------------------------------------- in-process path
-def tile_apply(img, fn: Callable, tile: int, overlap: int, *, tile_batch: int = 1,
-               margin: Optional[int] = None, window: str = "cosine", fixed_batch: bool = False):
+def tile_apply(
+    img,
+    fn: Callable,
+    tile: int,
+    overlap: int,
+    *,
+    tile_batch: int = 1,
+    margin: Optional[int] = None,
+    window: str = "cosine",
+    fixed_batch: bool = False,
+):
     """Run ``fn`` (NCHW float32 batch -> array or tuple) tile by tile and blend the results.
 
     Holds at most ``tile_batch`` input tiles at a time. With ``fixed_batch`` the last batch is
@@ -379,8 +425,9 @@ def tile_apply(img, fn: Callable, tile: int, overlap: int, *, tile_batch: int = 
     """
     tile_batch = _check_int("tile_batch", tile_batch, 1)
     chw, layout = _as_chw(img)
-    m = make_manifest(chw.shape[1], chw.shape[2], chw.shape[0], tile, overlap, margin=margin,
-                      window=window, layout=layout)
+    m = make_manifest(
+        chw.shape[1], chw.shape[2], chw.shape[0], tile, overlap, margin=margin, window=window, layout=layout
+    )
     padded = _pad(chw, m)
     merger = TileMerger(m)
     for start in range(0, m["num_tiles"], tile_batch):
@@ -391,6 +438,6 @@ def tile_apply(img, fn: Callable, tile: int, overlap: int, *, tile_batch: int = 
             batch = np.concatenate([batch, extra])
         arrays, is_tuple = _outputs_tuple(fn(batch))
         del batch
-        arrays = tuple(a[:len(indices)] if a.ndim else a for a in arrays)
+        arrays = tuple(a[: len(indices)] if a.ndim else a for a in arrays)
         merger.add(arrays if is_tuple else arrays[0])
     return merger.result()

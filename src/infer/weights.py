@@ -7,14 +7,14 @@ resolved from this file's location, so it is the same whatever the working direc
 and what they measured. This module is the one home of both paths; it imports nothing heavy, so
 a missing file is reported before MindSpore loads.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Optional, Tuple
 from ..errors import UsageError
 
-__all__ = ["DEFAULT_CKPT", "DEFAULT_CKPT_INFO", "REPO_ROOT", "MissingWeightsError", "describe",
-           "resolve_ckpt"]
+__all__ = ["DEFAULT_CKPT", "DEFAULT_CKPT_INFO", "REPO_ROOT", "MissingWeightsError", "describe", "resolve_ckpt"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CKPT = os.path.join(REPO_ROOT, "weights", "starter.ckpt")
@@ -32,8 +32,10 @@ def resolve_ckpt(ckpt_file: Optional[str]) -> Tuple[str, bool]:
         return ckpt_file, False
     path = DEFAULT_CKPT  # read at call time (tests point it elsewhere)
     if not os.path.isfile(path):
-        raise MissingWeightsError(f"no --ckpt_file given and the default checkpoint {path} does not "
-                                  "exist: pass --ckpt_file PATH or train one (python train.py)")
+        raise MissingWeightsError(
+            f"no --ckpt_file given and the default checkpoint {path} does not "
+            "exist: pass --ckpt_file PATH or train one (python train.py)"
+        )
     return path, True
 
 

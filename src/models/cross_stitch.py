@@ -14,6 +14,7 @@ Outputs (training and inference alike): (R_dr, R_ds[, R_re], R_fu). ``fused = Tr
 ``SmartAssignLoss`` to add the global term on R_fu; ``blind = True`` tells the inference code
 that the last output is the blind (``--task auto``) image.
 """
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
@@ -56,17 +57,40 @@ class CrossStitchNet(RestorationNet):
     """Two stitched encoders → D_dr (rain branch), D_ds (snow branch), D_re (both), fusion.
     No GKFM, so no knowledge contrast; the training and inference outputs end with R_fu."""
 
-    def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-                 reduction, gated_conv=True, recognition=True, attention="window",
-                 topk_fractions=TOPK_FRACTIONS, cross_stitch_fixed=False):
+    def __init__(
+        self,
+        shallow_dim,
+        embed_dim,
+        patch_size,
+        depth,
+        num_heads,
+        window_size,
+        mlp_ratio,
+        reduction,
+        gated_conv=True,
+        recognition=True,
+        attention="window",
+        topk_fractions=TOPK_FRACTIONS,
+        cross_stitch_fixed=False,
+    ):
         super().__init__(patch_size * window_size, recognition, fused=True, blind=True)
         self.depth = depth
-        enc = (shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-               reduction, attention, gated_conv, topk_fractions)
+        enc = (
+            shallow_dim,
+            embed_dim,
+            patch_size,
+            depth,
+            num_heads,
+            window_size,
+            mlp_ratio,
+            reduction,
+            attention,
+            gated_conv,
+            topk_fractions,
+        )
         self.encoder_r = Encoder(*enc)
         self.encoder_s = Encoder(*enc)
-        self.stitch = nn.CellList([CrossStitchUnit(embed_dim, fixed=cross_stitch_fixed)
-                                   for _ in range(depth)])
+        self.stitch = nn.CellList([CrossStitchUnit(embed_dim, fixed=cross_stitch_fixed) for _ in range(depth)])
         self.head_dr = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)
         self.head_ds = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)
         if recognition:
@@ -97,5 +121,8 @@ class CrossStitchNet(RestorationNet):
 
     def encoder_parameters(self):
         """Both encoders and the stitch units (frozen by freeze_encoder)."""
-        return (list(self.encoder_r.get_parameters()) + list(self.encoder_s.get_parameters())
-                + list(self.stitch.get_parameters()))
+        return (
+            list(self.encoder_r.get_parameters())
+            + list(self.encoder_s.get_parameters())
+            + list(self.stitch.get_parameters())
+        )

@@ -1,4 +1,5 @@
 """Dimension Reduction Module: knowledge atoms (channels) → rows of a C×F matrix M for eq. (17)."""
+
 from mindspore import nn, ops
 
 

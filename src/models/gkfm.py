@@ -1,4 +1,5 @@
 """Gated Knowledge Filtering Module, eq. (11): F_gkfm = Conv₂(F_wk ⊙ Gate(FC₂(Pool(F_wk))))."""
+
 from mindspore import nn
 
 from .layers import ChannelGate, conv3x3
@@ -13,8 +14,7 @@ class GKFM(nn.Cell):
     def __init__(self, channels, reduction=4):
         super().__init__()
         self.gate = ChannelGate(channels, reduction)
-        self.refine = nn.SequentialCell(conv3x3(channels, channels), nn.SiLU(),
-                                        conv3x3(channels, channels))
+        self.refine = nn.SequentialCell(conv3x3(channels, channels), nn.SiLU(), conv3x3(channels, channels))
 
     def gate_values(self, f_wk):
         """Per-channel gate values (N×C×1×1): which knowledge atoms this module keeps."""

@@ -12,6 +12,7 @@ window attention with DRSformer's top-k sparse selection (seed 003): per query, 
 highest scores of the window's keys survive the softmax, for several fractions k/n mixed by
 learned weights (``WindowAttention.attend``).
 """
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
@@ -57,7 +58,7 @@ def window_gathers(h, w, wh, ww, shift):
     return ms.Tensor(order), ms.Tensor(np.argsort(order).astype(np.int32))
 
 
-TOPK_FRACTIONS = (0.5, 0.667, 0.75, 0.8)     # DRSformer: 1/2, 2/3, 3/4, 4/5 of the keys
+TOPK_FRACTIONS = (0.5, 0.667, 0.75, 0.8)  # DRSformer: 1/2, 2/3, 3/4, 4/5 of the keys
 
 
 def topk_counts(n, fractions):
@@ -78,10 +79,10 @@ class WindowAttention(nn.Cell):
             raise ConfigError(f"embed_dim={dim} must be divisible by num_heads={num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.window = window
         self.topk = mode == "topk"
-        mode = "window" if self.topk else mode      # topk keeps the window layout (and shifts)
+        mode = "window" if self.topk else mode  # topk keeps the window layout (and shifts)
         self.shift = shift if mode == "window" else 0
         self.mode = mode
         if self.topk:
@@ -119,7 +120,7 @@ class WindowAttention(nn.Cell):
         sorted_scores = ops.topk(scores, max(topk_counts(n, self.topk_fractions)))[0]
         out = None
         for i, k in enumerate(topk_counts(n, self.topk_fractions)):
-            kth = ops.stop_gradient(sorted_scores[..., k - 1:k])
+            kth = ops.stop_gradient(sorted_scores[..., k - 1 : k])
             kept = ops.where(scores >= kth, scores, ops.full_like(scores, -1e9))
             a = self.softmax(kept) * mix[i]
             out = a if out is None else out + a
@@ -136,7 +137,7 @@ class WindowAttention(nn.Cell):
         if gathers is not None:
             tokens = ops.gather(tokens, gathers[0], 1)
         qkv = self.qkv(tokens).reshape(b * (h * w // n), n, 3, self.num_heads, d).transpose(2, 0, 3, 1, 4)
-        q, k, v = ops.split(qkv, 1, 0)             # indexing qkv[0..2] copies far slower on CPU (bench_ops)
+        q, k, v = ops.split(qkv, 1, 0)  # indexing qkv[0..2] copies far slower on CPU (bench_ops)
         shape = (b * (h * w // n), self.num_heads, n, d)
         out = self.attend(q.reshape(shape), k.reshape(shape), v.reshape(shape), mask)
         out = self.proj(out.transpose(0, 2, 1, 3).reshape(b, h * w, c))
@@ -162,8 +163,18 @@ class MLP(nn.Cell):
 class GLSFViT(nn.Cell):
     """One GLSF-ViT block on an NHWC token map; ``gated_conv=False`` is ablation V3."""
 
-    def __init__(self, dim, num_heads, window, mlp_ratio=2.0, shift=0, attention="window",
-                 gated_conv=True, reduction=4, topk_fractions=TOPK_FRACTIONS):
+    def __init__(
+        self,
+        dim,
+        num_heads,
+        window,
+        mlp_ratio=2.0,
+        shift=0,
+        attention="window",
+        gated_conv=True,
+        reduction=4,
+        topk_fractions=TOPK_FRACTIONS,
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm((dim,), begin_norm_axis=-1, begin_params_axis=-1)
         self.msa = WindowAttention(dim, num_heads, window, shift, attention, topk_fractions)
@@ -180,7 +191,7 @@ class GLSFViT(nn.Cell):
         return self.gate(f_cv).transpose(0, 2, 3, 1)
 
     def construct(self, x):
-        f_ln = self.norm1(x)                     # LN(F_pe): one normalisation feeds (7) and (9)
+        f_ln = self.norm1(x)  # LN(F_pe): one normalisation feeds (7) and (9)
         f_msa = self.msa(f_ln) + x
         f_mlp = self.mlp(self.norm2(f_msa)) + f_msa
         if self.gated_conv:

@@ -6,6 +6,7 @@ Because D_dr never sees F_sk, a deraining loss can only shape GKFM_rk, GKFM_ck a
 Nothing shared reaches a head past this routing: the heads take no skip from the encoder (its
 full-resolution F_sam would carry shared knowledge around GKFM/TKFF and void K1/K2).
 """
+
 from mindspore import nn, ops
 
 from ..config import ConfigError
@@ -42,9 +43,13 @@ class RecognitionHead(nn.Cell):
 
     def __init__(self, in_dim, embed_dim, num_classes=2):
         super().__init__()
-        self.body = nn.SequentialCell(conv3x3(in_dim, embed_dim), nn.SiLU(),
-                                      conv3x3(embed_dim, embed_dim), nn.SiLU(),
-                                      conv3x3(embed_dim, embed_dim))
+        self.body = nn.SequentialCell(
+            conv3x3(in_dim, embed_dim),
+            nn.SiLU(),
+            conv3x3(embed_dim, embed_dim),
+            nn.SiLU(),
+            conv3x3(embed_dim, embed_dim),
+        )
         self.fc = nn.Dense(embed_dim, num_classes)
 
     def construct(self, feats):
@@ -54,10 +59,10 @@ class RecognitionHead(nn.Cell):
 KNOWLEDGE = ("wk", "rk", "ck", "sk")
 ROUTES = {
     # name: (D_dr inputs, D_ds inputs, D_re inputs) as names of knowledge tensors
-    "smartassign": (("rk", "ck"), ("sk", "ck"), ("rk", "sk")),   # eq. (3), V6
-    "hard": (("wk",), ("wk",), ("wk",)),                          # V2: conventional MTL
-    "common": (("ck",), ("ck",), ("rk", "sk")),                   # K1: heads read only F_ck
-    "unique": (("rk",), ("sk",), ("rk", "sk")),                   # K2: heads read only F_rk / F_sk
+    "smartassign": (("rk", "ck"), ("sk", "ck"), ("rk", "sk")),  # eq. (3), V6
+    "hard": (("wk",), ("wk",), ("wk",)),  # V2: conventional MTL
+    "common": (("ck",), ("ck",), ("rk", "sk")),  # K1: heads read only F_ck
+    "unique": (("rk",), ("sk",), ("rk", "sk")),  # K2: heads read only F_rk / F_sk
 }
 
 

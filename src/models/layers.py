@@ -1,4 +1,5 @@
 """Small building blocks shared by the boxes of Fig. 2."""
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops

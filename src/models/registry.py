@@ -6,6 +6,7 @@
 is given only the arguments of its own constructor: the preset's sizes and the ``model`` keys it
 takes; keys it has no use for (the DRM's sizes for a strategy without contrast) are not passed.
 """
+
 import inspect
 
 import mindspore as ms
@@ -21,19 +22,48 @@ NETWORK_REVISION = 3
 
 PRESETS = {
     # CPU demo and CI.
-    "tiny": dict(shallow_dim=16, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
-                 mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
+    "tiny": dict(
+        shallow_dim=16,
+        embed_dim=48,
+        patch_size=4,
+        depth=2,
+        num_heads=2,
+        window_size=8,
+        mlp_ratio=2.0,
+        reduction=4,
+        drm_grid=4,
+        drm_dim=16,
+    ),
     # The shipped starter weights: tiny with a narrower full-resolution stage (projection, SAM and
     # the heads' last conv at 8 channels), which dominates CPU time at photo sizes.
-    "starter": dict(shallow_dim=8, embed_dim=48, patch_size=4, depth=2, num_heads=2, window_size=8,
-                    mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=16),
+    "starter": dict(
+        shallow_dim=8,
+        embed_dim=48,
+        patch_size=4,
+        depth=2,
+        num_heads=2,
+        window_size=8,
+        mlp_ratio=2.0,
+        reduction=4,
+        drm_grid=4,
+        drm_dim=16,
+    ),
     # What we publish for Ascend training.
-    "default": dict(shallow_dim=32, embed_dim=128, patch_size=4, depth=12, num_heads=4, window_size=8,
-                    mlp_ratio=2.0, reduction=4, drm_grid=4, drm_dim=32),
+    "default": dict(
+        shallow_dim=32,
+        embed_dim=128,
+        patch_size=4,
+        depth=12,
+        num_heads=4,
+        window_size=8,
+        mlp_ratio=2.0,
+        reduction=4,
+        drm_grid=4,
+        drm_dim=32,
+    ),
 }
 # model keys beyond the preset's sizes (each network takes those its constructor names)
-SWITCHES = ("head_input", "gated_conv", "recognition", "contrast", "attention", "topk_fractions",
-            "cross_stitch_fixed")
+SWITCHES = ("head_input", "gated_conv", "recognition", "contrast", "attention", "topk_fractions", "cross_stitch_fixed")
 ATTENTIONS = ("window", "global", "topk")
 
 NETWORKS = {}
@@ -41,12 +71,14 @@ NETWORKS = {}
 
 def register_network(*names):
     """Class decorator: ``model.assignment`` values that build this network."""
+
     def add(cls):
         for name in names:
             if name in NETWORKS:
                 raise ValueError(f"network {name!r} is registered twice ({NETWORKS[name].__name__}, {cls.__name__})")
             NETWORKS[name] = cls
         return cls
+
     return add
 
 
@@ -91,8 +123,9 @@ def network_config(model_cfg):
     takes = inspect.signature(NETWORKS[assignment]).parameters
     if model_cfg.get("head_input") not in (None, "both") and "head_input" not in takes:
         raise ConfigError(f"model.head_input={model_cfg['head_input']!r} (K1/K2) needs model.assignment=smartassign")
-    kwargs = {k: (model_cfg[k] if model_cfg.get(k) is not None else v)
-              for k, v in PRESETS[preset].items() if k in takes}
+    kwargs = {
+        k: (model_cfg[k] if model_cfg.get(k) is not None else v) for k, v in PRESETS[preset].items() if k in takes
+    }
     for key in SWITCHES:
         if key in takes and model_cfg.get(key) is not None:
             kwargs[key] = model_cfg[key]

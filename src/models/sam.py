@@ -1,4 +1,5 @@
 """Spatial Attention Module, eq. (5): F_sam = σ(Conv₃(F_p)) ⊙ F_p."""
+
 from mindspore import nn
 
 from .layers import conv3x3
@@ -10,9 +11,8 @@ class SAM(nn.Cell):
     def __init__(self, channels):
         super().__init__()
         self.body = nn.SequentialCell(
-            conv3x3(channels, channels), nn.ReLU(),
-            conv3x3(channels, channels), nn.ReLU(),
-            conv3x3(channels, 1))
+            conv3x3(channels, channels), nn.ReLU(), conv3x3(channels, channels), nn.ReLU(), conv3x3(channels, 1)
+        )
         self.sigmoid = nn.Sigmoid()
 
     def attention(self, f_p):

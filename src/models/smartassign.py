@@ -3,6 +3,7 @@
 Presets (``registry.PRESETS``) fix the sizes the paper leaves open; ablations are constructor
 switches (see ``registry.build_network`` and ``configs/``), never copies of the network.
 """
+
 from ..config import ConfigError
 from .drm import DRM
 from .encoder import Encoder
@@ -26,10 +27,26 @@ class SmartAssign(RestorationNet):
     ``assignment="hard"`` is V2: no GKFM, every head reads F_wk (and no contrast).
     """
 
-    def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-                 reduction, drm_grid, drm_dim, assignment="smartassign", head_input="both",
-                 gated_conv=True, recognition=True, contrast=True, attention="window",
-                 topk_fractions=TOPK_FRACTIONS):
+    def __init__(
+        self,
+        shallow_dim,
+        embed_dim,
+        patch_size,
+        depth,
+        num_heads,
+        window_size,
+        mlp_ratio,
+        reduction,
+        drm_grid,
+        drm_dim,
+        assignment="smartassign",
+        head_input="both",
+        gated_conv=True,
+        recognition=True,
+        contrast=True,
+        attention="window",
+        topk_fractions=TOPK_FRACTIONS,
+    ):
         if assignment not in ("smartassign", "hard"):
             raise ConfigError(f"model.assignment={assignment!r}: SmartAssign takes smartassign or hard")
         if head_input not in HEAD_INPUTS:
@@ -41,14 +58,26 @@ class SmartAssign(RestorationNet):
         smart = assignment == "smartassign"
         super().__init__(patch_size * window_size, recognition, contrast=contrast and smart)
         self.smart = smart
-        self.encoder = Encoder(shallow_dim, embed_dim, patch_size, depth, num_heads, window_size,
-                               mlp_ratio, reduction, attention, gated_conv, topk_fractions)
+        self.encoder = Encoder(
+            shallow_dim,
+            embed_dim,
+            patch_size,
+            depth,
+            num_heads,
+            window_size,
+            mlp_ratio,
+            reduction,
+            attention,
+            gated_conv,
+            topk_fractions,
+        )
         if self.smart:
             self.gkfm_rk = GKFM(embed_dim, reduction)
             self.gkfm_ck = GKFM(embed_dim, reduction)
             self.gkfm_sk = GKFM(embed_dim, reduction)
-        route = "hard" if not self.smart else {"both": "smartassign", "common": "common",
-                                               "unique": "unique"}[head_input]
+        route = (
+            "hard" if not self.smart else {"both": "smartassign", "common": "common", "unique": "unique"}[head_input]
+        )
         self.tkff = TKFF(route, embed_dim, shallow_dim, patch_size, recognition)
         if self.contrast:
             self.drm = DRM(drm_grid, drm_dim)

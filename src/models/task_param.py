@@ -14,6 +14,7 @@ the loss's per-sample selection of R_dr/R_ds reads the right image; inference (`
 (R_dr, R_ds[, R_re, R_blind]). ``task`` may also be a float N×2 γ (R is then decoded at that γ).
 Per-sample kernels run as one grouped convolution (the batch folded into channels).
 """
+
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
@@ -40,24 +41,25 @@ class DynamicConv2d(nn.Cell):
         self.kernel_size = (kernel_size, kernel_size)
         self.n_weight = out_channels * in_channels * kernel_size * kernel_size
         bound = float(1.0 / np.sqrt(in_channels * kernel_size * kernel_size))
-        self.meta = nn.Dense(task_dim, self.n_weight + out_channels,
-                             weight_init=Uniform(bound), bias_init="zeros")
+        self.meta = nn.Dense(task_dim, self.n_weight + out_channels, weight_init=Uniform(bound), bias_init="zeros")
 
     def kernels(self, gamma):
         """(weights N×Cout×Cin×k×k, biases N×Cout) for γ (N×2)."""
         p = self.meta(gamma)
         k = self.kernel_size[0]
         n = gamma.shape[0]
-        return (p[:, :self.n_weight].reshape(n, self.out_channels, self.in_channels, k, k),
-                p[:, self.n_weight:])
+        return (p[:, : self.n_weight].reshape(n, self.out_channels, self.in_channels, k, k), p[:, self.n_weight :])
 
     def construct(self, x, gamma):
         b, c, h, w = x.shape
         k = self.kernel_size[0]
         weight, bias = self.kernels(gamma)
-        y = ops.conv2d(x.reshape(1, b * c, h, w),
-                       weight.reshape(b * self.out_channels, self.in_channels, k, k),
-                       pad_mode="same", groups=b)
+        y = ops.conv2d(
+            x.reshape(1, b * c, h, w),
+            weight.reshape(b * self.out_channels, self.in_channels, k, k),
+            pad_mode="same",
+            groups=b,
+        )
         return y.reshape(b, self.out_channels, h, w) + bias.reshape(b, self.out_channels, 1, 1)
 
 
@@ -83,12 +85,35 @@ class TaskParamNet(RestorationNet):
     Takes the label in training (``needs_task``); no GKFM, so no knowledge contrast; the blind
     output needs γ from the recognition head."""
 
-    def __init__(self, shallow_dim, embed_dim, patch_size, depth, num_heads, window_size, mlp_ratio,
-                 reduction, gated_conv=True, recognition=True, attention="window",
-                 topk_fractions=TOPK_FRACTIONS):
+    def __init__(
+        self,
+        shallow_dim,
+        embed_dim,
+        patch_size,
+        depth,
+        num_heads,
+        window_size,
+        mlp_ratio,
+        reduction,
+        gated_conv=True,
+        recognition=True,
+        attention="window",
+        topk_fractions=TOPK_FRACTIONS,
+    ):
         super().__init__(patch_size * window_size, recognition, blind=recognition, needs_task=True)
-        self.encoder = Encoder(shallow_dim, embed_dim, patch_size, depth, num_heads, window_size,
-                               mlp_ratio, reduction, attention, gated_conv, topk_fractions)
+        self.encoder = Encoder(
+            shallow_dim,
+            embed_dim,
+            patch_size,
+            depth,
+            num_heads,
+            window_size,
+            mlp_ratio,
+            reduction,
+            attention,
+            gated_conv,
+            topk_fractions,
+        )
         self.decoder = TaskParamHead(embed_dim, shallow_dim, patch_size)
         if recognition:
             self.head_re = RecognitionHead(embed_dim, embed_dim)
@@ -100,8 +125,7 @@ class TaskParamNet(RestorationNet):
         """γ for a label vector (N,) int (one-hot) or an N×2 float γ (returned as is)."""
         if task.ndim == 2:
             return task.astype(ms.float32)
-        return ops.one_hot(task.astype(ms.int32), NUM_TASKS, ops.ones((), ms.float32),
-                           ops.zeros((), ms.float32))
+        return ops.one_hot(task.astype(ms.int32), NUM_TASKS, ops.ones((), ms.float32), ops.zeros((), ms.float32))
 
     def construct(self, image, task=None):
         h, w = image.shape[2], image.shape[3]

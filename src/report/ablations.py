@@ -11,12 +11,16 @@ validation has run yet), each test set with its own task's head (rain -> derain,
 V4 variants only on their task. Wall time is the time spent in training, summed over reruns.
 Several seeds per variant, resumable results and the paired comparisons: ``study.py`` (``--study``).
 """
+
 import json
 import os
 import time
 
 from .common import ReportError, md_table, write_csv, write_json, write_text
-from .runlog import TeeLog, read_log_csv, read_val
+from ..logs import get_logger, log_to_file, quiet
+from .runlog import read_log_csv, read_val
+
+logger = get_logger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_CONFIG = os.path.join(ROOT, "configs", "demo.yaml")
@@ -33,24 +37,38 @@ VARIANTS = {
     "V4r": ("single task: rain only", ["data.single_task=rain"], ("rain",), 3),
     "V4s": ("single task: snow only", ["data.single_task=snow"], ("snow",), 3),
     "V5": ("no recognition task", ["model.recognition=false"], TASKS, 3),
-    "K1": ("frozen V6 encoder, heads read F_ck only",
-           ["model.head_input=common", "model.freeze_encoder=true"], TASKS, 4),
-    "K2": ("frozen V6 encoder, D_dr reads F_rk, D_ds F_sk",
-           ["model.head_input=unique", "model.freeze_encoder=true"], TASKS, 4),
+    "K1": (
+        "frozen V6 encoder, heads read F_ck only",
+        ["model.head_input=common", "model.freeze_encoder=true"],
+        TASKS,
+        4,
+    ),
+    "K2": (
+        "frozen V6 encoder, D_dr reads F_rk, D_ds F_sk",
+        ["model.head_input=unique", "model.freeze_encoder=true"],
+        TASKS,
+        4,
+    ),
     # Related work as switches (table "S"; V6 = smartassign and V2 = hard sharing join it).
     "CS": ("cross-stitch sharing (CMUDRN)", ["model.assignment=cross_stitch"], TASKS, "S"),
     "TP": ("task-parameterised decoder (Decouple Learning)", ["model.assignment=task_param"], TASKS, "S"),
     "TK": ("SmartAssign + top-k attention (DRSformer)", ["model.attention=topk"], TASKS, "S"),
 }
 DEFAULT_VARIANTS = ("V6", "V1", "V2", "V3", "V4r", "V4s", "V5", "K1", "K2")
-STRATEGY_ROWS = ("V6", "V2", "CS", "TP", "TK")       # `--variants strategies`
+STRATEGY_ROWS = ("V6", "V2", "CS", "TP", "TK")  # `--variants strategies`
 
 # The paper's Table 3/4 (PSNR/SSIM on Rain1200 / CSD), for the ordering comparison.
-PAPER = {"V1": ((32.34, 0.906), (31.73, 0.941)), "V2": ((32.11, 0.894), (31.93, 0.933)),
-         "V3": ((32.46, 0.916), (32.03, 0.946)), "V4r": ((32.19, 0.919), None),
-         "V4s": (None, (32.20, 0.944)), "V5": ((33.01, 0.921), (32.41, 0.953)),
-         "V6": ((33.07, 0.927), (32.50, 0.957)), "K1": ((30.11, 0.904), (29.86, 0.915)),
-         "K2": ((31.43, 0.913), (31.65, 0.932))}
+PAPER = {
+    "V1": ((32.34, 0.906), (31.73, 0.941)),
+    "V2": ((32.11, 0.894), (31.93, 0.933)),
+    "V3": ((32.46, 0.916), (32.03, 0.946)),
+    "V4r": ((32.19, 0.919), None),
+    "V4s": (None, (32.20, 0.944)),
+    "V5": ((33.01, 0.921), (32.41, 0.953)),
+    "V6": ((33.07, 0.927), (32.50, 0.957)),
+    "K1": ((30.11, 0.904), (29.86, 0.915)),
+    "K2": ((31.43, 0.913), (31.65, 0.932)),
+}
 
 
 def parse_variants(text):
@@ -82,6 +100,7 @@ def sets_by_task(data_cfg, names):
 
 def _newest_checkpoint(run_dir):
     from ..train.callbacks import list_checkpoints
+
     found = list_checkpoints(os.path.join(run_dir, "ckpt"))
     return found[-1] if found else None
 
@@ -92,6 +111,7 @@ def steps_done(run_dir):
     if not path:
         return 0
     from ..train import checkpoint
+
     _, _, meta = checkpoint.read(path)
     return int(meta.get("step", 0))
 
@@ -110,14 +130,19 @@ def eval_checkpoint(run_dir):
 def variant_config(key, config_path, steps, run_dir, overrides, pretrained=None):
     """The resolved training config of one variant."""
     from ..config import load_config
+
     _, switches, tasks, _ = VARIANTS[key]
-    ov = list(overrides) + list(switches) + [f"train.output_dir={run_dir}", f"train.max_steps={int(steps)}",
-                                            "train.resume=auto"]
+    ov = (
+        list(overrides)
+        + list(switches)
+        + [f"train.output_dir={run_dir}", f"train.max_steps={int(steps)}", "train.resume=auto"]
+    )
     if pretrained:
         ov.append(f"train.pretrained={pretrained}")
     cfg = load_config(config_path, ov)
-    if len(tasks) == 1:      # V4: validate (choose best.ckpt) on its own task only
+    if len(tasks) == 1:  # V4: validate (choose best.ckpt) on its own task only
         from ..data.readers import resolve_val_sets
+
         keep = [s for s in resolve_val_sets(cfg.data) if _set_task(cfg.data, s) == tasks[0]]
         cfg.data["val_sets"] = keep
     return cfg
@@ -135,23 +160,25 @@ def _add_time(run_dir, seconds):
     return rec
 
 
-def train_variant(key, cfg, run_dir, steps, log=print, echo=True):
+def train_variant(key, cfg, run_dir, steps, echo=True):
     """Train (or continue) one variant; returns True when it trained, False when already done."""
     from ..train.runner import run
+
     done = steps_done(run_dir)
     if done >= steps:
-        log(f"[{key}] finished earlier ({done} steps in {run_dir}): skipping training")
+        logger.info(f"[{key}] finished earlier ({done} steps in {run_dir}): skipping training")
         return False
-    log(f"[{key}] training {'from step ' + str(done) if done else 'from scratch'} to step {steps} in {run_dir}")
+    logger.info(f"[{key}] training {'from step ' + str(done) if done else 'from scratch'} to step {steps} in {run_dir}")
     t0 = time.perf_counter()
     try:
-        run(cfg, log=TeeLog(run_dir, echo=echo))
+        with log_to_file(os.path.join(run_dir, "train.log"), echo=echo):
+            run(cfg)
     finally:
         _add_time(run_dir, time.perf_counter() - t0)
     return True
 
 
-def evaluate_variant(key, cfg, run_dir, log=print):
+def evaluate_variant(key, cfg, run_dir):
     """Evaluate the variant's checkpoint on its tasks' test sets (cached in <run>/eval)."""
     from ..device import setup_device
     from ..flops import count_flops, count_params
@@ -159,6 +186,7 @@ def evaluate_variant(key, cfg, run_dir, log=print):
     from ..infer.engine import Restorer
     from ..infer.evaluate import evaluate
     from ..train.checkpoint import load_model
+
     ckpt, kind = eval_checkpoint(run_dir)
     tasks = VARIANTS[key][2]
     by_task = sets_by_task(cfg.data, cfg.data.get("test_sets"))
@@ -176,22 +204,31 @@ def evaluate_variant(key, cfg, run_dir, log=print):
     setup_device(cfg.train.device_target, cfg.train.device_id, "graph")
     net, model_cfg, meta = load_model(ckpt)
     restorer = Restorer(MindSporeBackend(net, model_cfg))
-    summary = evaluate(restorer, cfg.data, sets, out_dir, task=None, log=lambda *a: None)
-    result = {"ckpt": ckpt, "ckpt_kind": kind, "ckpt_step": meta.get("step"), "params": count_params(net),
-              "gflops": count_flops(net, (1, 3, 256, 256)) / 1e9,
-              "tasks": {t: {"restored": summary["tasks"][t]["restored"], "input": summary["tasks"][t]["input"]}
-                        for t in tasks if t in summary["tasks"]},
-              "sets": sets}
+    with quiet():
+        summary = evaluate(restorer, cfg.data, sets, out_dir, task=None)
+    result = {
+        "ckpt": ckpt,
+        "ckpt_kind": kind,
+        "ckpt_step": meta.get("step"),
+        "params": count_params(net),
+        "gflops": count_flops(net, (1, 3, 256, 256)) / 1e9,
+        "tasks": {
+            t: {"restored": summary["tasks"][t]["restored"], "input": summary["tasks"][t]["input"]}
+            for t in tasks
+            if t in summary["tasks"]
+        },
+        "sets": sets,
+    }
     if net.recognition and len(tasks) == len(TASKS):
         # Blind mode (--task auto): how often recognition names the right task, and the quality of
         # what auto returns (the chosen head; cross_stitch's fused image; task_param's blind decode).
-        blind = evaluate(restorer, cfg.data, sets, os.path.join(run_dir, "eval_auto"), task="auto",
-                         log=lambda *a: None)
+        with quiet():
+            blind = evaluate(restorer, cfg.data, sets, os.path.join(run_dir, "eval_auto"), task="auto")
         right = sum(v["recognized"].get(v["task"], 0) for v in blind["sets"].values())
         total = sum(v["restored"]["count"] for v in blind["sets"].values())
         result["blind"] = {"accuracy": right / total if total else None, "restored": blind["all"]["restored"]}
     write_json(cache, {"stamp": stamp, "result": result})
-    log(f"[{key}] evaluated {os.path.basename(ckpt)} (step {meta.get('step')}) on {', '.join(sets)}")
+    logger.info(f"[{key}] evaluated {os.path.basename(ckpt)} (step {meta.get('step')}) on {', '.join(sets)}")
     return result
 
 
@@ -210,16 +247,27 @@ def collect_row(key, cfg, run_dir, result):
         with open(path, encoding="utf-8") as fh:
             rec.update(json.load(fh))
     val = read_val(run_dir)
-    row = {"variant": key, "what": VARIANTS[key][0], "table": VARIANTS[key][3],
-           "params": result["params"], "gflops": result.get("gflops"),
-           "blind_accuracy": (result.get("blind") or {}).get("accuracy"),
-           "blind_psnr_y": ((result.get("blind") or {}).get("restored") or {}).get("psnr_y"),
-           "blind_ssim_y": ((result.get("blind") or {}).get("restored") or {}).get("ssim_y"),
-           "steps": steps_done(run_dir), "ckpt": result["ckpt_kind"],
-           "ckpt_step": result["ckpt_step"], "crop": int(cfg.data.crop_size), "batch": int(cfg.train.batch_size),
-           "seed": int(cfg.train.seed), "lr": float(cfg.train.lr), "wall_s": rec["train_seconds"],
-           "median_step_s": _median_step_time(run_dir),
-           "best_val_psnr_y": max((v["psnr_y"] for v in val), default=None), "run_dir": os.path.relpath(run_dir)}
+    row = {
+        "variant": key,
+        "what": VARIANTS[key][0],
+        "table": VARIANTS[key][3],
+        "params": result["params"],
+        "gflops": result.get("gflops"),
+        "blind_accuracy": (result.get("blind") or {}).get("accuracy"),
+        "blind_psnr_y": ((result.get("blind") or {}).get("restored") or {}).get("psnr_y"),
+        "blind_ssim_y": ((result.get("blind") or {}).get("restored") or {}).get("ssim_y"),
+        "steps": steps_done(run_dir),
+        "ckpt": result["ckpt_kind"],
+        "ckpt_step": result["ckpt_step"],
+        "crop": int(cfg.data.crop_size),
+        "batch": int(cfg.train.batch_size),
+        "seed": int(cfg.train.seed),
+        "lr": float(cfg.train.lr),
+        "wall_s": rec["train_seconds"],
+        "median_step_s": _median_step_time(run_dir),
+        "best_val_psnr_y": max((v["psnr_y"] for v in val), default=None),
+        "run_dir": os.path.relpath(run_dir),
+    }
     for task in TASKS:
         got = result["tasks"].get(task)
         for m in METRIC_KEYS:
@@ -233,8 +281,9 @@ def _f(v, digits):
 
 
 def _ordering(rows, task):
-    ranked = sorted((r for r in rows if r.get(f"{task}_psnr_y") is not None and r["table"] == 3),
-                    key=lambda r: -r[f"{task}_psnr_y"])
+    ranked = sorted(
+        (r for r in rows if r.get(f"{task}_psnr_y") is not None and r["table"] == 3), key=lambda r: -r[f"{task}_psnr_y"]
+    )
     return " > ".join(r["variant"] for r in ranked)
 
 
@@ -246,13 +295,16 @@ def _paper_ordering(keys, task):
 
 def render_markdown(rows, budget):
     """The README-includable Markdown: budget, Table 3 rows, Table 4 rows, orderings."""
-    lines = ["<!-- generated by `python report.py ablations`; do not edit by hand -->",
-             f"Budget per variant: {budget['steps']} steps, {budget['preset']} preset, crop {budget['crop']}, "
-             f"batch {budget['batch']}, lr {budget['lr']:g}, seed {budget['seed']}, CPU "
-             f"({budget['cpus']} cores). Test sets: {', '.join(budget['test_sets'])} (full images, each set "
-             "with its own task's head; MATLAB Y and RGB PSNR/SSIM as in eval.py). Checkpoint: best.ckpt "
-             f"(validation PSNR-Y on {', '.join(budget.get('val_sets') or ['data.val_sets'])}: held out of the "
-             "training data, never the test sets).", ""]
+    lines = [
+        "<!-- generated by `python report.py ablations`; do not edit by hand -->",
+        f"Budget per variant: {budget['steps']} steps, {budget['preset']} preset, crop {budget['crop']}, "
+        f"batch {budget['batch']}, lr {budget['lr']:g}, seed {budget['seed']}, CPU "
+        f"({budget['cpus']} cores). Test sets: {', '.join(budget['test_sets'])} (full images, each set "
+        "with its own task's head; MATLAB Y and RGB PSNR/SSIM as in eval.py). Checkpoint: best.ckpt "
+        f"(validation PSNR-Y on {', '.join(budget.get('val_sets') or ['data.val_sets'])}: held out of the "
+        "training data, never the test sets).",
+        "",
+    ]
     header = ["variant", "what", "params (M)"]
     for task in TASKS:
         header += [f"{task} {n}" for n in METRIC_NAMES]
@@ -262,16 +314,23 @@ def render_markdown(rows, budget):
         out = []
         first = next((r for r in rows if all(r.get(f"{t}_input_psnr_y") is not None for t in TASKS)), None)
         if first:
-            out.append(["input", "degraded input (no restoration)", "–"]
-                       + [_f(first[f"{t}_input_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
-                       + ["–", "–", "–"])
+            out.append(
+                ["input", "degraded input (no restoration)", "–"]
+                + [_f(first[f"{t}_input_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
+                + ["–", "–", "–"]
+            )
         for r in subset:
-            cells = [f"**{r['variant']}**" if r["variant"] == "V6" else r["variant"], r["what"],
-                     _f(r["params"] / 1e6, 3)]
+            cells = [
+                f"**{r['variant']}**" if r["variant"] == "V6" else r["variant"],
+                r["what"],
+                _f(r["params"] / 1e6, 3),
+            ]
             cells += [_f(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
-            cells += [str(r["steps"]) + ("" if r["ckpt"] == "best" else " (last ckpt)"),
-                      _f(r["wall_s"] / 60 if r["wall_s"] is not None else None, 1),
-                      _f(r["median_step_s"], 2)]
+            cells += [
+                str(r["steps"]) + ("" if r["ckpt"] == "best" else " (last ckpt)"),
+                _f(r["wall_s"] / 60 if r["wall_s"] is not None else None, 1),
+                _f(r["median_step_s"], 2),
+            ]
             out.append(cells)
         return md_table(header, out)
 
@@ -280,45 +339,82 @@ def render_markdown(rows, budget):
     if t3:
         lines += ["**Table 3 (ablations V1–V6), synthetic demo data**", ""] + table(t3) + [""]
     if any(r["table"] == 4 for r in rows):
-        lines += ["**Table 4 (K1/K2: V6's encoder frozen, heads retrained for the same number of steps)**",
-                  ""] + table(t4) + [""]
+        lines += (
+            ["**Table 4 (K1/K2: V6's encoder frozen, heads retrained for the same number of steps)**", ""]
+            + table(t4)
+            + [""]
+        )
     strat = [r for r in rows if r["variant"] in STRATEGY_ROWS]
     if any(r["table"] == "S" for r in rows):
-        names = {"V6": "smartassign", "V2": "hard", "CS": "cross_stitch", "TP": "task_param", "TK": "smartassign + topk"}
-        head = (["strategy", "config", "params (M)", "GFLOPs @256²", "s/step"]
-                + [f"{t} {n}" for t in TASKS for n in METRIC_NAMES]
-                + ["blind: right task", "blind PSNR-Y / SSIM-Y (all)"])
+        names = {
+            "V6": "smartassign",
+            "V2": "hard",
+            "CS": "cross_stitch",
+            "TP": "task_param",
+            "TK": "smartassign + topk",
+        }
+        head = (
+            ["strategy", "config", "params (M)", "GFLOPs @256²", "s/step"]
+            + [f"{t} {n}" for t in TASKS for n in METRIC_NAMES]
+            + ["blind: right task", "blind PSNR-Y / SSIM-Y (all)"]
+        )
         body = []
         for r in strat:
-            cells = [names[r["variant"]], r["what"], _f(r["params"] / 1e6, 3), _f(r.get("gflops"), 2),
-                     _f(r["median_step_s"], 2)]
+            cells = [
+                names[r["variant"]],
+                r["what"],
+                _f(r["params"] / 1e6, 3),
+                _f(r.get("gflops"), 2),
+                _f(r["median_step_s"], 2),
+            ]
             cells += [_f(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
             acc = r.get("blind_accuracy")
-            cells += ["–" if acc is None else f"{100 * acc:.0f}%",
-                      f"{_f(r.get('blind_psnr_y'), 2)} / {_f(r.get('blind_ssim_y'), 4)}"]
+            cells += [
+                "–" if acc is None else f"{100 * acc:.0f}%",
+                f"{_f(r.get('blind_psnr_y'), 2)} / {_f(r.get('blind_ssim_y'), 4)}",
+            ]
             body.append(cells)
-        lines += ["**Knowledge-assignment strategies at equal budget (docs/design.md, \"Strategies\")**", ""] + md_table(head, body) + [""]
+        lines += (
+            ['**Knowledge-assignment strategies at equal budget (docs/design.md, "Strategies")**', ""]
+            + md_table(head, body)
+            + [""]
+        )
     keys = [r["variant"] for r in rows]
     for task, bench in zip(TASKS, ("Rain1200", "CSD")):
         ours = _ordering(rows, task)
         if ours:
-            lines.append(f"- {task} PSNR-Y ordering here: {ours}; paper ({bench}, same variants): "
-                         f"{_paper_ordering(keys, task) or '–'}")
+            lines.append(
+                f"- {task} PSNR-Y ordering here: {ours}; paper ({bench}, same variants): "
+                f"{_paper_ordering(keys, task) or '–'}"
+            )
     return "\n".join(lines) + "\n"
 
 
-CSV_FIELDS = (["variant", "what", "table", "params"]
-              + [f"{t}_{m}" for t in TASKS for m in METRIC_KEYS]
-              + [f"{t}_input_{m}" for t in TASKS for m in METRIC_KEYS]
-              + ["gflops", "blind_accuracy", "blind_psnr_y", "blind_ssim_y"]
-              + ["steps", "ckpt", "ckpt_step", "crop", "batch", "seed", "lr", "wall_s", "median_step_s",
-                 "best_val_psnr_y", "run_dir"])
+CSV_FIELDS = (
+    ["variant", "what", "table", "params"]
+    + [f"{t}_{m}" for t in TASKS for m in METRIC_KEYS]
+    + [f"{t}_input_{m}" for t in TASKS for m in METRIC_KEYS]
+    + ["gflops", "blind_accuracy", "blind_psnr_y", "blind_ssim_y"]
+    + [
+        "steps",
+        "ckpt",
+        "ckpt_step",
+        "crop",
+        "batch",
+        "seed",
+        "lr",
+        "wall_s",
+        "median_step_s",
+        "best_val_psnr_y",
+        "run_dir",
+    ]
+)
 
 
-def run_ablations(variants, steps, out, table, config=DEMO_CONFIG, overrides=(), log=print, echo=True,
-                  train=True):
+def run_ablations(variants, steps, out, table, config=DEMO_CONFIG, overrides=(), echo=True, train=True):
     """Train/evaluate ``variants``; write ``table`` (.md) and its .csv/.json. Returns the rows."""
     import multiprocessing
+
     out = os.path.abspath(out)
     overrides = [o[2:] if o.startswith("--") else o for o in overrides]
     rows, budget = [], None
@@ -332,16 +428,24 @@ def run_ablations(variants, steps, out, table, config=DEMO_CONFIG, overrides=(),
             pretrained, _ = eval_checkpoint(v6)
         cfg = variant_config(key, config, steps, run_dir, overrides, pretrained)
         if budget is None:
-            budget = {"steps": int(steps), "preset": cfg.model.preset, "crop": int(cfg.data.crop_size),
-                      "batch": int(cfg.train.batch_size), "lr": float(cfg.train.lr), "seed": int(cfg.train.seed),
-                      "cpus": multiprocessing.cpu_count(), "test_sets": list(cfg.data.get("test_sets") or []),
-                      "val_sets": list(cfg.data.get("val_sets") or []),
-                      "config": os.path.relpath(config), "overrides": overrides}
+            budget = {
+                "steps": int(steps),
+                "preset": cfg.model.preset,
+                "crop": int(cfg.data.crop_size),
+                "batch": int(cfg.train.batch_size),
+                "lr": float(cfg.train.lr),
+                "seed": int(cfg.train.seed),
+                "cpus": multiprocessing.cpu_count(),
+                "test_sets": list(cfg.data.get("test_sets") or []),
+                "val_sets": list(cfg.data.get("val_sets") or []),
+                "config": os.path.relpath(config),
+                "overrides": overrides,
+            }
         if train:
-            train_variant(key, cfg, run_dir, steps, log=log, echo=echo)
-        result = evaluate_variant(key, cfg, run_dir, log=log)
+            train_variant(key, cfg, run_dir, steps, echo=echo)
+        result = evaluate_variant(key, cfg, run_dir)
         rows.append(collect_row(key, cfg, run_dir, result))
-        write_outputs(rows, budget, table)           # after every variant: partial tables survive a stop
+        write_outputs(rows, budget, table)  # after every variant: partial tables survive a stop
     return rows
 
 

@@ -5,6 +5,7 @@ and write the README's performance table (Markdown, with the raw results as JSON
 A script that is missing (``bench/bench_train.py`` before it lands) is reported as such in the
 table: to add a benchmark, add an entry to ``SCRIPTS`` and a renderer to ``RENDER``.
 """
+
 import datetime
 import json
 import os
@@ -14,18 +15,30 @@ import sys
 import time
 
 from .common import ReportError, md_table, write_json, write_text
+from ..logs import get_logger
+
+logger = get_logger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ORDER = ("model", "ops", "train", "infer", "data")
 # name: (script, full-run arguments, --quick arguments)
 SCRIPTS = {
-    "model": ("bench/bench_model.py", ["--presets", "tiny,default", "--size", "256", "--repeat", "10"],
-              ["--presets", "tiny", "--size", "64", "--repeat", "1"]),
+    "model": (
+        "bench/bench_model.py",
+        ["--presets", "tiny,default", "--size", "256", "--repeat", "10"],
+        ["--presets", "tiny", "--size", "64", "--repeat", "1"],
+    ),
     "ops": ("bench/bench_ops.py", ["--repeat", "15"], ["--repeat", "2"]),
-    "train": ("bench/bench_train.py", ["--presets", "tiny,default", "--steps", "5"],
-              ["--presets", "tiny", "--steps", "1"]),
-    "infer": ("bench/bench_infer.py", ["--sizes", "512,1080p", "--preset", "default"],
-              ["--sizes", "512", "--preset", "tiny"]),
+    "train": (
+        "bench/bench_train.py",
+        ["--presets", "tiny,default", "--steps", "5"],
+        ["--presets", "tiny", "--steps", "1"],
+    ),
+    "infer": (
+        "bench/bench_infer.py",
+        ["--sizes", "512,1080p", "--preset", "default"],
+        ["--sizes", "512", "--preset", "tiny"],
+    ),
     "data": ("bench/bench_data.py", [], ["--pairs", "2", "--batches", "3", "--rounds", "1"]),
 }
 
@@ -35,8 +48,12 @@ def run_script(name, quick, workdir):
     script, full, fast = SCRIPTS[name]
     path = os.path.join(ROOT, script)
     if not os.path.isfile(path):
-        return {"status": "missing", "result": None, "command": script,
-                "note": f"{script} not found (hook: src/report/bench.py SCRIPTS['{name}'])"}
+        return {
+            "status": "missing",
+            "result": None,
+            "command": script,
+            "note": f"{script} not found (hook: src/report/bench.py SCRIPTS['{name}'])",
+        }
     out_json = os.path.join(workdir, f"{name}.json")
     if os.path.exists(out_json):
         os.remove(out_json)
@@ -52,8 +69,13 @@ def run_script(name, quick, workdir):
     seconds = time.perf_counter() - t0
     log = os.path.join(workdir, f"{name}.txt")
     with open(log, "w", encoding="utf-8") as fh:
-        fh.write("$ " + " ".join(cmd[1:]) + "\n" + proc.stdout + ("\n--- stderr ---\n" + proc.stderr
-                                                                if proc.returncode else ""))
+        fh.write(
+            "$ "
+            + " ".join(cmd[1:])
+            + "\n"
+            + proc.stdout
+            + ("\n--- stderr ---\n" + proc.stderr if proc.returncode else "")
+        )
     shown = [os.path.relpath(a, ROOT) if os.path.isabs(a) and a.startswith(ROOT + os.sep) else a for a in args]
     rec = {"command": " ".join([script] + shown), "seconds": seconds, "log": log, "result": None}
     if os.path.isfile(out_json):
@@ -72,28 +94,62 @@ def _f(v, digits=3):
 
 
 def render_model(r):
-    rows = [[x["preset"], _f(x["params_M"], 2), _f(x["gflops"], 1), _f(x["fwd_graph_s"]), _f(x["fwd_pynative_s"]),
-             _f(x["train_graph_s"]), _f(x["train_pynative_s"]), _f(x["train_pynative_s"] / x["train_graph_s"], 1) + "×",
-             f"{_f(x['fwd_graph_gflops_per_s'], 1)} ({_f(x['fwd_graph_best_gflops_per_s'], 1)})",
-             _f(x.get("pct_of_conv_ceiling"), 0) + "%"] for x in r["rows"]]
-    lines = [f"**Model** (one {r['size']}×{r['size']} image, batch 1; FLOPs: multiply-add = 2, `src/flops.py`; "
-             f"median of {r['repeat']} calls, best in brackets)", ""]
-    lines += md_table(["preset", "params (M)", f"GFLOPs @{r['size']}²", "fwd GRAPH (s)", "fwd PYNATIVE (s)",
-                       "train step GRAPH (s)", "train step PYNATIVE (s)", "GRAPH speed-up (train)",
-                       "fwd GFLOP/s", "of conv ceiling"], rows)
-    lines += ["", f"Same-run MindSpore ceiling (GRAPH): 3×3 conv 64→64 on 4×256×256 "
-                  f"{r['ceiling_conv_gflops_per_s']:.1f} ({r['ceiling_conv_best_gflops_per_s']:.1f}) GFLOP/s, "
-                  f"2048² matmul {r['ceiling_matmul_gflops_per_s']:.1f} ({r['ceiling_matmul_best_gflops_per_s']:.1f}) "
-                  "GFLOP/s. Efficiency = the best forward's GFLOP/s divided by the best conv's (interference on "
-                  "a shared machine only adds time)."]
+    rows = [
+        [
+            x["preset"],
+            _f(x["params_M"], 2),
+            _f(x["gflops"], 1),
+            _f(x["fwd_graph_s"]),
+            _f(x["fwd_pynative_s"]),
+            _f(x["train_graph_s"]),
+            _f(x["train_pynative_s"]),
+            _f(x["train_pynative_s"] / x["train_graph_s"], 1) + "×",
+            f"{_f(x['fwd_graph_gflops_per_s'], 1)} ({_f(x['fwd_graph_best_gflops_per_s'], 1)})",
+            _f(x.get("pct_of_conv_ceiling"), 0) + "%",
+        ]
+        for x in r["rows"]
+    ]
+    lines = [
+        f"**Model** (one {r['size']}×{r['size']} image, batch 1; FLOPs: multiply-add = 2, `src/flops.py`; "
+        f"median of {r['repeat']} calls, best in brackets)",
+        "",
+    ]
+    lines += md_table(
+        [
+            "preset",
+            "params (M)",
+            f"GFLOPs @{r['size']}²",
+            "fwd GRAPH (s)",
+            "fwd PYNATIVE (s)",
+            "train step GRAPH (s)",
+            "train step PYNATIVE (s)",
+            "GRAPH speed-up (train)",
+            "fwd GFLOP/s",
+            "of conv ceiling",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        f"Same-run MindSpore ceiling (GRAPH): 3×3 conv 64→64 on 4×256×256 "
+        f"{r['ceiling_conv_gflops_per_s']:.1f} ({r['ceiling_conv_best_gflops_per_s']:.1f}) GFLOP/s, "
+        f"2048² matmul {r['ceiling_matmul_gflops_per_s']:.1f} ({r['ceiling_matmul_best_gflops_per_s']:.1f}) "
+        "GFLOP/s. Efficiency = the best forward's GFLOP/s divided by the best conv's (interference on "
+        "a shared machine only adds time).",
+    ]
     return lines
 
 
 def render_ops(r):
-    rows = [[x["step"], x["variant"], _f(x["ms"], 2), _f(x.get("gflops_per_s"), 0), "yes" if x["used"] else ""]
-            for x in r["rows"]]
-    lines = [f"**Per-op costs behind the GLSF-ViT implementation** (64×64×128 token map = default preset at "
-             f"256², GRAPH, best of {r['repeat']} ms; `used` marks what the network does)", ""]
+    rows = [
+        [x["step"], x["variant"], _f(x["ms"], 2), _f(x.get("gflops_per_s"), 0), "yes" if x["used"] else ""]
+        for x in r["rows"]
+    ]
+    lines = [
+        f"**Per-op costs behind the GLSF-ViT implementation** (64×64×128 token map = default preset at "
+        f"256², GRAPH, best of {r['repeat']} ms; `used` marks what the network does)",
+        "",
+    ]
     return lines + md_table(["step", "variant", "ms", "GFLOP/s", "used"], rows)
 
 
@@ -102,9 +158,12 @@ def render_train(r):
     lines = [f"**Training step** (batch {r.get('batch', 4)}, 256×256, forward + backward + Adam)", ""]
     lines += md_table(["preset", "GRAPH (s/step)", "PYNATIVE (s/step)", "GRAPH speed-up"], rows)
     if r.get("pipeline_step_s") is not None:
-        lines += ["", f"tiny, GRAPH, fed by the data pipeline: {r['pipeline_step_s']:.3f} s/step vs "
-                      f"{r['fixed_batch_step_s']:.3f} s/step on a fixed batch (data loading "
-                      f"{100 * r['data_share']:.1f}% of step time)."]
+        lines += [
+            "",
+            f"tiny, GRAPH, fed by the data pipeline: {r['pipeline_step_s']:.3f} s/step vs "
+            f"{r['fixed_batch_step_s']:.3f} s/step on a fixed batch (data loading "
+            f"{100 * r['data_share']:.1f}% of step time).",
+        ]
     return lines
 
 
@@ -116,13 +175,34 @@ def render_infer(r):
     for size, d in by_size.items():
         ms_, ort = d.get("mindspore", {}), d.get("onnxruntime", {})
         sp = (ms_.get("s_per_mp") / ort["s_per_mp"]) if ms_.get("s_per_mp") and ort.get("s_per_mp") else None
-        rows.append([size, str(ms_.get("tiles", ort.get("tiles", "–"))), _f(ms_.get("s_per_mp"), 2),
-                     _f(ort.get("s_per_mp"), 2), _f(sp, 2) + ("×" if sp else ""),
-                     _f(ms_.get("peak_rss_gib"), 2), _f(ort.get("peak_rss_gib"), 2)])
-    lines = [f"**Inference** ({r['preset']} preset, tiles {r['tile']} overlap {r['tile_overlap']}, --task auto; "
-             "compilation / session start excluded; peak RSS of the whole process)", ""]
-    lines += md_table(["image", "tiles", "MindSpore GRAPH (s/MP)", "ONNX Runtime (s/MP)", "ORT speed-up",
-                       "MindSpore peak RSS (GiB)", "ORT peak RSS (GiB)"], rows)
+        rows.append(
+            [
+                size,
+                str(ms_.get("tiles", ort.get("tiles", "–"))),
+                _f(ms_.get("s_per_mp"), 2),
+                _f(ort.get("s_per_mp"), 2),
+                _f(sp, 2) + ("×" if sp else ""),
+                _f(ms_.get("peak_rss_gib"), 2),
+                _f(ort.get("peak_rss_gib"), 2),
+            ]
+        )
+    lines = [
+        f"**Inference** ({r['preset']} preset, tiles {r['tile']} overlap {r['tile_overlap']}, --task auto; "
+        "compilation / session start excluded; peak RSS of the whole process)",
+        "",
+    ]
+    lines += md_table(
+        [
+            "image",
+            "tiles",
+            "MindSpore GRAPH (s/MP)",
+            "ONNX Runtime (s/MP)",
+            "ORT speed-up",
+            "MindSpore peak RSS (GiB)",
+            "ORT peak RSS (GiB)",
+        ],
+        rows,
+    )
     failed = [x for x in r["rows"] if x.get("failed")]
     if failed:
         lines += [""] + [f"- {x['backend']} {x['size']}: FAILED ({x['failed']})" for x in failed]
@@ -131,8 +211,11 @@ def render_infer(r):
 
 def render_data(r):
     rows = [[x["source"], _f(x["crops_per_s"], 1), _f(x["cpu_ms_per_crop"], 2)] for x in r["rows"]]
-    lines = [f"**Input pipeline** (crop {r['crop_size']}, batch {r['batch_size']}, {r['num_workers']} workers, "
-             f"{r['pairs']} pairs per task, median of {r['rounds']} rounds, load average {r['load_average']:.1f})", ""]
+    lines = [
+        f"**Input pipeline** (crop {r['crop_size']}, batch {r['batch_size']}, {r['num_workers']} workers, "
+        f"{r['pairs']} pairs per task, median of {r['rounds']} rounds, load average {r['load_average']:.1f})",
+        "",
+    ]
     return lines + md_table(["source", "crops/s", "CPU-ms per crop"], rows)
 
 
@@ -140,10 +223,14 @@ RENDER = {"model": render_model, "ops": render_ops, "train": render_train, "infe
 
 
 def render(results, quick):
-    lines = ["<!-- generated by `python report.py bench`; do not edit by hand -->",
-             f"CPU benchmarks, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"{datetime.date.today().isoformat()}" + (" (**--quick**: tiny sizes, not representative)" if quick else "")
-             + f"; load average at the end {os.getloadavg()[0]:.1f} (other work on the machine slows every number).", ""]
+    lines = [
+        "<!-- generated by `python report.py bench`; do not edit by hand -->",
+        f"CPU benchmarks, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{datetime.date.today().isoformat()}"
+        + (" (**--quick**: tiny sizes, not representative)" if quick else "")
+        + f"; load average at the end {os.getloadavg()[0]:.1f} (other work on the machine slows every number).",
+        "",
+    ]
     for name in ORDER:
         rec = results.get(name)
         if rec is None:
@@ -155,12 +242,13 @@ def render(results, quick):
             except (KeyError, TypeError, ZeroDivisionError) as exc:
                 rec.update(status="failed", note=f"unexpected JSON from {SCRIPTS[name][0]}: {exc!r}")
         lines += [f"**{name}**: {rec['status']} — {rec['note']}", ""]
-    lines.append("Commands: " + "; ".join(f"`python {r['command']}`" for r in results.values()
-                                          if r["status"] != "missing"))
+    lines.append(
+        "Commands: " + "; ".join(f"`python {r['command']}`" for r in results.values() if r["status"] != "missing")
+    )
     return "\n".join(lines) + "\n"
 
 
-def run_bench(out, only="model,ops,data,infer,train", quick=False, workdir=None, log=print):
+def run_bench(out, only="model,ops,data,infer,train", quick=False, workdir=None):
     """Run the selected benchmarks; write ``out`` (.md) and ``out`` with .json. Returns ``out``."""
     names = [n.strip() for n in only.split(",") if n.strip()]
     bad = [n for n in names if n not in SCRIPTS]
@@ -170,15 +258,17 @@ def run_bench(out, only="model,ops,data,infer,train", quick=False, workdir=None,
     os.makedirs(workdir, exist_ok=True)
     results = {}
     for name in [n for n in ORDER if n in names]:
-        log(f"[bench] {name}: running {SCRIPTS[name][0]} ...")
+        logger.info(f"[bench] {name}: running {SCRIPTS[name][0]} ...")
         results[name] = run_script(name, quick, workdir)
         rec = results[name]
-        log(f"[bench] {name}: {rec['status']}" + (f" in {rec['seconds']:.0f} s" if "seconds" in rec else "")
-            + (f" ({rec['note']})" if rec.get("note") else ""))
+        logger.info(
+            f"[bench] {name}: {rec['status']}"
+            + (f" in {rec['seconds']:.0f} s" if "seconds" in rec else "")
+            + (f" ({rec['note']})" if rec.get("note") else "")
+        )
     write_text(out, render(results, quick))
     write_json(os.path.splitext(out)[0] + ".json", {"quick": quick, "results": results})
     failed = [n for n, r in results.items() if r["status"] == "failed"]
     if failed:
-        raise ReportError(f"benchmarks failed: {', '.join(failed)} (table written to {out}; "
-                          f"logs in {workdir})")
+        raise ReportError(f"benchmarks failed: {', '.join(failed)} (table written to {out}; " f"logs in {workdir})")
     return out

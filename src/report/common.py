@@ -1,4 +1,5 @@
 """Shared pieces of the report commands: errors, optional imports, small file writers."""
+
 import csv
 import json
 import os
@@ -14,6 +15,7 @@ class ReportError(UsageError):
 def require(module, purpose):
     """Import an optional extra or raise a one-line ReportError saying how to install it."""
     import importlib
+
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -26,6 +28,7 @@ def pyplot():
     mpl = require("matplotlib", "plotting")
     mpl.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -68,5 +71,6 @@ def save_figure(fig, path, dpi=80):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=dpi)
     import matplotlib.pyplot as plt
+
     plt.close(fig)
     return path

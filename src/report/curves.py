@@ -1,6 +1,7 @@
 """Training curves of a run: every loss term of log.csv (raw and smoothed), the learning rate,
 the overflow count, and the validation PSNR-Y per epoch (val.csv written by report.py's runs, or
 parsed from a console log such as train.log / the tee'd output of train.py)."""
+
 import os
 
 import numpy as np
@@ -53,14 +54,23 @@ def plot_curves(run_dir, out=None, console=None, window=0):
         ax.set_title(f"validation PSNR-Y (best {best['psnr_y']:.2f} dB, epoch {best['epoch']})", fontsize=9)
         ax.set_xlabel("step" if val[0]["step"] is not None else "epoch", fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no validation record\n(val.csv or console log)", ha="center", va="center",
-                transform=ax.transAxes, fontsize=8)
+        ax.text(
+            0.5,
+            0.5,
+            "no validation record\n(val.csv or console log)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
         ax.set_title("validation PSNR-Y", fontsize=9)
     ax.tick_params(labelsize=7)
     ax = axes.flat[7]
     ax.plot(steps, cols.get("lr", [np.nan] * len(steps)), color="tab:orange", lw=1.2, label="lr")
-    ax.set_title("learning rate" + (f", {int(np.nansum(cols['overflow']))} overflow steps"
-                                    if "overflow" in cols else ""), fontsize=9)
+    ax.set_title(
+        "learning rate" + (f", {int(np.nansum(cols['overflow']))} overflow steps" if "overflow" in cols else ""),
+        fontsize=9,
+    )
     ax.set_xlabel("step", fontsize=8)
     ax.tick_params(labelsize=7)
     fig.suptitle(f"{os.path.basename(os.path.abspath(run_dir))}: {int(steps[-1])} steps", fontsize=10)

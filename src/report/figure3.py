@@ -13,6 +13,7 @@ each task keeps more), ``figure3_gates.json`` the values and the images used.
 Images are centre-cropped to ``size`` (a multiple of the network stride; 0 = whole image) so
 that one compiled graph serves them all.
 """
+
 import glob
 import os
 
@@ -31,18 +32,19 @@ def demo_inputs(data_root, task, count):
     files = sorted(f for f in glob.glob(os.path.join(folder, "*")) if os.path.isfile(f))
     if not files:
         raise ReportError(f"no {task} test images in {folder} (python prepare_data.py demo --dst {data_root})")
-    return files[:max(1, int(count))]
+    return files[: max(1, int(count))]
 
 
 def load_image(path, size=0):
     """RGB float32 1×3×H×W in [0, 1], centre-cropped to size×size (0 = whole image)."""
     from ..data.image_io import read_rgb
+
     rgb = read_rgb(path)
     if size:
         h, w = rgb.shape[:2]
         th, tw = min(size, h), min(size, w)
         y, x = (h - th) // 2, (w - tw) // 2
-        rgb = rgb[y:y + th, x:x + tw]
+        rgb = rgb[y : y + th, x : x + tw]
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], np.float32) / np.float32(255.0)
 
 
@@ -61,8 +63,14 @@ def make_probe(net):
             x = pad_to_multiple(image, self.net.multiple)
             f_wk, f_rk, f_ck, f_sk = self.net.knowledge(x)
             if self.smart:
-                return (f_rk, f_ck, f_sk, self.net.gkfm_rk.gate_values(f_wk),
-                        self.net.gkfm_ck.gate_values(f_wk), self.net.gkfm_sk.gate_values(f_wk))
+                return (
+                    f_rk,
+                    f_ck,
+                    f_sk,
+                    self.net.gkfm_rk.gate_values(f_wk),
+                    self.net.gkfm_ck.gate_values(f_wk),
+                    self.net.gkfm_sk.gate_values(f_wk),
+                )
             return f_rk, f_ck, f_sk
 
     probe = KnowledgeProbe(net)
@@ -72,6 +80,7 @@ def make_probe(net):
 
 def run_probe(probe, image):
     import mindspore as ms
+
     return [o.asnumpy() for o in probe(ms.Tensor(image))]
 
 
@@ -124,7 +133,7 @@ def plot_tsne(images, tsne, path):
     _show_image(axes[2], images["snow"], "(c) snowy image")
     _scatter(axes[3], *tsne["snow"], "(d) t-SNE of F_rk, F_ck, F_sk for (c)")
     fig.tight_layout()
-    return save_figure(fig, path, dpi=64)        # photos make big PNGs: keep docs/ small
+    return save_figure(fig, path, dpi=64)  # photos make big PNGs: keep docs/ small
 
 
 def plot_gates(gates, counts, path):
@@ -137,8 +146,11 @@ def plot_gates(gates, counts, path):
         im = ax.imshow(g, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_yticks([0, 1])
         ax.set_yticklabels([f"rain (n={counts['rain']})", f"snow (n={counts['snow']})"], fontsize=8)
-        ax.set_title(f"GKFM_{kind} gate per channel: mean rain {g[0].mean():.3f}, snow {g[1].mean():.3f}, "
-                     f"mean |rain - snow| {np.abs(g[0] - g[1]).mean():.3f}", fontsize=9)
+        ax.set_title(
+            f"GKFM_{kind} gate per channel: mean rain {g[0].mean():.3f}, snow {g[1].mean():.3f}, "
+            f"mean |rain - snow| {np.abs(g[0] - g[1]).mean():.3f}",
+            fontsize=9,
+        )
         fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
     diff = np.stack([gates[k]["rain"] - gates[k]["snow"] for k in KINDS])
     lim = max(float(np.abs(diff).max()), 1e-6)
@@ -153,21 +165,41 @@ def plot_gates(gates, counts, path):
     return save_figure(fig, path)
 
 
-def make_figure3(ckpt_file, out_dir, data_root=os.path.join("data", "demo"), rain_image=None, snow_image=None,
-                 gate_images=4, size=128, seed=0):
+def make_figure3(
+    ckpt_file,
+    out_dir,
+    data_root=os.path.join("data", "demo"),
+    rain_image=None,
+    snow_image=None,
+    gate_images=4,
+    size=128,
+    seed=0,
+):
     """Write figure3_tsne.png, figure3_gates.png, figure3_gates.json into ``out_dir``; returns the paths."""
     pyplot()
     require("sklearn.manifold", "the t-SNE of figure3")
     from ..train.checkpoint import load_model
+
     net, model_cfg, meta = load_model(ckpt_file)
     multiple = int(net.multiple)
     if size and size % multiple:
         raise ReportError(f"--size {size} must be a multiple of the network stride {multiple} (or 0)")
     probe = make_probe(net)
-    picked = {"rain": rain_image or demo_inputs(data_root, "rain", 1)[0],
-              "snow": snow_image or demo_inputs(data_root, "snow", 1)[0]}
-    images, tsne, record = {}, {}, {"ckpt": os.path.relpath(ckpt_file), "ckpt_step": meta.get("step"),
-                                    "size": size, "model": model_cfg, "tsne": {}}
+    picked = {
+        "rain": rain_image or demo_inputs(data_root, "rain", 1)[0],
+        "snow": snow_image or demo_inputs(data_root, "snow", 1)[0],
+    }
+    images, tsne, record = (
+        {},
+        {},
+        {
+            "ckpt": os.path.relpath(ckpt_file),
+            "ckpt_step": meta.get("step"),
+            "size": size,
+            "model": model_cfg,
+            "tsne": {},
+        },
+    )
     for task, path in picked.items():
         images[task] = load_image(path, size)
         out = run_probe(probe, images[task])
@@ -186,7 +218,6 @@ def make_figure3(ckpt_file, out_dir, data_root=os.path.join("data", "demo"), rai
     gates = {k: {t: per_task[t][k] for t in ("rain", "snow")} for k in KINDS}
     record["gate_images"] = {t: [os.path.relpath(p) for p in ps] for t, ps in paths.items()}
     record["gates"] = {k: {t: v.tolist() for t, v in d.items()} for k, d in gates.items()}
-    files.append(plot_gates(gates, {t: len(ps) for t, ps in paths.items()},
-                            os.path.join(out_dir, "figure3_gates.png")))
+    files.append(plot_gates(gates, {t: len(ps) for t, ps in paths.items()}, os.path.join(out_dir, "figure3_gates.png")))
     files.append(write_json(os.path.join(out_dir, "figure3_gates.json"), record))
     return files

@@ -1,11 +1,12 @@
 """Run records for the report: log.csv (every step), val.csv (the trainer's validation record:
 step, epoch, psnr_y, eval_loss, lr) and the console log.
 
-``TeeLog(run_dir)`` is a ``log`` callable for ``src.train.runner.run`` that prints and appends each
-line to ``run_dir/train.log``. ``read_val`` reads val.csv or, for runs made before the trainer
-wrote it, recovers the validation rows from a console log (train.log or a tee'd train.py output:
-"validation after epoch E: PSNR-Y X dB"), taking the step from log.csv (last step of epoch E).
+Reports write a run's console to ``run_dir/train.log`` with ``src.logs.log_to_file``. ``read_val``
+reads val.csv or, for runs made before the trainer wrote it, recovers the validation rows from a
+console log (train.log or a tee'd train.py output: "validation after epoch E: PSNR-Y X dB"),
+taking the step from log.csv (last step of epoch E).
 """
+
 import csv
 import math
 import os
@@ -66,11 +67,14 @@ def read_val(run_dir, console=None):
         with open(path, newline="", encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
                 try:
-                    row = {"epoch": int(float(r["epoch"])), "psnr_y": float(r["psnr_y"]),
-                           "step": int(float(r["step"])) if r.get("step") not in (None, "") else None}
+                    row = {
+                        "epoch": int(float(r["epoch"])),
+                        "psnr_y": float(r["psnr_y"]),
+                        "step": int(float(r["step"])) if r.get("step") not in (None, "") else None,
+                    }
                 except (KeyError, TypeError, ValueError):
                     continue
-                rows[(row["step"], row["epoch"])] = row      # a resumed run may repeat a row
+                rows[(row["step"], row["epoch"])] = row  # a resumed run may repeat a row
         return [rows[k] for k in sorted(rows, key=lambda k: (k[0] or 0, k[1]))]
     console = console or os.path.join(run_dir, "train.log")
     if not os.path.isfile(console):
@@ -78,19 +82,3 @@ def read_val(run_dir, console=None):
     with open(console, encoding="utf-8", errors="replace") as fh:
         rows = {r["epoch"]: r for r in parse_console(fh, log_csv)}
     return [rows[e] for e in sorted(rows)]
-
-
-class TeeLog:
-    """``log`` callable: print (unless ``echo`` is False) and append to run_dir/train.log."""
-
-    def __init__(self, run_dir, echo=True):
-        self.echo = echo
-        os.makedirs(run_dir, exist_ok=True)
-        self.console = os.path.join(run_dir, "train.log")
-
-    def __call__(self, *args, **_kwargs):
-        text = " ".join(str(a) for a in args)
-        if self.echo:
-            print(text, flush=True)
-        with open(self.console, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")

@@ -12,6 +12,7 @@ Test data (``--data_root``, the layout of the shared data folder; nothing of it 
 Every image is restored with the derain or desnow head of its own task (as ``eval.py`` does),
 except the blind-mode counts, which follow the recognition head. Writes JSON and Markdown.
 """
+
 import json
 import os
 
@@ -21,11 +22,19 @@ from ..data.image_io import is_image_file, read_rgb
 from ..data.synth import add_rain, add_snow
 from ..metrics import MetricAccumulator, describe_protocol, to_uint8
 from .common import ReportError
+from ..logs import get_logger
 
-KODAK_RENDERS = (("kodak24 light rain", "rain", 0.25, 11), ("kodak24 heavy rain", "rain", 0.9, 12),
-                 ("kodak24 snow", "snow", 0.5, 13))
-PAIR_SETS = (("heavy rain pairs", "real/heavy_rain_pairs", "rain"),
-             ("rain + fog pairs", "real/outdoor_rain_test1", "rain"))
+logger = get_logger(__name__)
+
+KODAK_RENDERS = (
+    ("kodak24 light rain", "rain", 0.25, 11),
+    ("kodak24 heavy rain", "rain", 0.9, 12),
+    ("kodak24 snow", "snow", 0.5, 13),
+)
+PAIR_SETS = (
+    ("heavy rain pairs", "real/heavy_rain_pairs", "rain"),
+    ("rain + fog pairs", "real/outdoor_rain_test1", "rain"),
+)
 REAL_PHOTOS = (("real rainy photos", "real/photos_rain", "rain"), ("real snowy photos", "real/photos_snow", "snow"))
 
 
@@ -38,7 +47,7 @@ def _images(folder):
 def _target_for(target_dir, name):
     if os.path.exists(os.path.join(target_dir, name)):
         return os.path.join(target_dir, name)
-    stem = "_".join(os.path.splitext(name)[0].split("_")[:2])      # Outdoor-Rain: im_0001_s80_a04 → im_0001
+    stem = "_".join(os.path.splitext(name)[0].split("_")[:2])  # Outdoor-Rain: im_0001_s80_a04 → im_0001
     for f in _images(target_dir):
         if os.path.splitext(f)[0] == stem:
             return os.path.join(target_dir, f)
@@ -65,10 +74,9 @@ def _choice(scores):
     return "rain" if scores[0] >= scores[1] else "snow"
 
 
-def evaluate_starter(restorer, root, log=print, ckpt=None):
-    """The results dictionary (see module docstring); ``log`` None = quiet; with ``ckpt`` (the
+def evaluate_starter(restorer, root, ckpt=None):
+    """The results dictionary (see module docstring); with ``ckpt`` (the
     restorer's checkpoint) also the DRM's same-kind and cross-kind distances."""
-    log = log or (lambda *_a: None)
     result = {"protocol": describe_protocol(0), "sets": {}, "blind": {}}
     scored = _scored_sets(root)
     for label, task, pairs in scored:
@@ -79,15 +87,18 @@ def evaluate_starter(restorer, root, log=print, ckpt=None):
             acc_in.add(name, inp, tgt, task)
             if r.scores is not None:
                 chose[_choice(r.scores)] += 1
-        result["sets"][label] = {"task": task, "n": len(pairs), "input": acc_in.means()["all"],
-                                 "output": acc_out.means()["all"]}
+        result["sets"][label] = {
+            "task": task,
+            "n": len(pairs),
+            "input": acc_in.means()["all"],
+            "output": acc_out.means()["all"],
+        }
         result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose}
         m_in, m_out = result["sets"][label]["input"], result["sets"][label]["output"]
-        log(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
+        logger.info(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
     result["drm_distances"] = None
     if ckpt:
-        photos = [inp for label, task, pairs in scored if label.startswith("kodak24 ")
-                  for _, inp, _ in pairs[:4]]
+        photos = [inp for label, task, pairs in scored if label.startswith("kodak24 ") for _, inp, _ in pairs[:4]]
         result["drm_distances"] = drm_distances(ckpt, photos)
     for label, rel, task in REAL_PHOTOS:
         folder = os.path.join(root, rel)
@@ -96,34 +107,46 @@ def evaluate_starter(restorer, root, log=print, ckpt=None):
             r = restorer.restore(read_rgb(os.path.join(folder, f), apply_exif=True), task="auto")
             chose[r.task] += 1
         result["blind"][label] = {"task": task, "n": sum(chose.values()), "chose": chose}
-        log(f"{label}: recognised {chose}")
+        logger.info(f"{label}: recognised {chose}")
     return result
 
 
 def format_markdown(result):
-    lines = ["| test data | task | n | input PSNR-Y / SSIM-Y | output PSNR-Y / SSIM-Y | gain Y (dB) "
-             "| input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| test data | task | n | input PSNR-Y / SSIM-Y | output PSNR-Y / SSIM-Y | gain Y (dB) "
+        "| input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, s in result["sets"].items():
         i, o = s["input"], s["output"]
-        lines.append(f"| {label} | {s['task']} | {s['n']} | {i['psnr_y']:.2f} / {i['ssim_y']:.3f} "
-                     f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} "
-                     f"| {i['psnr_rgb']:.2f} / {i['ssim_rgb']:.3f} | {o['psnr_rgb']:.2f} / {o['ssim_rgb']:.3f} |")
-    lines += ["", "| blind mode (`--task auto`) | true task | n | chose rain | chose snow | right |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {label} | {s['task']} | {s['n']} | {i['psnr_y']:.2f} / {i['ssim_y']:.3f} "
+            f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} "
+            f"| {i['psnr_rgb']:.2f} / {i['ssim_rgb']:.3f} | {o['psnr_rgb']:.2f} / {o['ssim_rgb']:.3f} |"
+        )
+    lines += [
+        "",
+        "| blind mode (`--task auto`) | true task | n | chose rain | chose snow | right |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, b in result["blind"].items():
         right = b["chose"][b["task"]] / max(b["n"], 1)
-        lines.append(f"| {label} | {b['task']} | {b['n']} | {b['chose']['rain']} | {b['chose']['snow']} "
-                     f"| {100 * right:.0f}% |")
+        lines.append(
+            f"| {label} | {b['task']} | {b['n']} | {b['chose']['rain']} | {b['chose']['snow']} "
+            f"| {100 * right:.0f}% |"
+        )
     d = result.get("drm_distances")
     if d:
-        lines += ["", f"Knowledge contrast (rows of M_rk, M_ck, M_sk over {d['images']} Kodak renders): mean cosine "
-                  f"distance {d['same_kind']:.3f} within a kind, {d['cross_kind']:.3f} across kinds."]
+        lines += [
+            "",
+            f"Knowledge contrast (rows of M_rk, M_ck, M_sk over {d['images']} Kodak renders): mean cosine "
+            f"distance {d['same_kind']:.3f} within a kind, {d['cross_kind']:.3f} across kinds.",
+        ]
     return "\n".join(lines) + "\n\nProtocol: " + result["protocol"] + "\n"
 
 
-def write_starter_report(restorer, root, out_json, out_md, extra=None, log=print, ckpt=None):
-    result = evaluate_starter(restorer, root, log, ckpt)
+def write_starter_report(restorer, root, out_json, out_md, extra=None, ckpt=None):
+    result = evaluate_starter(restorer, root, ckpt)
     if extra:
         result.update(extra)
     for path in (out_json, out_md):
@@ -144,6 +167,7 @@ def package_run(run_dir, weights_dir, results, steps_note=""):
     import yaml
     from ..train import checkpoint
     from ..train.callbacks import list_checkpoints
+
     best = os.path.join(run_dir, "ckpt", "best.ckpt")
     steps = list_checkpoints(os.path.join(run_dir, "ckpt"))
     if not os.path.isfile(best) or not steps:
@@ -153,18 +177,26 @@ def package_run(run_dir, weights_dir, results, steps_note=""):
     os.makedirs(os.path.join(weights_dir, "resume"), exist_ok=True)
     for old in os.listdir(os.path.join(weights_dir, "resume")):
         os.remove(os.path.join(weights_dir, "resume", old))
-    for src, dst in ((best, os.path.join(weights_dir, "starter.ckpt")),
-                     (steps[-1], os.path.join(weights_dir, "resume", os.path.basename(steps[-1])))):
+    for src, dst in (
+        (best, os.path.join(weights_dir, "starter.ckpt")),
+        (steps[-1], os.path.join(weights_dir, "resume", os.path.basename(steps[-1]))),
+    ):
         tmp = dst + ".tmp"
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
-    info = {"checkpoint": "weights/starter.ckpt", "selected": "best validation PSNR-Y on the held-out "
-            "BSDS500 val photos rendered with a fixed seed (never a test set)",
-            "best": {k: best_meta.get(k) for k in ("step", "epoch", "best_psnr")},
-            "trained_steps": last_meta.get("step"), "resume_checkpoint": "weights/resume/"
-            + os.path.basename(steps[-1]), "note": steps_note, "config": config, "results": results}
+    info = {
+        "checkpoint": "weights/starter.ckpt",
+        "selected": "best validation PSNR-Y on the held-out "
+        "BSDS500 val photos rendered with a fixed seed (never a test set)",
+        "best": {k: best_meta.get(k) for k in ("step", "epoch", "best_psnr")},
+        "trained_steps": last_meta.get("step"),
+        "resume_checkpoint": "weights/resume/" + os.path.basename(steps[-1]),
+        "note": steps_note,
+        "config": config,
+        "results": results,
+    }
     with open(os.path.join(weights_dir, "starter.json"), "w", encoding="utf-8") as fh:
         json.dump(info, fh, indent=1, default=float)
         fh.write("\n")
@@ -178,16 +210,17 @@ def drm_distances(ckpt, images, size=256):
     import mindspore as ms
     from ..losses import knowledge_distances
     from ..train import checkpoint
+
     net, _, _ = checkpoint.load_model(ckpt)
     if not net.contrast:
         return None
-    net.set_train(True)                        # training outputs carry M_rk, M_ck, M_sk
+    net.set_train(True)  # training outputs carry M_rk, M_ck, M_sk
     k = 3 if net.recognition else 2
     same, cross = [], []
     for img in images:
         h, w = img.shape[:2]
         s = min(size, h, w) // 32 * 32
-        crop = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        crop = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
         x = ms.Tensor(np.ascontiguousarray(crop.transpose(2, 0, 1))[None].astype(np.float32) / 255.0)
         out = net(x)
         d = knowledge_distances(out[k], out[k + 1], out[k + 2])

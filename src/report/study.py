@@ -21,6 +21,7 @@ Test data (never used for training or for choosing ``best.ckpt``): for the corpu
 ``data.test_sets`` through ``ablations.evaluate_variant``. The report (``study_stats``) is written
 from the JSONs alone.
 """
+
 import copy
 import glob
 import hashlib
@@ -31,9 +32,19 @@ import shutil
 import time
 
 from . import study_stats
-from .ablations import (DEFAULT_VARIANTS, STRATEGY_ROWS, TASKS, VARIANTS, _median_step_time, eval_checkpoint,
-                        variant_config)
+from .ablations import (
+    DEFAULT_VARIANTS,
+    STRATEGY_ROWS,
+    TASKS,
+    VARIANTS,
+    _median_step_time,
+    eval_checkpoint,
+    variant_config,
+)
 from .common import ReportError, write_csv, write_json, write_text
+from ..logs import get_logger, quiet
+
+logger = get_logger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STUDY_CONFIG = os.path.join(ROOT, "configs", "study.yaml")
@@ -42,17 +53,30 @@ TABLE = os.path.join("docs", "study.md")
 DEFAULT_SEEDS = (0, 1, 2)
 SCHEMA = 1
 EVAL_VERSION = 2
-EVAL_TILE = 0                      # whole crops (exactly net(x))
+EVAL_TILE = 0  # whole crops (exactly net(x))
 # Every test pair is scored on its centre EVAL_CROP x EVAL_CROP crop (the real pairs are 481x321, so
 # 320 is the largest square all of them hold): one input shape, so one compiled graph per run, and
 # a third of the whole-image time (v1 scored whole images and took 3.5 minutes per run).
 EVAL_CROP = 320
 REAL_PAIRS = (("real heavy rain pairs", "heavy_rain_pairs", "rain"),)
 # Config keys that do not change a run's results (machine paths, workers, logging, checkpoint cadence).
-IGNORED = ("config_path", "train.output_dir", "train.resume", "train.pretrained", "train.device_target",
-           "train.device_id", "train.log_every", "train.log_all_ranks", "train.check_replicas",
-           "train.keep_checkpoints", "train.save_every", "data.num_workers", "data.roots", "data.check",
-           "data.mindrecord_path")
+IGNORED = (
+    "config_path",
+    "train.output_dir",
+    "train.resume",
+    "train.pretrained",
+    "train.device_target",
+    "train.device_id",
+    "train.log_every",
+    "train.log_all_ranks",
+    "train.check_replicas",
+    "train.keep_checkpoints",
+    "train.save_every",
+    "data.num_workers",
+    "data.roots",
+    "data.check",
+    "data.mindrecord_path",
+)
 DONE_MARK = "study_done.json"
 
 
@@ -122,7 +146,7 @@ def comparable(cfg):
         data["benchmarks"] = {k: v for k, v in data["benchmarks"].items() if k in used}
     for key in IGNORED:
         _drop(tree, key)
-    return json.loads(json.dumps(tree, default=str))      # tuples → lists, as read back from JSON
+    return json.loads(json.dumps(tree, default=str))  # tuples → lists, as read back from JSON
 
 
 def flatten(tree, prefix=""):
@@ -144,25 +168,43 @@ def config_diff(old, new):
 def eval_protocol(cfg):
     """What a run is tested on (recorded and compared like the config; ``description`` is not compared)."""
     from ..metrics import PROTOCOL
+
     data = cfg.data
     if data.get("format") == "corpus":
         from .starter import KODAK_RENDERS
+
         real_root = (data.get("roots") or {}).get("real") or ""
         real = [rel for _, rel, _ in REAL_PAIRS if real_root and os.path.isdir(os.path.join(real_root, rel, "input"))]
         renders = [list(r) for r in KODAK_RENDERS]
-        desc = ("Kodak24 (data.roots.clean/kodak24, never trained or validated on) rendered with fixed seeds as "
-                + ", ".join(f"{lab.replace('kodak24 ', '')} (level {lvl:g}, seed {sd})" for lab, _, lvl, sd in renders)
-                + "; rain = both rain renders, snow = the snow render"
-                + ("; second test: the real heavy-rain pairs (data.roots.real/heavy_rain_pairs)" if real else "")
-                + f". Centre {EVAL_CROP}x{EVAL_CROP} crops, each with its own task's head; blind mode = the "
-                  "recognition head's choice. "
-                + PROTOCOL + ".")
-        return {"kind": "corpus renders", "kodak": "kodak24", "renders": renders, "real_pairs": real,
-                "tile": EVAL_TILE, "crop": EVAL_CROP, "metrics": PROTOCOL, "version": EVAL_VERSION, "description": desc}
+        desc = (
+            "Kodak24 (data.roots.clean/kodak24, never trained or validated on) rendered with fixed seeds as "
+            + ", ".join(f"{lab.replace('kodak24 ', '')} (level {lvl:g}, seed {sd})" for lab, _, lvl, sd in renders)
+            + "; rain = both rain renders, snow = the snow render"
+            + ("; second test: the real heavy-rain pairs (data.roots.real/heavy_rain_pairs)" if real else "")
+            + f". Centre {EVAL_CROP}x{EVAL_CROP} crops, each with its own task's head; blind mode = the "
+            "recognition head's choice. " + PROTOCOL + "."
+        )
+        return {
+            "kind": "corpus renders",
+            "kodak": "kodak24",
+            "renders": renders,
+            "real_pairs": real,
+            "tile": EVAL_TILE,
+            "crop": EVAL_CROP,
+            "metrics": PROTOCOL,
+            "version": EVAL_VERSION,
+            "description": desc,
+        }
     sets = list(data.get("test_sets") or [])
-    return {"kind": "test sets", "test_sets": sets, "metrics": PROTOCOL, "version": EVAL_VERSION,
-            "description": f"data.test_sets {', '.join(sets)} (eval.py's code, each set with its own task's head). "
-                           + PROTOCOL + "."}
+    return {
+        "kind": "test sets",
+        "test_sets": sets,
+        "metrics": PROTOCOL,
+        "version": EVAL_VERSION,
+        "description": f"data.test_sets {', '.join(sets)} (eval.py's code, each set with its own task's head). "
+        + PROTOCOL
+        + ".",
+    }
 
 
 def identity(cfg):
@@ -194,8 +236,10 @@ def _short(v):
 
 def drift_message(key, seed, path, drift):
     k, old, new = drift
-    return (f"[{key} seed {seed}] {_rel(path)} was made with {k}={_short(old)}, this run asks for "
-            f"{_short(new)}; pass --force to rerun it, or go back to the recorded settings")
+    return (
+        f"[{key} seed {seed}] {_rel(path)} was made with {k}={_short(old)}, this run asks for "
+        f"{_short(new)}; pass --force to rerun it, or go back to the recorded settings"
+    )
 
 
 def _rel(path):
@@ -225,7 +269,7 @@ def centre_crop(img, size=EVAL_CROP):
     """The centre size x size crop of an H x W x 3 image (the whole side where it is shorter)."""
     h, w = img.shape[:2]
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return img[top:top + size, left:left + size]
+    return img[top : top + size, left : left + size]
 
 
 def corpus_test_sets(data_cfg, tasks):
@@ -236,6 +280,7 @@ def corpus_test_sets(data_cfg, tasks):
     from ..data.image_io import read_rgb
     from ..data.synth import add_rain, add_snow
     from .starter import KODAK_RENDERS, _images, _target_for
+
     roots = data_cfg.get("roots") or {}
     clean, real = roots.get("clean") or "", roots.get("real") or ""
     kodak_dir = os.path.join(clean, "kodak24")
@@ -260,8 +305,10 @@ def corpus_test_sets(data_cfg, tasks):
         if task not in tasks or not folder or not os.path.isdir(os.path.join(folder, "input")):
             continue
         inp, tgt = os.path.join(folder, "input"), os.path.join(folder, "target")
-        pairs = [(f, centre_crop(read_rgb(os.path.join(inp, f))), centre_crop(read_rgb(_target_for(tgt, f))))
-                 for f in _images(inp)]
+        pairs = [
+            (f, centre_crop(read_rgb(os.path.join(inp, f))), centre_crop(read_rgb(_target_for(tgt, f))))
+            for f in _images(inp)
+        ]
         out.append((label, task, "real", pairs))
     return out
 
@@ -271,6 +318,7 @@ def score_sets(restorer, sets, blind=True):
     of the same forward (the image ``--task auto`` returns: the chosen head's, or the model's own
     blind output). Returns tasks/input (synthetic, per task), real/real_input, sets, blind."""
     from ..metrics import MetricAccumulator, to_uint8
+
     acc = {(kind, which): MetricAccumulator(kind) for kind in ("synthetic", "real") for which in ("out", "in")}
     blind_acc = MetricAccumulator("blind")
     right = {"synthetic": [0, 0], "real": [0, 0]}
@@ -299,77 +347,119 @@ def score_sets(restorer, sets, blind=True):
             else:
                 b = to_uint8(restorer.restore(inp, task=chose).image)
             blind_acc.add(name, b, tgt, task)
-        per_set[label] = {"task": task, "kind": kind, "n": len(pairs), "restored": s_out.means()["all"],
-                          "input": s_in.means()["all"]}
+        per_set[label] = {
+            "task": task,
+            "kind": kind,
+            "n": len(pairs),
+            "restored": s_out.means()["all"],
+            "input": s_in.means()["all"],
+        }
 
     def by_task(a):
         if not len(a):
             return {}
         m = a.means()
         return {t: dict(m[t], n=m[t].pop("count")) for t in TASKS if t in m}
-    result = {"tasks": by_task(acc[("synthetic", "out")]), "input": by_task(acc[("synthetic", "in")]),
-              "real": by_task(acc[("real", "out")]), "real_input": by_task(acc[("real", "in")]),
-              "sets": per_set, "blind": None}
+
+    result = {
+        "tasks": by_task(acc[("synthetic", "out")]),
+        "input": by_task(acc[("synthetic", "in")]),
+        "real": by_task(acc[("real", "out")]),
+        "real_input": by_task(acc[("real", "in")]),
+        "sets": per_set,
+        "blind": None,
+    }
     if right["synthetic"][1]:
         m = blind_acc.means()["all"]
-        result["blind"] = {"accuracy": right["synthetic"][0] / right["synthetic"][1], "n": right["synthetic"][1],
-                           "restored": {k: v for k, v in m.items() if k != "count"},
-                           "real_accuracy": right["real"][0] / right["real"][1] if right["real"][1] else None}
+        result["blind"] = {
+            "accuracy": right["synthetic"][0] / right["synthetic"][1],
+            "n": right["synthetic"][1],
+            "restored": {k: v for k, v in m.items() if k != "count"},
+            "real_accuracy": right["real"][0] / right["real"][1] if right["real"][1] else None,
+        }
     return result
 
 
-def evaluate_run(key, cfg, rdir, log=print):
+def evaluate_run(key, cfg, rdir):
     """The default evaluator: the run's best.ckpt (else its newest checkpoint) on the test data."""
     from ..device import setup_device
     from ..flops import count_flops, count_params
+
     ckpt, kind = eval_checkpoint(rdir)
     tasks = VARIANTS[key][2]
     t0 = time.perf_counter()
     if cfg.data.get("format") != "corpus":
         from .ablations import evaluate_variant
-        res = evaluate_variant(key, cfg, rdir, log=log)
-        out = {"ckpt": res["ckpt"], "ckpt_kind": res["ckpt_kind"], "ckpt_step": res["ckpt_step"],
-               "params": res["params"], "gflops": res["gflops"],
-               "tasks": {t: dict({k: v for k, v in r["restored"].items() if k != "count"}, n=r["restored"]["count"])
-                         for t, r in res["tasks"].items()},
-               "input": {t: dict({k: v for k, v in r["input"].items() if k != "count"}, n=r["input"]["count"])
-                         for t, r in res["tasks"].items()},
-               "real": {}, "real_input": {}, "sets": {}, "blind": None}
+
+        res = evaluate_variant(key, cfg, rdir)
+        out = {
+            "ckpt": res["ckpt"],
+            "ckpt_kind": res["ckpt_kind"],
+            "ckpt_step": res["ckpt_step"],
+            "params": res["params"],
+            "gflops": res["gflops"],
+            "tasks": {
+                t: dict({k: v for k, v in r["restored"].items() if k != "count"}, n=r["restored"]["count"])
+                for t, r in res["tasks"].items()
+            },
+            "input": {
+                t: dict({k: v for k, v in r["input"].items() if k != "count"}, n=r["input"]["count"])
+                for t, r in res["tasks"].items()
+            },
+            "real": {},
+            "real_input": {},
+            "sets": {},
+            "blind": None,
+        }
         if res.get("blind"):
-            out["blind"] = {"accuracy": res["blind"]["accuracy"],
-                            "restored": {k: v for k, v in res["blind"]["restored"].items() if k != "count"}}
+            out["blind"] = {
+                "accuracy": res["blind"]["accuracy"],
+                "restored": {k: v for k, v in res["blind"]["restored"].items() if k != "count"},
+            }
         out["eval_seconds"] = time.perf_counter() - t0
         return out
     from ..infer.backends import MindSporeBackend
     from ..infer.engine import Restorer
     from ..train.checkpoint import load_model
+
     setup_device(cfg.train.device_target, cfg.train.device_id, "graph")
     net, model_cfg, meta = load_model(ckpt)
     restorer = Restorer(MindSporeBackend(net, model_cfg), tile=EVAL_TILE)
     sets = corpus_test_sets(cfg.data, tasks)
     out = score_sets(restorer, sets, blind=net.recognition and len(tasks) == len(TASKS))
-    out.update(ckpt=ckpt, ckpt_kind=kind, ckpt_step=meta.get("step"), params=count_params(net),
-               gflops=count_flops(net, (1, 3, 256, 256)) / 1e9, eval_seconds=time.perf_counter() - t0)
-    log(f"[{key}] evaluated {os.path.basename(ckpt)} (step {meta.get('step')}) on "
-        + ", ".join(f"{lab} ({len(p)})" for lab, _, _, p in sets))
+    out.update(
+        ckpt=ckpt,
+        ckpt_kind=kind,
+        ckpt_step=meta.get("step"),
+        params=count_params(net),
+        gflops=count_flops(net, (1, 3, 256, 256)) / 1e9,
+        eval_seconds=time.perf_counter() - t0,
+    )
+    logger.info(
+        f"[{key}] evaluated {os.path.basename(ckpt)} (step {meta.get('step')}) on "
+        + ", ".join(f"{lab} ({len(p)})" for lab, _, _, p in sets)
+    )
     return out
 
 
-def train_run(key, cfg, rdir, steps, log=print, echo=True):
+def train_run(key, cfg, rdir, steps, echo=True):
     """The default trainer: ``ablations.train_variant`` (continues an unfinished run, skips a finished one).
     A demo-format config builds its demo set with seed 0 first, so that every seed tests on the same photos."""
     from .ablations import train_variant
+
     data = cfg.data
     if data.get("auto_demo", False):
         from ..data.synth import build_demo, demo_is_current
+
         if not demo_is_current(data.roots.demo):
-            build_demo(data.roots.demo, seed=0, log=log)
-    return train_variant(key, cfg, rdir, steps, log=log, echo=echo)
+            build_demo(data.roots.demo, seed=0)
+    return train_variant(key, cfg, rdir, steps, echo=echo)
 
 
 def _run_facts(rdir):
     """What the run folder says about training: steps, s/step, time, best validation PSNR-Y."""
     from .runlog import read_log_csv, read_val
+
     facts = {"s_per_step": _median_step_time(rdir), "train_seconds": None, "steps": None, "best_val_psnr_y": None}
     try:
         steps = read_log_csv(os.path.join(rdir, "log.csv")).get("step") or []
@@ -391,21 +481,43 @@ def build_record(key, seed, cfg, want, result, rdir, steps, pretrained=None):
     ckpt = result.get("ckpt")
     try:
         import mindspore
+
         ms_version = mindspore.__version__
     except ImportError:
         ms_version = None
-    rec = {"schema": SCHEMA, "variant": key, "what": VARIANTS[key][0], "table": VARIANTS[key][3], "seed": int(seed),
-           "steps": facts["steps"] or int(steps), "config": want["config"], "eval_protocol": want["eval_protocol"],
-           "pretrained": pretrained, "ckpt": result.get("ckpt_kind"), "ckpt_step": result.get("ckpt_step"),
-           "ckpt_sha256": sha256(ckpt) if ckpt and os.path.isfile(ckpt) else None,
-           "best_val_psnr_y": facts["best_val_psnr_y"], "params": result.get("params"), "gflops": result.get("gflops"),
-           "s_per_step": facts["s_per_step"], "train_seconds": facts["train_seconds"],
-           "eval_seconds": result.get("eval_seconds"),
-           "tasks": result.get("tasks") or {}, "input": result.get("input") or {}, "real": result.get("real") or {},
-           "real_input": result.get("real_input") or {}, "sets": result.get("sets") or {}, "blind": result.get("blind"),
-           "machine": {"cpus": multiprocessing.cpu_count(), "mindspore": ms_version,
-                       "roots": dict(cfg.data.get("roots") or {}), "run_dir": _rel(rdir)},
-           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    rec = {
+        "schema": SCHEMA,
+        "variant": key,
+        "what": VARIANTS[key][0],
+        "table": VARIANTS[key][3],
+        "seed": int(seed),
+        "steps": facts["steps"] or int(steps),
+        "config": want["config"],
+        "eval_protocol": want["eval_protocol"],
+        "pretrained": pretrained,
+        "ckpt": result.get("ckpt_kind"),
+        "ckpt_step": result.get("ckpt_step"),
+        "ckpt_sha256": sha256(ckpt) if ckpt and os.path.isfile(ckpt) else None,
+        "best_val_psnr_y": facts["best_val_psnr_y"],
+        "params": result.get("params"),
+        "gflops": result.get("gflops"),
+        "s_per_step": facts["s_per_step"],
+        "train_seconds": facts["train_seconds"],
+        "eval_seconds": result.get("eval_seconds"),
+        "tasks": result.get("tasks") or {},
+        "input": result.get("input") or {},
+        "real": result.get("real") or {},
+        "real_input": result.get("real_input") or {},
+        "sets": result.get("sets") or {},
+        "blind": result.get("blind"),
+        "machine": {
+            "cpus": multiprocessing.cpu_count(),
+            "mindspore": ms_version,
+            "roots": dict(cfg.data.get("roots") or {}),
+            "run_dir": _rel(rdir),
+        },
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     return rec
 
 
@@ -437,21 +549,36 @@ def _stale_folder(rdir, want):
     if not os.path.isfile(path):
         return None
     import yaml
+
     with open(path, encoding="utf-8") as fh:
         stored = yaml.safe_load(fh) or {}
     d = config_diff(comparable(stored), want["config"])
     return d[0] if d else None
 
 
-def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "study"), results=RESULTS, table=TABLE,
-              config=STUDY_CONFIG, overrides=(), log=print, echo=True, train=True, force=False, trainer=None,
-              evaluator=None, figure=True):
+def run_study(
+    variants=None,
+    seeds=None,
+    steps=None,
+    out=os.path.join("runs", "study"),
+    results=RESULTS,
+    table=TABLE,
+    config=STUDY_CONFIG,
+    overrides=(),
+    echo=True,
+    train=True,
+    force=False,
+    trainer=None,
+    evaluator=None,
+    figure=True,
+):
     """Train and evaluate every (variant, seed) not done yet, write its JSON, then the report.
     ``train=False``: only the report, from the JSONs (``variants``/``seeds`` filter them when given)."""
     results, table = os.path.abspath(results), os.path.abspath(table)
     if not train:
-        return write_report(results, table, variants, seeds, log=log, figure=figure)
+        return write_report(results, table, variants, seeds, figure=figure)
     from ..config import load_config
+
     variants = list(variants or DEFAULT_VARIANTS)
     seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
     out, overrides = os.path.abspath(out), _strip(overrides)
@@ -459,7 +586,9 @@ def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "s
     if steps is None:
         steps = int(load_config(config, overrides).train.max_steps)
     if int(steps) <= 0:
-        raise ReportError(f"--steps {steps}: the study needs a step budget (--steps N or train.max_steps in the config)")
+        raise ReportError(
+            f"--steps {steps}: the study needs a step budget (--steps N or train.max_steps in the config)"
+        )
     steps = int(steps)
 
     def cfg_for(key, seed, pretrained=None):
@@ -482,7 +611,7 @@ def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "s
                 if state == "done":
                     recs[(key, seed)] = rec
             plan.append([seed, key, state, drift, want])
-    for item in plan:                 # K1/K2 done earlier must come from V6's recorded checkpoint
+    for item in plan:  # K1/K2 done earlier must come from V6's recorded checkpoint
         seed, key, state = item[:3]
         if state != "done" or VARIANTS[key][3] != 4:
             continue
@@ -492,37 +621,49 @@ def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "s
         v6_state = next((p[2] for p in plan if p[0] == seed and p[1] == "V6"), None)
         got = (recs[(key, seed)].get("pretrained") or {}).get("sha256")
         if v6_state in ("todo", "drift"):
-            item[2], item[3] = "drift", ("train.pretrained", f"V6 seed {seed}'s recorded best.ckpt",
-                                         f"a new V6 seed {seed} ({v6_state})")
+            item[2], item[3] = (
+                "drift",
+                ("train.pretrained", f"V6 seed {seed}'s recorded best.ckpt", f"a new V6 seed {seed} ({v6_state})"),
+            )
         elif v6 is not None and got not in v6_hashes(v6):
-            item[2], item[3] = "drift", ("train.pretrained", f"sha256 {str(got)[:12]}",
-                                         f"V6 seed {seed}'s sha256 {str(v6.get('ckpt_sha256'))[:12]}")
+            item[2], item[3] = (
+                "drift",
+                (
+                    "train.pretrained",
+                    f"sha256 {str(got)[:12]}",
+                    f"V6 seed {seed}'s sha256 {str(v6.get('ckpt_sha256'))[:12]}",
+                ),
+            )
     for seed, key, state, drift, _ in plan:
         if state == "drift" and not force:
             raise ReportError(drift_message(key, seed, json_path(results, key, seed), drift))
     done = sum(p[2] == "done" for p in plan)
-    log(f"study: {len(plan)} runs ({len(variants)} variants x {len(seeds)} seeds), {done} done earlier, "
-        f"{len(plan) - done} to run; {steps} steps each; runs in {out}, results in {results}")
+    logger.info(
+        f"study: {len(plan)} runs ({len(variants)} variants x {len(seeds)} seeds), {done} done earlier, "
+        f"{len(plan) - done} to run; {steps} steps each; runs in {out}, results in {results}"
+    )
 
     def train_and_record(key, seed, cfg, rdir, want, pretrained=None):
-        trainer(key, cfg, rdir, steps, log=log, echo=echo)
+        trainer(key, cfg, rdir, steps, echo=echo)
         write_json(os.path.join(rdir, DONE_MARK), {"steps": steps})
-        result = evaluator(key, cfg, rdir, log=log)
+        result = evaluator(key, cfg, rdir)
         rec = build_record(key, seed, cfg, want, result, rdir, steps, pretrained)
         write_json(json_path(results, key, seed), rec)
         recs[(key, seed)] = rec
         main = ", ".join(f"{t} PSNR-Y {rec['tasks'][t]['psnr_y']:.2f}" for t in TASKS if t in rec["tasks"])
-        log(f"[{key} seed {seed}] results in {_rel(json_path(results, key, seed))}: {main}")
+        logger.info(f"[{key} seed {seed}] results in {_rel(json_path(results, key, seed))}: {main}")
         return rec
 
     def fresh_folder(key, seed, rdir, want, why):
         stale = _stale_folder(rdir, want)
         if why or stale:
             if not force and not why:
-                raise ReportError(f"[{key} seed {seed}] {_rel(rdir)} holds a run of another config "
-                                  f"({stale} differs) and no results JSON; pass --force to start it over")
+                raise ReportError(
+                    f"[{key} seed {seed}] {_rel(rdir)} holds a run of another config "
+                    f"({stale} differs) and no results JSON; pass --force to start it over"
+                )
             if os.path.isdir(rdir):
-                log(f"[{key} seed {seed}] --force: {why or stale + ' differs'}; starting {_rel(rdir)} over")
+                logger.info(f"[{key} seed {seed}] --force: {why or stale + ' differs'}; starting {_rel(rdir)} over")
                 shutil.rmtree(rdir)
 
     def v6_checkpoint(key, seed):
@@ -532,29 +673,34 @@ def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "s
             return eval_checkpoint(rdir6)[0]
         path6 = json_path(results, "V6", seed)
         if not os.path.isfile(path6):
-            raise ReportError(f"[{key} seed {seed}] needs V6 seed {seed}'s best.ckpt: add V6 to --variants "
-                              f"(e.g. --variants V6,{key})")
+            raise ReportError(
+                f"[{key} seed {seed}] needs V6 seed {seed}'s best.ckpt: add V6 to --variants "
+                f"(e.g. --variants V6,{key})"
+            )
         want6 = identity(cfg6)
         drift = first_drift(read_json(path6), want6)
         if drift:
             raise ReportError(drift_message("V6", seed, path6, drift))
-        log(f"[{key} seed {seed}] V6 seed {seed} has results ({_rel(path6)}) but its checkpoint is "
+        logger.info(
+            f"[{key} seed {seed}] V6 seed {seed} has results ({_rel(path6)}) but its checkpoint is "
             f"not in {_rel(rdir6)} (a new machine?): retraining V6 seed {seed} for K1/K2 of seed "
-            f"{seed} (its recorded results stay; the retrained run is added to them under 'retrained')")
+            f"{seed} (its recorded results stay; the retrained run is added to them under 'retrained')"
+        )
         fresh_folder("V6", seed, rdir6, want6, None)
-        trainer("V6", cfg6, rdir6, steps, log=log, echo=echo)
+        trainer("V6", cfg6, rdir6, steps, echo=echo)
         write_json(os.path.join(rdir6, DONE_MARK), {"steps": steps})
-        again = build_record("V6", seed, cfg6, want6, evaluator("V6", cfg6, rdir6, log=log), rdir6, steps)
+        again = build_record("V6", seed, cfg6, want6, evaluator("V6", cfg6, rdir6), rdir6, steps)
         rec6 = read_json(path6)
-        rec6.setdefault("retrained", []).append({k: again[k] for k in ("ckpt", "ckpt_step", "ckpt_sha256", "tasks",
-                                                                        "real", "blind", "finished", "machine")})
+        rec6.setdefault("retrained", []).append(
+            {k: again[k] for k in ("ckpt", "ckpt_step", "ckpt_sha256", "tasks", "real", "blind", "finished", "machine")}
+        )
         write_json(path6, rec6)
         recs[("V6", seed)] = rec6
         return eval_checkpoint(rdir6)[0]
 
     for seed, key, state, drift, want in plan:
         if state == "done":
-            log(f"[{key} seed {seed}] done earlier ({_rel(json_path(results, key, seed))}): skipping")
+            logger.info(f"[{key} seed {seed}] done earlier ({_rel(json_path(results, key, seed))}): skipping")
             continue
         rdir = run_dir(out, key, seed)
         fresh_folder(key, seed, rdir, want, f"{drift[0]} differs from the recorded run" if drift else None)
@@ -566,11 +712,12 @@ def run_study(variants=None, seeds=None, steps=None, out=os.path.join("runs", "s
         else:
             cfg, _ = cfg_for(key, seed)
         train_and_record(key, seed, cfg, rdir, want, pretrained)
-        try:                          # the report so far (a stopped session leaves it up to date)
-            write_report(results, table, None, None, log=lambda *_a: None, figure=figure, expected=(variants, seeds))
-        except ReportError as exc:    # e.g. budgets mixed until a --force rerun has gone round
-            log(f"study: report not updated yet ({exc})")
-    return write_report(results, table, None, None, log=log, figure=figure, expected=(variants, seeds))
+        try:  # the report so far (a stopped session leaves it up to date)
+            with quiet():
+                write_report(results, table, None, None, figure=figure, expected=(variants, seeds))
+        except ReportError as exc:  # e.g. budgets mixed until a --force rerun has gone round
+            logger.info(f"study: report not updated yet ({exc})")
+    return write_report(results, table, None, None, figure=figure, expected=(variants, seeds))
 
 
 # ----------------------------------------------------------------------------- the report
@@ -584,7 +731,7 @@ def load_records(results):
     return out
 
 
-def write_report(results, table, variants=None, seeds=None, log=print, figure=True, expected=None):
+def write_report(results, table, variants=None, seeds=None, figure=True, expected=None):
     """docs/study.md (+ .csv, .json, ``<table>_psnr.png``) from ``results``/*/seed*.json only."""
     records = load_records(results)
     if variants:
@@ -605,17 +752,22 @@ def write_report(results, table, variants=None, seeds=None, log=print, figure=Tr
     base = os.path.splitext(table)[0]
     write_text(table, study_stats.render_markdown(records, order, what, STRATEGY_ROWS, missing))
     write_csv(base + ".csv", study_stats.csv_rows(records, order, what), study_stats.csv_fields())
-    write_json(base + ".json", {"budget": study_stats.budget_of(records),
-                                "aggregate": study_stats.aggregate(records),
-                                "paired_vs_V6": study_stats.paired_table(records),
-                                "claims": study_stats.judge_claims(records), "missing": missing,
-                                "runs": [{"variant": r["variant"], "seed": r["seed"], "json": r["_path"]}
-                                         for r in records]})
+    write_json(
+        base + ".json",
+        {
+            "budget": study_stats.budget_of(records),
+            "aggregate": study_stats.aggregate(records),
+            "paired_vs_V6": study_stats.paired_table(records),
+            "claims": study_stats.judge_claims(records),
+            "missing": missing,
+            "runs": [{"variant": r["variant"], "seed": r["seed"], "json": r["_path"]} for r in records],
+        },
+    )
     files = [table, base + ".csv", base + ".json"]
     if figure:
         try:
             files.append(study_stats.plot_psnr(records, order, base + "_psnr.png"))
         except ReportError as exc:
-            log(f"report.py: no figure ({exc})")
-    log(f"study report: {len(records)} runs -> " + ", ".join(_rel(f) for f in files))
+            logger.info(f"report.py: no figure ({exc})")
+    logger.info(f"study report: {len(records)} runs -> " + ", ".join(_rel(f) for f in files))
     return {"records": records, "files": files, "missing": missing}

@@ -8,6 +8,7 @@ way. A claim *holds* when the mean paired difference in the claimed direction ex
 spread (``mean > std``) and every seed agrees in sign; it *does not hold* when the same is true in
 the opposite direction; anything else (including a single seed) is *not resolved at this scale*.
 """
+
 import math
 
 from .common import md_table
@@ -16,9 +17,17 @@ TASKS = ("rain", "snow")
 METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 METRIC_NAMES = {"psnr_y": "PSNR-Y", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB", "ssim_rgb": "SSIM-RGB"}
 MAIN = "psnr_y"
-REAL = "real_rain"                 # the second test: real heavy-rain pairs (rain heads only)
-EXTRA_KEYS = ("params", "gflops", "s_per_step", "blind_accuracy", "blind_psnr_y", "best_val_psnr_y",
-              "train_seconds", "steps")
+REAL = "real_rain"  # the second test: real heavy-rain pairs (rain heads only)
+EXTRA_KEYS = (
+    "params",
+    "gflops",
+    "s_per_step",
+    "blind_accuracy",
+    "blind_psnr_y",
+    "best_val_psnr_y",
+    "train_seconds",
+    "steps",
+)
 VERDICTS = ("holds", "does not hold", "not resolved at this scale")
 
 # The paper's claims as paired comparisons (a beats b on PSNR-Y); per task: (a, b) or None.
@@ -46,10 +55,15 @@ def mean_std(values):
 
 def metric_value(rec, key):
     """One number of a run record by flat key: ``rain_psnr_y``, ``real_rain_ssim_y``, ``params``..."""
-    for group, where in ((REAL + "_", "real"), ("rain_input_", "input:rain"), ("snow_input_", "input:snow"),
-                         ("rain_", "tasks:rain"), ("snow_", "tasks:snow")):
+    for group, where in (
+        (REAL + "_", "real"),
+        ("rain_input_", "input:rain"),
+        ("snow_input_", "input:snow"),
+        ("rain_", "tasks:rain"),
+        ("snow_", "tasks:snow"),
+    ):
         if key.startswith(group):
-            metric = key[len(group):]
+            metric = key[len(group) :]
             if where == "real":
                 got = (rec.get("real") or {}).get("rain")
             else:
@@ -155,8 +169,10 @@ def judge_claims(records, key=MAIN):
                 continue
             ahead = sum(1 for _, x in d if x > 0)
             spread = "one seed, no spread" if sd is None else f"± {sd:.2f}"
-            parts.append(f"{v} on {task} ({a} − {b} = {m:+.2f} {spread} dB {METRIC_NAMES.get(key, key)}, "
-                         f"{a} ahead in {ahead}/{n} seeds)")
+            parts.append(
+                f"{v} on {task} ({a} − {b} = {m:+.2f} {spread} dB {METRIC_NAMES.get(key, key)}, "
+                f"{a} ahead in {ahead}/{n} seeds)"
+            )
         pair = " / ".join(dict.fromkeys(f"{a} vs {b}" for a, b in per_task.values()))
         entry["sentence"] = f"{text[0].upper()}{text[1:]} ({pair}): " + "; ".join(parts) + "."
         out.append(entry)
@@ -166,9 +182,14 @@ def judge_claims(records, key=MAIN):
 def check_budget(records):
     """The shared budget of the records (steps, preset, crop, batch, lr, data); ReportError-worthy
     message (str) when they differ, else None."""
-    fields = {"train.max_steps": lambda c: c["train"]["max_steps"], "model.preset": lambda c: c["model"]["preset"],
-              "data.crop_size": lambda c: c["data"]["crop_size"], "train.batch_size": lambda c: c["train"]["batch_size"],
-              "train.lr": lambda c: c["train"]["lr"], "data.format": lambda c: c["data"].get("format", "folder")}
+    fields = {
+        "train.max_steps": lambda c: c["train"]["max_steps"],
+        "model.preset": lambda c: c["model"]["preset"],
+        "data.crop_size": lambda c: c["data"]["crop_size"],
+        "train.batch_size": lambda c: c["train"]["batch_size"],
+        "train.lr": lambda c: c["train"]["lr"],
+        "data.format": lambda c: c["data"].get("format", "folder"),
+    }
     seen = {}
     for r in records:
         for name, get in fields.items():
@@ -178,18 +199,27 @@ def check_budget(records):
                 continue
             first = seen.setdefault(name, (val, f"{r['variant']}/seed{r['seed']}"))
             if first[0] != val:
-                return (f"the results mix budgets ({name}: {first[0]!r} in {first[1]}, {val!r} in "
-                        f"{r['variant']}/seed{r['seed']}); rerun those runs or move their JSONs away")
+                return (
+                    f"the results mix budgets ({name}: {first[0]!r} in {first[1]}, {val!r} in "
+                    f"{r['variant']}/seed{r['seed']}); rerun those runs or move their JSONs away"
+                )
     return None
 
 
 def budget_of(records):
     ref = next((r for r in records if r["variant"] == "V6"), records[0])
     c = ref["config"]
-    return {"steps": c["train"]["max_steps"], "preset": c["model"]["preset"], "crop": c["data"]["crop_size"],
-            "batch": c["train"]["batch_size"], "lr": c["train"]["lr"], "format": c["data"].get("format", "folder"),
-            "eval": ref.get("eval_protocol"), "seeds": sorted({int(r["seed"]) for r in records}),
-            "machine": ref.get("machine")}
+    return {
+        "steps": c["train"]["max_steps"],
+        "preset": c["model"]["preset"],
+        "crop": c["data"]["crop_size"],
+        "batch": c["train"]["batch_size"],
+        "lr": c["train"]["lr"],
+        "format": c["data"].get("format", "folder"),
+        "eval": ref.get("eval_protocol"),
+        "seeds": sorted({int(r["seed"]) for r in records}),
+        "machine": ref.get("machine"),
+    }
 
 
 def render_markdown(records, order, what, strategy_rows, missing=()):
@@ -198,46 +228,63 @@ def render_markdown(records, order, what, strategy_rows, missing=()):
     budget = budget_of(records)
     variants = [v for v in order if v in agg]
     ev = budget.get("eval") or {}
-    lines = ["<!-- generated by `python report.py ablations --study --no_train` from results/study/*/seed*.json; "
-             "do not edit by hand -->", ""]
-    lines.append(f"Budget per run: {budget['steps']} steps, {budget['preset']} preset, crop {budget['crop']}, batch "
-                 f"{budget['batch']}, lr {budget['lr']:g}, data format {budget['format']}; seeds "
-                 f"{', '.join(map(str, budget['seeds']))} (a seed sets both train.seed, the weights, and data.seed, "
-                 "the data order and the synthetic degradations). Checkpoint: best.ckpt, chosen by train.py on "
-                 "held-out validation data only.")
+    lines = [
+        "<!-- generated by `python report.py ablations --study --no_train` from results/study/*/seed*.json; "
+        "do not edit by hand -->",
+        "",
+    ]
+    lines.append(
+        f"Budget per run: {budget['steps']} steps, {budget['preset']} preset, crop {budget['crop']}, batch "
+        f"{budget['batch']}, lr {budget['lr']:g}, data format {budget['format']}; seeds "
+        f"{', '.join(map(str, budget['seeds']))} (a seed sets both train.seed, the weights, and data.seed, "
+        "the data order and the synthetic degradations). Checkpoint: best.ckpt, chosen by train.py on "
+        "held-out validation data only."
+    )
     if ev.get("description"):
         lines += ["", f"Test data: {ev['description']}"]
-    lines += ["", "Numbers are mean ± sample standard deviation (n − 1) over seeds; a paired difference is "
-              "computed seed by seed against V6 of the same seed. A claim *holds* when the mean paired "
-              "PSNR-Y difference in its direction exceeds its seed spread and every seed agrees in sign, "
-              "*does not hold* when that is true the other way, and is *not resolved at this scale* otherwise.",
-              "", "**The paper's claims at this scale (PSNR-Y on the synthetic test renders)**", ""]
+    lines += [
+        "",
+        "Numbers are mean ± sample standard deviation (n − 1) over seeds; a paired difference is "
+        "computed seed by seed against V6 of the same seed. A claim *holds* when the mean paired "
+        "PSNR-Y difference in its direction exceeds its seed spread and every seed agrees in sign, "
+        "*does not hold* when that is true the other way, and is *not resolved at this scale* otherwise.",
+        "",
+        "**The paper's claims at this scale (PSNR-Y on the synthetic test renders)**",
+        "",
+    ]
     lines += [f"- {c['sentence']}" for c in claims]
     lines.append("")
 
     def head_metrics(prefix=""):
-        return ([f"{prefix}{t} {METRIC_NAMES[m]}" for t in TASKS for m in METRIC_KEYS]
-                + [f"{prefix}real rain {METRIC_NAMES[m]}" for m in ("psnr_y", "ssim_y")])
+        return [f"{prefix}{t} {METRIC_NAMES[m]}" for t in TASKS for m in METRIC_KEYS] + [
+            f"{prefix}real rain {METRIC_NAMES[m]}" for m in ("psnr_y", "ssim_y")
+        ]
 
     keys = [f"{t}_{m}" for t in TASKS for m in METRIC_KEYS] + [f"{REAL}_psnr_y", f"{REAL}_ssim_y"]
     digits = lambda k: 2 if "psnr" in k else 4  # noqa: E731
     body = []
     ref = next((r for r in records if all(t in (r.get("input") or {}) for t in TASKS)), None)
     if ref:
-        body.append(["input", "degraded input (no restoration)", "–"]
-                    + [_pm(_input_value(ref, k), None, digits(k)) for k in keys])
+        body.append(
+            ["input", "degraded input (no restoration)", "–"]
+            + [_pm(_input_value(ref, k), None, digits(k)) for k in keys]
+        )
     for v in variants:
         a = agg[v]
         n = max(x["n"] for x in a.values())
-        body.append([f"**{v}**" if v == "V6" else v, what.get(v, ""), str(n)]
-                    + [_pm(a[k]["mean"], a[k]["std"], digits(k)) for k in keys])
+        body.append(
+            [f"**{v}**" if v == "V6" else v, what.get(v, ""), str(n)]
+            + [_pm(a[k]["mean"], a[k]["std"], digits(k)) for k in keys]
+        )
     lines += ["**Mean ± std over seeds**", ""] + md_table(["variant", "what", "seeds"] + head_metrics(), body) + [""]
 
     body = []
     for name, p in paired.items():
         n = max(x["n"] for x in p.values())
-        body.append([name.replace("-", " − ") if "-" in name else f"{name} − V6", str(n)]
-                    + [_pm(p[k]["mean"], p[k]["std"], digits(k), signed=True) for k in keys])
+        body.append(
+            [name.replace("-", " − ") if "-" in name else f"{name} − V6", str(n)]
+            + [_pm(p[k]["mean"], p[k]["std"], digits(k), signed=True) for k in keys]
+        )
     if body:
         lines += ["**Paired differences (same seed), mean ± std**", ""]
         lines += md_table(["difference", "pairs"] + head_metrics("Δ "), body) + [""]
@@ -248,25 +295,56 @@ def render_markdown(records, order, what, strategy_rows, missing=()):
         for v in strat:
             a = agg[v]
             acc = a["blind_accuracy"]
-            body.append([v, what.get(v, ""), _pm(a["params"]["mean"] and a["params"]["mean"] / 1e6, None, 3),
-                         _pm(a["gflops"]["mean"], None, 2), _pm(a["s_per_step"]["mean"], a["s_per_step"]["std"], 2),
-                         "–" if acc["mean"] is None else _pm(100 * acc["mean"], None if acc["std"] is None
-                                                            else 100 * acc["std"], 0) + " %",
-                         _pm(a["blind_psnr_y"]["mean"], a["blind_psnr_y"]["std"], 2)]
-                        + [_pm(a[f"{t}_psnr_y"]["mean"], a[f"{t}_psnr_y"]["std"], 2) for t in TASKS]
-                        + ["–" if v == "V6" else _pm(paired[v][f"{t}_psnr_y"]["mean"], paired[v][f"{t}_psnr_y"]["std"],
-                                                     2, signed=True) for t in TASKS])
+            body.append(
+                [
+                    v,
+                    what.get(v, ""),
+                    _pm(a["params"]["mean"] and a["params"]["mean"] / 1e6, None, 3),
+                    _pm(a["gflops"]["mean"], None, 2),
+                    _pm(a["s_per_step"]["mean"], a["s_per_step"]["std"], 2),
+                    "–"
+                    if acc["mean"] is None
+                    else _pm(100 * acc["mean"], None if acc["std"] is None else 100 * acc["std"], 0) + " %",
+                    _pm(a["blind_psnr_y"]["mean"], a["blind_psnr_y"]["std"], 2),
+                ]
+                + [_pm(a[f"{t}_psnr_y"]["mean"], a[f"{t}_psnr_y"]["std"], 2) for t in TASKS]
+                + [
+                    "–"
+                    if v == "V6"
+                    else _pm(paired[v][f"{t}_psnr_y"]["mean"], paired[v][f"{t}_psnr_y"]["std"], 2, signed=True)
+                    for t in TASKS
+                ]
+            )
         lines += ["**Knowledge-assignment strategies (same budget)**", ""]
-        lines += md_table(["variant", "strategy", "params (M)", "GFLOPs @256²", "s/step", "blind: right task",
-                           "blind PSNR-Y", "rain PSNR-Y", "snow PSNR-Y", "Δ rain vs V6", "Δ snow vs V6"], body)
-        lines += ["", "s/step is the median training step time of each run (wall clock; other work on the "
-                  "machine inflates it). Blind mode: the recognition head picks the head (`--task auto`).", ""]
+        lines += md_table(
+            [
+                "variant",
+                "strategy",
+                "params (M)",
+                "GFLOPs @256²",
+                "s/step",
+                "blind: right task",
+                "blind PSNR-Y",
+                "rain PSNR-Y",
+                "snow PSNR-Y",
+                "Δ rain vs V6",
+                "Δ snow vs V6",
+            ],
+            body,
+        )
+        lines += [
+            "",
+            "s/step is the median training step time of each run (wall clock; other work on the "
+            "machine inflates it). Blind mode: the recognition head picks the head (`--task auto`).",
+            "",
+        ]
 
     seeds = budget["seeds"]
     body = []
     for v in variants:
-        body.append([v] + ["/".join(_pm(agg[v][f"{t}_psnr_y"]["values"].get(s), None, 2) for t in TASKS)
-                           for s in seeds])
+        body.append(
+            [v] + ["/".join(_pm(agg[v][f"{t}_psnr_y"]["values"].get(s), None, 2) for t in TASKS) for s in seeds]
+        )
     lines += ["**Per seed: rain / snow PSNR-Y**", ""] + md_table(["variant"] + [f"seed {s}" for s in seeds], body)
     if missing:
         lines += ["", "Not run yet (no JSON): " + ", ".join(missing) + "."]
@@ -289,14 +367,17 @@ def csv_rows(records, order, what):
 def csv_fields():
     keys = metric_keys()
     diff = [f"{t}_{m}" for t in TASKS for m in METRIC_KEYS] + [f"{REAL}_{m}" for m in METRIC_KEYS]
-    return (["variant", "what"] + [f"{k}_{s}" for k in keys for s in ("mean", "std", "n")]
-            + [f"d_{k}_{s}" for k in diff for s in ("mean", "std")])
+    return (
+        ["variant", "what"]
+        + [f"{k}_{s}" for k in keys for s in ("mean", "std", "n")]
+        + [f"d_{k}_{s}" for k in diff for s in ("mean", "std")]
+    )
 
 
 def _input_value(rec, key):
     """The degraded input's score for a restored-metric key (``rain_psnr_y`` → input vs target)."""
     if key.startswith(REAL + "_"):
-        return ((rec.get("real_input") or {}).get("rain") or {}).get(key[len(REAL) + 1:])
+        return ((rec.get("real_input") or {}).get("rain") or {}).get(key[len(REAL) + 1 :])
     task, metric = key.split("_", 1)
     return ((rec.get("input") or {}).get(task) or {}).get(metric)
 
@@ -305,6 +386,7 @@ def plot_psnr(records, order, path):
     """Error bars (mean ± std over seeds) of PSNR-Y per variant, one panel per test (rain, snow,
     real rain pairs), the single seeds as dots."""
     from .common import pyplot, save_figure
+
     plt = pyplot()
     agg = aggregate(records)
     variants = [v for v in order if v in agg]
@@ -316,12 +398,18 @@ def plot_psnr(records, order, path):
         xs = [i for i, v in enumerate(variants) if agg[v][key]["n"]]
         for i in xs:
             a = agg[variants[i]][key]
-            ax.errorbar([i], [a["mean"]], yerr=[a["std"] or 0.0], fmt="o", capsize=4,
-                        color="tab:red" if variants[i] == "V6" else "tab:blue")
+            ax.errorbar(
+                [i],
+                [a["mean"]],
+                yerr=[a["std"] or 0.0],
+                fmt="o",
+                capsize=4,
+                color="tab:red" if variants[i] == "V6" else "tab:blue",
+            )
             vals = list(a["values"].values())
             ax.plot([i + 0.15] * len(vals), vals, ".", color="0.5", markersize=4)
         ref = next((r for r in records if _input_value(r, key) is not None), None)
-        if ref:                       # in the title, not as a line: it would squash the differences
+        if ref:  # in the title, not as a line: it would squash the differences
             title += f"; input {_input_value(ref, key):.2f} dB"
         ax.set_xticks(range(len(variants)))
         ax.set_xticklabels(variants, rotation=45, fontsize=8)

@@ -1,4 +1,5 @@
 """Training callbacks: per-term logging with a non-finite guard, atomic checkpoints, LR on plateau."""
+
 import csv
 import math
 import os
@@ -11,8 +12,11 @@ from mindspore.train import Callback, ReduceLROnPlateau
 from . import checkpoint
 from ..losses import SmartAssignLoss
 from ..errors import RunFailure
+from ..logs import get_logger
 
-TERM_NAMES = SmartAssignLoss.TERMS            # total, char, grad, sparsity, recog, contra (+ fused)
+logger = get_logger(__name__)
+
+TERM_NAMES = SmartAssignLoss.TERMS  # total, char, grad, sparsity, recog, contra (+ fused)
 
 
 class NonFiniteLossError(RunFailure):
@@ -27,26 +31,30 @@ class TrainState:
         self.step, self.epoch = step, epoch
         self.best_psnr, self.last_ckpt = best_psnr, last_ckpt
         self.plateau = {}
-        self.config = ""                            # the config file of the run (named by resume refusals)
-        self.epoch_complete = False                 # set at each epoch end (False after a max_steps stop)
+        self.config = ""  # the config file of the run (named by resume refusals)
+        self.epoch_complete = False  # set at each epoch end (False after a max_steps stop)
 
     def meta(self):
-        return {"step": self.step, "epoch": self.epoch, "steps_per_epoch": self.steps_per_epoch,
-                "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
-                "plateau": self.plateau, "config": self.config}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
+            "plateau": self.plateau,
+            "config": self.config,
+        }
 
 
 class StepLogger(Callback):
     """Logs every loss term, overflow, loss scale, LR and step time to the console and a CSV file;
     stops the run when the loss is non-finite ``max_nonfinite`` steps in a row."""
 
-    def __init__(self, state, optimizer, csv_path=None, every=10, max_nonfinite=5, max_steps=0, log=print,
-                 terms=TERM_NAMES):
+    def __init__(self, state, optimizer, csv_path=None, every=10, max_nonfinite=5, max_steps=0, terms=TERM_NAMES):
         super().__init__()
         self.state, self.optimizer = state, optimizer
-        self.terms = tuple(terms)                   # the loss cell's ``terms`` (cross_stitch adds "fused")
+        self.terms = tuple(terms)  # the loss cell's ``terms`` (cross_stitch adds "fused")
         self.fields = ("step", "epoch") + self.terms + ("overflow", "loss_scale", "lr", "step_time")
-        self.csv_path, self.every, self.log = csv_path, max(1, int(every)), log
+        self.csv_path, self.every = csv_path, max(1, int(every))
         self.max_nonfinite, self.max_steps = int(max_nonfinite), int(max_steps)
         self.bad_streak = 0
         self.t0 = None
@@ -60,14 +68,22 @@ class StepLogger(Callback):
         dt = time.perf_counter() - (self.t0 or time.perf_counter())
         out = [float(np.asarray(o.asnumpy()).reshape(-1)[0]) for o in cb.net_outputs]
         self.state.step += 1
-        row = dict(zip(self.terms, out[:len(self.terms)]))
-        row.update(step=self.state.step, epoch=self.state.epoch + 1, overflow=int(out[-2] > 0),
-                   loss_scale=out[-1], lr=float(self.optimizer.learning_rate.asnumpy()), step_time=dt)
+        row = dict(zip(self.terms, out[: len(self.terms)]))
+        row.update(
+            step=self.state.step,
+            epoch=self.state.epoch + 1,
+            overflow=int(out[-2] > 0),
+            loss_scale=out[-1],
+            lr=float(self.optimizer.learning_rate.asnumpy()),
+            step_time=dt,
+        )
         self._write(row)
         if self.state.step % self.every == 0 or self.state.step == 1:
             terms = " ".join(f"{k}={row[k]:.5f}" for k in self.terms)
-            self.log(f"step {row['step']} epoch {row['epoch']}: {terms} scale={row['loss_scale']:g} "
-                     f"lr={row['lr']:.3g} {dt * 1000:.0f} ms/step" + (" OVERFLOW(skipped)" if row["overflow"] else ""))
+            logger.info(
+                f"step {row['step']} epoch {row['epoch']}: {terms} scale={row['loss_scale']:g} "
+                f"lr={row['lr']:.3g} {dt * 1000:.0f} ms/step" + (" OVERFLOW(skipped)" if row["overflow"] else "")
+            )
         if math.isfinite(row["total"]):
             self.bad_streak = 0
             self.epoch_losses.append(row["total"])
@@ -77,18 +93,22 @@ class StepLogger(Callback):
                 last = self.state.last_ckpt or "none saved yet"
                 raise NonFiniteLossError(
                     f"stopped at step {self.state.step}: the loss was not finite for {self.bad_streak} steps in a "
-                    f"row; last good checkpoint: {last} (resume from it with a lower --train.lr, or --train.clip_norm)")
+                    f"row; last good checkpoint: {last} (resume from it with a lower --train.lr, or --train.clip_norm)"
+                )
         if self.max_steps and self.state.step >= self.max_steps:
             run_context.request_stop()
 
     def on_train_epoch_end(self, run_context):
-        self.state.epoch_complete = (self.state.step - self.state.epoch * self.state.steps_per_epoch
-                                     >= self.state.steps_per_epoch)
-        if self.state.epoch_complete:               # not a max_steps stop in the middle of an epoch
+        self.state.epoch_complete = (
+            self.state.step - self.state.epoch * self.state.steps_per_epoch >= self.state.steps_per_epoch
+        )
+        if self.state.epoch_complete:  # not a max_steps stop in the middle of an epoch
             self.state.epoch += 1
         if self.epoch_losses:
-            self.log(f"epoch {self.state.epoch} done: mean loss {np.mean(self.epoch_losses):.5f} "
-                     f"over {len(self.epoch_losses)} steps")
+            logger.info(
+                f"epoch {self.state.epoch} done: mean loss {np.mean(self.epoch_losses):.5f} "
+                f"over {len(self.epoch_losses)} steps"
+            )
         self.epoch_losses = []
 
     def _write(self, row):
@@ -111,7 +131,7 @@ class PersistentPlateau(ReduceLROnPlateau):
 
     def __init__(self, state, optimizer, **kwargs):
         super().__init__(**kwargs)
-        self.state, self.optimizer = state, optimizer   # Model(train_step) leaves cb_params.optimizer None
+        self.state, self.optimizer = state, optimizer  # Model(train_step) leaves cb_params.optimizer None
         self._started = False
 
     def on_train_begin(self, run_context):
@@ -125,32 +145,31 @@ class PersistentPlateau(ReduceLROnPlateau):
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
         if not cb.get("eval_results") or not self.state.epoch_complete:
-            return                                  # only whole epochs count towards a plateau
+            return  # only whole epochs count towards a plateau
         cb.optimizer = cb.optimizer or self.optimizer
         super().on_train_epoch_end(run_context)
-        self.state.plateau = {"best": float(self.best), "wait": int(self.wait),
-                              "cooldown": int(self.cooldown_counter)}
+        self.state.plateau = {"best": float(self.best), "wait": int(self.wait), "cooldown": int(self.cooldown_counter)}
 
 
 class CheckpointSaver(Callback):
-    """Rank-0 checkpoints of the whole train step (register it after PersistentPlateau) (weights, optimizer, LR, loss scale) every
-    ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
+    """Rank-0 checkpoints of the whole train step (weights, optimizer, LR, loss scale; register it
+    after PersistentPlateau) every ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
     After each validation, the network's weights go to ``best.ckpt`` when PSNR improved and the
     result is appended to ``val.csv`` in the run folder."""
 
     PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
-    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3, log=print):
+    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3):
         super().__init__()
         self.state, self.train_step, self.net, self.model_cfg = state, train_step, net, model_cfg
-        self.dir, self.every, self.keep, self.log = ckpt_dir, int(every), max(1, int(keep)), log
+        self.dir, self.every, self.keep = ckpt_dir, int(every), max(1, int(keep))
         os.makedirs(ckpt_dir, exist_ok=True)
 
     def save_now(self):
         path = os.path.join(self.dir, f"step_{self.state.step:08d}.ckpt")
         self.state.last_ckpt = path
         checkpoint.save(self.train_step, path, self.model_cfg, self.state.meta())
-        for old in list_checkpoints(self.dir)[:-self.keep]:
+        for old in list_checkpoints(self.dir)[: -self.keep]:
             os.remove(old)
         return path
 
@@ -173,14 +192,20 @@ class CheckpointSaver(Callback):
         cb = run_context.original_args()
         psnr = (cb.get("eval_results") or {}).get("psnr")
         if psnr is not None:
-            self.log(f"validation after epoch {self.state.epoch}: PSNR-Y {psnr:.3f} dB "
-                     f"(best {max(psnr, self.state.best_psnr):.3f})")
+            logger.info(
+                f"validation after epoch {self.state.epoch}: PSNR-Y {psnr:.3f} dB "
+                f"(best {max(psnr, self.state.best_psnr):.3f})"
+            )
             self._record_validation(psnr, cb)
             if psnr > self.state.best_psnr:
                 self.state.best_psnr = float(psnr)
-                checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg,
-                                {"step": self.state.step, "psnr_y": float(psnr)})
-            cb.eval_results = {}                    # consumed (Model.fit keeps stale results otherwise)
+                checkpoint.save(
+                    self.net,
+                    os.path.join(self.dir, "best.ckpt"),
+                    self.model_cfg,
+                    {"step": self.state.step, "psnr_y": float(psnr)},
+                )
+            cb.eval_results = {}  # consumed (Model.fit keeps stale results otherwise)
         self.save_now()
 
 
@@ -188,8 +213,11 @@ def list_checkpoints(ckpt_dir):
     """Training checkpoints in ``ckpt_dir``, oldest first (by step number)."""
     if not os.path.isdir(ckpt_dir):
         return []
-    found = [(int(m.group(1)), os.path.join(ckpt_dir, f)) for f in os.listdir(ckpt_dir)
-             if (m := CheckpointSaver.PATTERN.search(f))]
+    found = [
+        (int(m.group(1)), os.path.join(ckpt_dir, f))
+        for f in os.listdir(ckpt_dir)
+        if (m := CheckpointSaver.PATTERN.search(f))
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -204,12 +232,14 @@ class ReplicaProbe(Callback):
 
     def on_train_step_begin(self, run_context):
         import hashlib
+
         batch = run_context.original_args().train_dataset_element
         if batch is not None:
             self.fingerprints.append(hashlib.sha256(np.ascontiguousarray(batch[0].asnumpy()).tobytes()).hexdigest())
 
     def on_train_end(self, run_context):
         import json
+
         os.makedirs(self.out_dir, exist_ok=True)
         checkpoint.save(self.net, os.path.join(self.out_dir, f"rank_{self.rank}.ckpt"))
         with open(os.path.join(self.out_dir, f"rank_{self.rank}.json"), "w", encoding="utf-8") as fh:

@@ -7,6 +7,7 @@ optionally the optimizer state and loss scale (training checkpoints), and string
 (``NETWORK_REVISION``; a checkpoint of another revision is refused, since its weights would
 compute something else).
 """
+
 import json
 import os
 
@@ -17,7 +18,7 @@ from ..models import NETWORK_REVISION, build_network
 from ..errors import SmartAssignError
 
 KNOWN_PREFIXES = ("network.", "_backbone.", "backbone.", "net.")
-TRAINING_STATE = ("moment1", "moment2")   # Adam moments in train-step checkpoints (scalars have no ".")
+TRAINING_STATE = ("moment1", "moment2")  # Adam moments in train-step checkpoints (scalars have no ".")
 
 
 class CheckpointError(SmartAssignError, RuntimeError):
@@ -33,7 +34,7 @@ def save(cell, path, model_cfg=None, meta=None):
     if meta is not None:
         extra["meta"] = json.dumps(meta, sort_keys=True)
     head, tail = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(head, f".{tail}.tmp-{os.getpid()}.ckpt")   # save_checkpoint wants .ckpt
+    tmp = os.path.join(head, f".{tail}.tmp-{os.getpid()}.ckpt")  # save_checkpoint wants .ckpt
     try:
         ms.save_checkpoint(cell, tmp, append_dict=extra or None)
         with open(tmp, "rb") as fh:
@@ -59,10 +60,12 @@ def read(path):
     to_str = lambda v: v if isinstance(v, str) else str(v.asnumpy()) if hasattr(v, "asnumpy") else str(v)  # noqa: E731
     revision = int(to_str(revision)) if revision is not None else 1
     if revision != NETWORK_REVISION:
-        raise CheckpointError(f"{path}: saved by network revision {revision}, this code is revision "
-                              f"{NETWORK_REVISION} (see NETWORK_REVISION in src/models/registry.py); "
-                              "its weights would compute something else: retrain, or use the release "
-                              "that wrote it")
+        raise CheckpointError(
+            f"{path}: saved by network revision {revision}, this code is revision "
+            f"{NETWORK_REVISION} (see NETWORK_REVISION in src/models/registry.py); "
+            "its weights would compute something else: retrain, or use the release "
+            "that wrote it"
+        )
     model_cfg = yaml.safe_load(to_str(model_cfg)) if model_cfg is not None else None
     meta = json.loads(to_str(meta)) if meta is not None else {}
     return params, model_cfg, meta
@@ -85,10 +88,10 @@ def load_weights(net, params, strict=True, source="checkpoint", ignored=None):
         key = name
         for prefix in KNOWN_PREFIXES:
             if key not in wanted and key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         if key in wanted:
             picked[key] = value
-        elif key.split(".")[0] in modules:          # not an optimizer moment or training state
+        elif key.split(".")[0] in modules:  # not an optimizer moment or training state
             unexpected.append(key)
         elif ignored is not None and "." in key and key.split(".")[0] not in TRAINING_STATE:
             ignored.append(key)
@@ -105,12 +108,18 @@ def load_weights(net, params, strict=True, source="checkpoint", ignored=None):
             detail.append(f"{len(unexpected)} not in the network (e.g. {', '.join(sorted(unexpected)[:3])})")
         if bad_shape:
             detail.append(f"{len(bad_shape)} with another shape (e.g. {', '.join(bad_shape[:3])})")
-        raise CheckpointError(f"{source} does not match the network: " + "; ".join(detail) +
-                              ". Check the model config (preset and switches) or load non-strictly.")
+        raise CheckpointError(
+            f"{source} does not match the network: "
+            + "; ".join(detail)
+            + ". Check the model config (preset and switches) or load non-strictly."
+        )
     for key in bad_shape:
         picked.pop(key)
-    ms.load_param_into_net(net, {k: ms.Parameter(v, name=k) if not isinstance(v, ms.Parameter) else v
-                                 for k, v in picked.items()}, strict_load=False)
+    ms.load_param_into_net(
+        net,
+        {k: ms.Parameter(v, name=k) if not isinstance(v, ms.Parameter) else v for k, v in picked.items()},
+        strict_load=False,
+    )
     return sorted(missing + bad_shape)
 
 

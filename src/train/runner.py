@@ -1,4 +1,5 @@
 """The training run behind train.py: device, data, model, Model.fit with callbacks, resume."""
+
 import os
 import platform
 import time
@@ -9,8 +10,7 @@ from mindspore import amp, nn
 from mindspore.train import Model
 
 from . import checkpoint
-from .callbacks import (CheckpointSaver, PersistentPlateau, ReplicaProbe, StepLogger, TrainState,
-                        list_checkpoints)
+from .callbacks import CheckpointSaver, PersistentPlateau, ReplicaProbe, StepLogger, TrainState, list_checkpoints
 from .step import TrainStep, build_optimizer
 from .validate import ValPSNR, ValidationNet, create_val_dataset
 from ..config import ConfigError, dump
@@ -20,6 +20,9 @@ from ..device import setup_device
 from ..errors import RunFailure
 from ..losses import SmartAssignLoss
 from ..models import build_network, network_config
+from ..logs import get_logger, setup_rank
+
+logger = get_logger(__name__)
 
 EPOCH_SEED_STRIDE = 1_000_003
 
@@ -30,6 +33,7 @@ def init_distributed():
     if not launched:
         return 0, 1
     from mindspore.communication import get_group_size, get_rank, init
+
     init()
     ms.reset_auto_parallel_context()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
@@ -82,16 +86,20 @@ def check_train_config(cfg):
     notes = []
     if m.get("freeze_encoder", False):
         if not t.get("pretrained"):
-            raise ConfigError("model.freeze_encoder=true (K1/K2) trains only the heads of a trained model: "
-                              "pass --train.pretrained=<V6 best.ckpt> (e.g. runs/smartassign/ckpt/best.ckpt)")
+            raise ConfigError(
+                "model.freeze_encoder=true (K1/K2) trains only the heads of a trained model: "
+                "pass --train.pretrained=<V6 best.ckpt> (e.g. runs/smartassign/ckpt/best.ckpt)"
+            )
         if m.get("contrast", True):
             m["contrast"] = False
-            notes.append("model.freeze_encoder=true: model.contrast set to false (with everything before TKFF "
-                         "frozen the knowledge contrast would train only the DRM, which feeds nothing)")
+            notes.append(
+                "model.freeze_encoder=true: model.contrast set to false (with everything before TKFF "
+                "frozen the knowledge contrast would train only the DRM, which feeds nothing)"
+            )
     return notes
 
 
-def build_train_cell(cfg, target, log=print):
+def build_train_cell(cfg, target):
     """The training cell of ``run`` for device ``target``: (net, loss cell, optimizer, TrainStep, fp16).
     ``net`` is the network as trained (under mixed precision, the AMP wrapper around it). The loss
     scale is dynamic only when computing in fp16; in fp32 it stays 1."""
@@ -101,20 +109,28 @@ def build_train_cell(cfg, target, log=print):
         params, _, _ = checkpoint.read(t.pretrained)
         ignored = []
         missing = checkpoint.load_weights(net, params, strict=False, source=t.pretrained, ignored=ignored)
-        log(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
+        logger.info(f"loaded {t.pretrained}; {len(missing)} parameters left at their initial values")
         if ignored:
             modules = sorted({k.split(".")[0] for k in ignored})
-            log(f"{t.pretrained}: ignored {len(ignored)} weights the network does not have "
-                f"(modules {', '.join(modules)})")
+            logger.info(
+                f"{t.pretrained}: ignored {len(ignored)} weights the network does not have "
+                f"(modules {', '.join(modules)})"
+            )
     net, fp16 = apply_amp(net, t.amp_level, target)
     if fp16:
         loss_scale = float(t.loss_scale) or 65536.0
     else:
         loss_scale = 1.0
         if float(t.loss_scale) not in (0.0, 1.0):
-            log(f"train.loss_scale={t.loss_scale:g} ignored: fp32 training uses a fixed loss scale of 1")
-    loss = SmartAssignLoss(net, cfg.loss.char_eps, cfg.loss.lambda_sparsity, cfg.loss.lambda_contra,
-                           cfg.loss.get("lambda_fused", 1.0), cfg.loss.get("contrast_margin", 0.1))
+            logger.info(f"train.loss_scale={t.loss_scale:g} ignored: fp32 training uses a fixed loss scale of 1")
+    loss = SmartAssignLoss(
+        net,
+        cfg.loss.char_eps,
+        cfg.loss.lambda_sparsity,
+        cfg.loss.lambda_contra,
+        cfg.loss.get("lambda_fused", 1.0),
+        cfg.loss.get("contrast_margin", 0.1),
+    )
     optimizer = build_optimizer(net.trainable_params(), t.lr)
     step = TrainStep(loss, optimizer, loss_scale, 2, t.loss_scale_window, t.clip_norm, dynamic=fp16)
     return net, loss, optimizer, step, fp16
@@ -126,34 +142,39 @@ def check_resume_config(path, stored, model_cfg, config_path, stored_config=""):
     if stored is None:
         return
 
-    def resolved(m):                                # preset sizes filled in: null == the preset's value
+    def resolved(m):  # preset sizes filled in: null == the preset's value
         try:
             return {**m, **network_config(m)[1]}
         except (ValueError, TypeError, KeyError):
             return dict(m)
+
     stored, run_cfg = resolved(stored), resolved(model_cfg)
     # Keys of one side only (options added or removed since the checkpoint) are not compared.
     diff = [k for k in sorted(set(stored) & set(run_cfg)) if stored[k] != run_cfg[k]]
     if diff:
-        detail = ", ".join(f"model.{k}: {stored[k]!r} in the checkpoint, {run_cfg[k]!r} in the run"
-                           for k in diff[:4]) + (", ..." if len(diff) > 4 else "")
+        detail = ", ".join(
+            f"model.{k}: {stored[k]!r} in the checkpoint, {run_cfg[k]!r} in the run" for k in diff[:4]
+        ) + (", ..." if len(diff) > 4 else "")
         written_by = f" (written with {stored_config})" if stored_config else ""
-        raise ConfigError(f"--train.resume={path}: the checkpoint's model config{written_by} differs from this "
-                          f"run's ({os.path.basename(config_path or '?')}): {detail}; resume with the config that "
-                          "wrote it, or start a new run (another --train.output_dir, or --train.resume='')")
+        raise ConfigError(
+            f"--train.resume={path}: the checkpoint's model config{written_by} differs from this "
+            f"run's ({os.path.basename(config_path or '?')}): {detail}; resume with the config that "
+            "wrote it, or start a new run (another --train.output_dir, or --train.resume='')"
+        )
 
 
-def _maybe_build_demo(cfg, rank, log):
+def _maybe_build_demo(cfg, rank):
     """configs/demo.yaml: build the synthetic demo set when it is missing or of an older version
     (rank 0; others wait)."""
     data = cfg.data
     if not data.get("auto_demo", False):
         return
     from ..data.synth import build_demo, demo_is_current
+
     root = data.roots.demo
     if rank == 0 and not demo_is_current(root):
-        log(f"demo data missing or outdated at {root}: building it from scikit-image photos")
-        build_demo(root, seed=int(data.get("seed", 0)), log=log)
+        logger.info(f"demo data missing or outdated at {root}: building it from scikit-image photos")
+        build_demo(root, seed=int(data.get("seed", 0)))
     deadline = time.time() + 600
     while not demo_is_current(root):
         if time.time() > deadline:
@@ -164,15 +185,20 @@ def _maybe_build_demo(cfg, rank, log):
 def header(cfg, target, rank, group):
     import cv2
     import yaml
-    return "\n".join([
-        f"SmartAssign training | MindSpore {ms.__version__} | numpy {np.__version__} | OpenCV {cv2.__version__} "
-        f"| PyYAML {yaml.__version__} | Python {platform.python_version()}",
-        f"device {target} (id {os.environ.get('DEVICE_ID', cfg.train.device_id)}), mode {cfg.train.mode}, "
-        f"rank {rank} of {group}, ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}",
-        "resolved config:", dump(cfg)])
+
+    return "\n".join(
+        [
+            f"SmartAssign training | MindSpore {ms.__version__} | numpy {np.__version__} | OpenCV {cv2.__version__} "
+            f"| PyYAML {yaml.__version__} | Python {platform.python_version()}",
+            f"device {target} (id {os.environ.get('DEVICE_ID', cfg.train.device_id)}), mode {cfg.train.mode}, "
+            f"rank {rank} of {group}, ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}",
+            "resolved config:",
+            dump(cfg),
+        ]
+    )
 
 
-def run(cfg, log=print, dataset_factory=None):
+def run(cfg, dataset_factory=None):
     """Train according to ``cfg``; returns the final TrainState. ``dataset_factory(epoch)`` replaces
     the configured data (tests)."""
     t = cfg.train
@@ -185,15 +211,23 @@ def run(cfg, log=print, dataset_factory=None):
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
             fh.write(dump(cfg))
-    if rank != 0:
-        log = (lambda *_a, **_k: None) if not t.get("log_all_ranks", False) else log
-    log(header(cfg, target, rank, group))
+    setup_rank(rank, t.get("log_all_ranks", False))  # other ranks: warnings only, unless log_all_ranks
+    logger.info(header(cfg, target, rank, group))
     for note in notes:
-        log(note)
-    _maybe_build_demo(cfg, rank, log)
-    val_sets = resolve_val_sets(cfg.data)     # [auto] -> each training set's <benchmark>/val; no test set
-    log("validation sets: " + (", ".join(val_sets) or ("data.corpus.val_dirs" if cfg.data.get("format") == "corpus"
-                                                       else "none (no best.ckpt, no LR on plateau)")))
+        logger.info(note)
+    _maybe_build_demo(cfg, rank)
+    val_sets = resolve_val_sets(cfg.data)  # [auto] -> each training set's <benchmark>/val; no test set
+    logger.info(
+        "validation sets: "
+        + (
+            ", ".join(val_sets)
+            or (
+                "data.corpus.val_dirs"
+                if cfg.data.get("format") == "corpus"
+                else "none (no best.ckpt, no LR on plateau)"
+            )
+        )
+    )
     ms.set_seed(int(t.seed))
 
     if dataset_factory is None:
@@ -202,12 +236,13 @@ def run(cfg, log=print, dataset_factory=None):
         def dataset_factory(epoch, _first=[True]):
             dcfg = data_cfg if _first[0] or data_cfg.get("skip_bad") else dict(data_cfg, check="pairs")
             _first[0] = False
-            data = create_train_dataset(dcfg, t.batch_size, rank, group,
-                                        seed=int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch, log=log)
+            data = create_train_dataset(
+                dcfg, t.batch_size, rank, group, seed=int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch
+            )
             repeat = int(t.get("epoch_repeat", 1) or 1)
             return data.repeat(repeat) if repeat > 1 else data
 
-    net, loss, optimizer, step, fp16 = build_train_cell(cfg, target, log)
+    net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
 
     first = dataset_factory(0)
     steps_per_epoch = first.get_dataset_size()
@@ -219,42 +254,67 @@ def run(cfg, log=print, dataset_factory=None):
         check_resume_config(resume, stored_model, cfg.model.to_dict(), cfg.get("config_path"), meta.get("config", ""))
         not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
         if not_loaded:
-            raise checkpoint.CheckpointError(f"{resume}: {len(not_loaded)} training parameters missing "
-                                             f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?")
+            raise checkpoint.CheckpointError(
+                f"{resume}: {len(not_loaded)} training parameters missing "
+                f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?"
+            )
         state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
         state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
         state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
         if not fp16:
-            step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))     # fp32: fixed (older runs let it grow)
-        log(f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
-            f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}")
+            step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))  # fp32: fixed (older runs let it grow)
+        logger.info(
+            f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
+            f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}"
+        )
     elif t.get("resume") == "auto":
-        log(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
+        logger.info(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
     log_csv = os.path.join(out_dir, "log.csv")
     if rank == 0 and resume:
-        for name in ("log.csv", "val.csv"):             # drop rows logged after the checkpoint
+        for name in ("log.csv", "val.csv"):  # drop rows logged after the checkpoint
             truncate_log(os.path.join(out_dir, name), state.step)
     if rank == 0 and not resume:
-        for name in ("log.csv", "val.csv"):             # a fresh run starts fresh logs
+        for name in ("log.csv", "val.csv"):  # a fresh run starts fresh logs
             if os.path.exists(os.path.join(out_dir, name)):
                 os.replace(os.path.join(out_dir, name), os.path.join(out_dir, name + ".previous"))
 
-    corpus_val = cfg.data.get("format") == "corpus"     # held-out clean photos rendered with a fixed seed
-    val_ds = (create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images), log)
-              if val_sets or corpus_val else None)
-    model = Model(step, eval_network=ValidationNet(net) if val_ds else None,
-                  metrics={"psnr": ValPSNR()} if val_ds else None, eval_indexes=[0, 1, 2] if val_ds else None)
-    callbacks = [StepLogger(state, optimizer, log_csv if rank == 0 else None,
-                            t.log_every, t.max_nonfinite, t.max_steps, log, loss.terms)]
+    corpus_val = cfg.data.get("format") == "corpus"  # held-out clean photos rendered with a fixed seed
+    val_ds = (
+        create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images))
+        if val_sets or corpus_val
+        else None
+    )
+    model = Model(
+        step,
+        eval_network=ValidationNet(net) if val_ds else None,
+        metrics={"psnr": ValPSNR()} if val_ds else None,
+        eval_indexes=[0, 1, 2] if val_ds else None,
+    )
+    callbacks = [
+        StepLogger(
+            state, optimizer, log_csv if rank == 0 else None, t.log_every, t.max_nonfinite, t.max_steps, loss.terms
+        )
+    ]
     if val_ds:
-        callbacks.append(PersistentPlateau(state, optimizer, monitor="psnr", mode="max", factor=float(t.plateau_factor),
-                                           patience=int(t.plateau_patience), min_lr=float(t.min_lr), verbose=rank == 0))
+        callbacks.append(
+            PersistentPlateau(
+                state,
+                optimizer,
+                monitor="psnr",
+                mode="max",
+                factor=float(t.plateau_factor),
+                patience=int(t.plateau_patience),
+                min_lr=float(t.min_lr),
+                verbose=rank == 0,
+            )
+        )
     if rank == 0:
-        callbacks.append(CheckpointSaver(state, step, net, cfg.model.to_dict(), ckpt_dir, t.save_every,
-                                         t.keep_checkpoints, log))
+        callbacks.append(
+            CheckpointSaver(state, step, net, cfg.model.to_dict(), ckpt_dir, t.save_every, t.keep_checkpoints)
+        )
     if t.get("check_replicas", False):
         callbacks.append(ReplicaProbe(net, os.path.join(out_dir, "replicas"), rank))
-    log(f"{steps_per_epoch} steps per epoch x {t.epochs} epochs, global batch {t.batch_size * group}")
+    logger.info(f"{steps_per_epoch} steps per epoch x {t.epochs} epochs, global batch {t.batch_size * group}")
     for epoch in range(state.epoch, int(t.epochs)):
         if t.max_steps and state.step >= t.max_steps:
             break
@@ -263,7 +323,14 @@ def run(cfg, log=print, dataset_factory=None):
         done_in_epoch = state.step - epoch * steps_per_epoch
         if done_in_epoch > 0:
             data = data.skip(done_in_epoch)
-        model.fit(epoch + 1, data, valid_dataset=val_ds, valid_frequency=1, callbacks=callbacks,
-                  initial_epoch=epoch, dataset_sink_mode=False)
-    log(f"finished at step {state.step}; checkpoints in {ckpt_dir}")
+        model.fit(
+            epoch + 1,
+            data,
+            valid_dataset=val_ds,
+            valid_frequency=1,
+            callbacks=callbacks,
+            initial_epoch=epoch,
+            dataset_sink_mode=False,
+        )
+    logger.info(f"finished at step {state.step}; checkpoints in {ckpt_dir}")
     return state

@@ -1,4 +1,5 @@
 """One training step: loss terms, dynamic loss scaling, overflow skip, clipping, gradient reduction."""
+
 import mindspore as ms
 from mindspore import amp, nn, ops
 
@@ -29,8 +30,9 @@ class TrainStep(nn.TrainOneStepCell):
     The scale and its counter are Parameters of this cell, so checkpoints of it carry them.
     """
 
-    def __init__(self, network, optimizer, loss_scale=1.0, scale_factor=2, scale_window=1000,
-                 clip_norm=0.0, dynamic=True):
+    def __init__(
+        self, network, optimizer, loss_scale=1.0, scale_factor=2, scale_window=1000, clip_norm=0.0, dynamic=True
+    ):
         super().__init__(network, optimizer)
         self.dynamic = bool(dynamic)
         loss_scale = float(loss_scale) if self.dynamic else 1.0
@@ -66,5 +68,4 @@ class TrainStep(nn.TrainOneStepCell):
 
 def build_optimizer(params, lr, weight_decay=0.0, beta1=0.9, beta2=0.999):
     """Adam (paper §4.1) with a constant float learning rate, which ``ReduceLROnPlateau`` adjusts."""
-    return nn.Adam(params, learning_rate=float(lr),
-                   beta1=beta1, beta2=beta2, weight_decay=weight_decay)
+    return nn.Adam(params, learning_rate=float(lr), beta1=beta1, beta2=beta2, weight_decay=weight_decay)

@@ -1,6 +1,6 @@
 """Validation during training: PSNR-Y of each sample's own head on a held-out split."""
+
 import numpy as np
-import mindspore as ms
 import mindspore.dataset as ds
 from mindspore import nn, ops
 from mindspore.train import Metric
@@ -51,34 +51,45 @@ def _center_crop(img, size):
     h, w = img.shape[:2]
     th, tw = min(size, h), min(size, w)
     y, x = (h - th) // 2, (w - tw) // 2
-    return img[y:y + th, x:x + tw]
+    return img[y : y + th, x : x + tw]
 
 
-def create_val_dataset(data_cfg, sets, crop=0, max_images=0, log=print):
+def create_val_dataset(data_cfg, sets, crop=0, max_images=0):
     """Batch-1 dataset (image, target, label) of full-size (or centre-cropped) held-out pairs; with
     ``data.format: corpus`` also the held-out clean photos rendered with a fixed seed."""
     samples = []
     if (data_cfg.get("format") if hasattr(data_cfg, "get") else None) == "corpus":
         from ..data.corpus import corpus_val_samples
         from ..data.pipeline import active_tasks
-        for inp, tgt, label in corpus_val_samples(data_cfg, active_tasks(data_cfg), crop, max_images, log):
-            samples.append((np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                            np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                            np.array([label], np.int32)))
+
+        for inp, tgt, label in corpus_val_samples(data_cfg, active_tasks(data_cfg), crop, max_images):
+            samples.append(
+                (
+                    np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                    np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                    np.array([label], np.int32),
+                )
+            )
     for name in sets:
         per_set = 0
-        for s in iterate_test_set(data_cfg, name, log=log):
+        for s in iterate_test_set(data_cfg, name):
             if max_images and per_set >= max_images:
                 break
             inp, tgt = _center_crop(s.input, crop), _center_crop(s.target, crop)
             label = np.array([0 if s.task == "rain" else 1], np.int32)
-            samples.append((np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                            np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0, label))
+            samples.append(
+                (
+                    np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                    np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
+                    label,
+                )
+            )
             per_set += 1
     if not samples:
         raise ConfigError(f"no validation images in {sets}; set data.val_sets")
 
     def gen():
-        for x, y, l in samples:
-            yield x[0], y[0], l[0]
+        for x, y, lab in samples:
+            yield x[0], y[0], lab[0]
+
     return ds.GeneratorDataset(gen, ["image", "target", "label"], shuffle=False).batch(1)
