@@ -32,8 +32,7 @@ def _batch():
 def test_ascend_fp16_cell_builds_and_trains_on_cpu():
     """amp_level auto on Ascend = O2: custom_mixed_precision wraps the network (_OutputTo32), the loss
     reads its flags through the wrapper, and the step runs with fp16 compute; the scale grows."""
-    logs = []
-    net, loss, optimizer, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1.0"), "Ascend", logs.append)
+    net, loss, optimizer, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1.0"), "Ascend")
     assert fp16 and step.dynamic and type(net).__name__ == "_OutputTo32"
     assert loss.use_recog and loss.use_contra  # flags of the wrapped SmartAssign
     x, g, lab = _batch()
@@ -65,8 +64,8 @@ def test_ascend_fp16_cell_builds_and_trains_on_cpu():
 def test_fp32_loss_scale_stays_one():
     """In fp32 (CPU, amp_level auto) the scale is fixed at 1: 10 steps with window 2 do not raise it,
     even when train.loss_scale asks for another value."""
-    logs = []
-    _, loss, _, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1024"), "CPU", logs.append)
+    with capture() as logs:
+        _, loss, _, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1024"), "CPU")
     assert not fp16 and not step.dynamic
     assert any("train.loss_scale=1024 ignored" in line for line in logs)
     x, g, lab = _batch()

@@ -20,47 +20,17 @@ from ..config import ConfigError
 # D_re pools by global max; `starter` preset.
 NETWORK_REVISION = 3
 
+# The sizes a preset fixes (the paper leaves them open), in this order in PRESETS.
+SIZES = ("shallow_dim", "embed_dim", "patch_size", "depth", "num_heads", "window_size", "mlp_ratio", "reduction",
+         "drm_grid", "drm_dim")  # fmt: skip
 PRESETS = {
     # CPU demo and CI.
-    "tiny": dict(
-        shallow_dim=16,
-        embed_dim=48,
-        patch_size=4,
-        depth=2,
-        num_heads=2,
-        window_size=8,
-        mlp_ratio=2.0,
-        reduction=4,
-        drm_grid=4,
-        drm_dim=16,
-    ),
+    "tiny": dict(zip(SIZES, (16, 48, 4, 2, 2, 8, 2.0, 4, 4, 16))),
     # The shipped starter weights: tiny with a narrower full-resolution stage (projection, SAM and
     # the heads' last conv at 8 channels), which dominates CPU time at photo sizes.
-    "starter": dict(
-        shallow_dim=8,
-        embed_dim=48,
-        patch_size=4,
-        depth=2,
-        num_heads=2,
-        window_size=8,
-        mlp_ratio=2.0,
-        reduction=4,
-        drm_grid=4,
-        drm_dim=16,
-    ),
+    "starter": dict(zip(SIZES, (8, 48, 4, 2, 2, 8, 2.0, 4, 4, 16))),
     # What we publish for Ascend training.
-    "default": dict(
-        shallow_dim=32,
-        embed_dim=128,
-        patch_size=4,
-        depth=12,
-        num_heads=4,
-        window_size=8,
-        mlp_ratio=2.0,
-        reduction=4,
-        drm_grid=4,
-        drm_dim=32,
-    ),
+    "default": dict(zip(SIZES, (32, 128, 4, 12, 4, 8, 2.0, 4, 4, 32))),
 }
 # model keys beyond the preset's sizes (each network takes those its constructor names)
 SWITCHES = ("head_input", "gated_conv", "recognition", "contrast", "attention", "topk_fractions", "cross_stitch_fixed")

@@ -198,15 +198,15 @@ def header(cfg, target, rank, group):
     )
 
 
-def run(cfg, dataset_factory=None):
-    """Train according to ``cfg``; returns the final TrainState. ``dataset_factory(epoch)`` replaces
-    the configured data (tests)."""
+def prepare_run(cfg):
+    """Check the config, set up the device and (when launched so) data parallelism, write the run
+    folder's config.yaml, set up logging for this rank and build the demo data if asked for.
+    Returns (device target, rank, group size, run folder)."""
     t = cfg.train
     notes = check_train_config(cfg)
     target = setup_device(t.device_target, t.device_id, t.mode)
     rank, group = init_distributed()
     out_dir = os.path.abspath(t.output_dir)
-    ckpt_dir = os.path.join(out_dir, "ckpt")
     if rank == 0:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "config.yaml"), "w", encoding="utf-8") as fh:
@@ -216,111 +216,123 @@ def run(cfg, dataset_factory=None):
     for note in notes:
         logger.info(note)
     _maybe_build_demo(cfg, rank)
-    val_sets = resolve_val_sets(cfg.data)  # [auto] -> each training set's <benchmark>/val; no test set
-    logger.info(
-        "validation sets: "
-        + (
-            ", ".join(val_sets)
-            or (
-                "data.corpus.val_dirs"
-                if cfg.data.get("format") == "corpus"
-                else "none (no best.ckpt, no LR on plateau)"
-            )
-        )
-    )
-    ms.set_seed(int(t.seed))
+    return target, rank, group, out_dir
 
-    if dataset_factory is None:
-        data_cfg = cfg.data
 
-        def dataset_factory(epoch, _first=[True]):
-            dcfg = data_cfg if _first[0] or data_cfg.get("skip_bad") else dict(data_cfg, check="pairs")
-            _first[0] = False
-            data = create_train_dataset(
-                dcfg, t.batch_size, rank, group, seed=int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch
-            )
-            repeat = int(t.get("epoch_repeat", 1) or 1)
-            return data.repeat(repeat) if repeat > 1 else data
+def train_dataset_factory(cfg, rank, group):
+    """``factory(epoch)``: this rank's shard of the training data of an epoch (seeded by the epoch,
+    so a resumed run sees the same batches). Only the first epoch decodes every pair to check it
+    (``data.check``); later epochs check pairs only."""
+    t, data_cfg = cfg.train, cfg.data
+    checked = []
 
-    net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
+    def factory(epoch):
+        dcfg = data_cfg if not checked or data_cfg.get("skip_bad") else dict(data_cfg, check="pairs")
+        checked.append(epoch)
+        seed = int(data_cfg.get("seed", 0)) + EPOCH_SEED_STRIDE * epoch
+        data = create_train_dataset(dcfg, t.batch_size, rank, group, seed=seed)
+        repeat = int(t.get("epoch_repeat", 1) or 1)
+        return data.repeat(repeat) if repeat > 1 else data
 
-    first = dataset_factory(0)
-    steps_per_epoch = first.get_dataset_size()
-    state = TrainState(steps_per_epoch)
-    state.config = os.path.basename(cfg.get("config_path") or "")
+    return factory
+
+
+def resume_training(cfg, state, step, optimizer, fp16, ckpt_dir):
+    """Load ``train.resume`` (a checkpoint, or ``auto`` = the newest in the run folder) into the train
+    step and ``state``; returns the checkpoint path or None (a fresh start)."""
+    t = cfg.train
     resume = resolve_resume(t.get("resume", ""), ckpt_dir)
-    if resume:
-        params, stored_model, meta = checkpoint.read(resume)
-        check_resume_config(resume, stored_model, cfg.model.to_dict(), cfg.get("config_path"), meta.get("config", ""))
-        not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
-        if not_loaded:
-            raise checkpoint.CheckpointError(
-                f"{resume}: {len(not_loaded)} training parameters missing "
-                f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?"
-            )
-        state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
-        state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
-        state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
-        if not fp16:
-            step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))  # fp32: fixed (older runs let it grow)
-        logger.info(
-            f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
-            f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}"
+    if not resume:
+        if t.get("resume") == "auto":
+            logger.info(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
+        return None
+    params, stored_model, meta = checkpoint.read(resume)
+    check_resume_config(resume, stored_model, cfg.model.to_dict(), cfg.get("config_path"), meta.get("config", ""))
+    not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
+    if not_loaded:
+        raise checkpoint.CheckpointError(
+            f"{resume}: {len(not_loaded)} training parameters missing "
+            f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?"
         )
-    elif t.get("resume") == "auto":
-        logger.info(f"--resume auto: no checkpoint in {ckpt_dir}, starting from scratch")
-    log_csv = os.path.join(out_dir, "log.csv")
-    if rank == 0 and resume:
-        for name in ("log.csv", "val.csv"):  # drop rows logged after the checkpoint
-            truncate_log(os.path.join(out_dir, name), state.step)
-    if rank == 0 and not resume:
-        for name in ("log.csv", "val.csv"):  # a fresh run starts fresh logs
-            if os.path.exists(os.path.join(out_dir, name)):
-                os.replace(os.path.join(out_dir, name), os.path.join(out_dir, name + ".previous"))
+    state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
+    state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
+    state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
+    if not fp16:
+        step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))  # fp32: fixed (older runs let it grow)
+    logger.info(
+        f"resumed from {resume}: step {state.step}, epoch {state.epoch}, lr "
+        f"{float(optimizer.learning_rate.asnumpy()):.3g}, loss scale {float(step.loss_scale.asnumpy()):g}"
+    )
+    return resume
 
-    corpus_val = cfg.data.get("format") == "corpus"  # held-out clean photos rendered with a fixed seed
-    val_ds = (
-        create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images))
-        if val_sets or corpus_val
-        else None
-    )
-    model = Model(
-        step,
-        eval_network=ValidationNet(net) if val_ds else None,
-        metrics={"psnr": ValPSNR()} if val_ds else None,
-        eval_indexes=[0, 1, 2] if val_ds else None,
-    )
-    callbacks = [
-        StepLogger(
-            state, optimizer, log_csv if rank == 0 else None, t.log_every, t.max_nonfinite, t.max_steps, loss.terms
-        )
-    ]
+
+def start_logs(out_dir, step, resumed):
+    """A resumed run drops the log.csv/val.csv rows written after its checkpoint; a fresh run moves
+    old logs aside to ``*.previous``."""
+    for name in ("log.csv", "val.csv"):
+        path = os.path.join(out_dir, name)
+        if resumed:
+            truncate_log(path, step)
+        elif os.path.exists(path):
+            os.replace(path, path + ".previous")
+
+
+def validation_sets(cfg):
+    """``data.val_sets`` resolved (``[auto]`` = each training set's <benchmark>/val; never a test set)."""
+    val_sets = resolve_val_sets(cfg.data)
+    corpus_val = cfg.data.get("format") == "corpus"
+    no_val = "none (no best.ckpt, no LR on plateau)"
+    logger.info("validation sets: " + (", ".join(val_sets) or ("data.corpus.val_dirs" if corpus_val else no_val)))
+    return val_sets
+
+
+def create_validation(cfg, val_sets):
+    """The validation dataset (held-out pairs of ``val_sets``, or for ``data.format: corpus`` the
+    held-out clean photos rendered with a fixed seed), or None when there is none."""
+    t = cfg.train
+    if not (val_sets or cfg.data.get("format") == "corpus"):
+        return None
+    return create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images))
+
+
+def create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_dir):
+    """Step logger (+ the non-finite stop), LR on plateau (with validation), checkpoints (rank 0) and
+    the replica probe (``train.check_replicas``), in the order they must run."""
+    t = cfg.train
+    log_csv = os.path.join(out_dir, "log.csv") if rank == 0 else None
+    callbacks = [StepLogger(state, optimizer, log_csv, t.log_every, t.max_nonfinite, t.max_steps, loss.terms)]
     if val_ds:
-        callbacks.append(
-            PersistentPlateau(
-                state,
-                optimizer,
-                monitor="psnr",
-                mode="max",
-                factor=float(t.plateau_factor),
-                patience=int(t.plateau_patience),
-                min_lr=float(t.min_lr),
-                verbose=rank == 0,
-            )
+        plateau = PersistentPlateau(
+            state,
+            optimizer,
+            monitor="psnr",
+            mode="max",
+            factor=float(t.plateau_factor),
+            patience=int(t.plateau_patience),
+            min_lr=float(t.min_lr),
+            verbose=rank == 0,
         )
+        callbacks.append(plateau)
     if rank == 0:
+        ckpt_dir = os.path.join(out_dir, "ckpt")
         callbacks.append(
             CheckpointSaver(state, step, net, cfg.model.to_dict(), ckpt_dir, t.save_every, t.keep_checkpoints)
         )
     if t.get("check_replicas", False):
         callbacks.append(ReplicaProbe(net, os.path.join(out_dir, "replicas"), rank))
-    logger.info(f"{steps_per_epoch} steps per epoch x {t.epochs} epochs, global batch {t.batch_size * group}")
+    return callbacks
+
+
+def train_epochs(cfg, model, callbacks, factory, first, state, val_ds):
+    """The epoch loop from ``state`` (a resumed epoch skips the batches it has already trained on)
+    until ``train.epochs`` or ``train.max_steps``."""
+    t = cfg.train
     for epoch in range(state.epoch, int(t.epochs)):
         if t.max_steps and state.step >= t.max_steps:
             break
-        data = first if epoch == 0 else dataset_factory(epoch)
+        data = first if epoch == 0 else factory(epoch)
         first = None
-        done_in_epoch = state.step - epoch * steps_per_epoch
+        done_in_epoch = state.step - epoch * state.steps_per_epoch
         if done_in_epoch > 0:
             data = data.skip(done_in_epoch)
         model.fit(
@@ -332,5 +344,34 @@ def run(cfg, dataset_factory=None):
             initial_epoch=epoch,
             dataset_sink_mode=False,
         )
+
+
+def run(cfg, dataset_factory=None):
+    """Train according to ``cfg``; returns the final TrainState. ``dataset_factory(epoch)`` replaces
+    the configured data (tests). The steps, in order: prepare the run, build the data and the train
+    cell, resume, start the logs, build validation and callbacks, train the epochs."""
+    t = cfg.train
+    target, rank, group, out_dir = prepare_run(cfg)
+    val_sets = validation_sets(cfg)
+    ms.set_seed(int(t.seed))
+    factory = dataset_factory or train_dataset_factory(cfg, rank, group)
+    net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
+    first = factory(0)
+    state = TrainState(first.get_dataset_size())
+    state.config = os.path.basename(cfg.get("config_path") or "")
+    ckpt_dir = os.path.join(out_dir, "ckpt")
+    resumed = resume_training(cfg, state, step, optimizer, fp16, ckpt_dir)
+    if rank == 0:
+        start_logs(out_dir, state.step, resumed)
+    val_ds = create_validation(cfg, val_sets)
+    model = Model(
+        step,
+        eval_network=ValidationNet(net) if val_ds else None,
+        metrics={"psnr": ValPSNR()} if val_ds else None,
+        eval_indexes=[0, 1, 2] if val_ds else None,
+    )
+    callbacks = create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_dir)
+    logger.info(f"{state.steps_per_epoch} steps per epoch x {t.epochs} epochs, global batch {t.batch_size * group}")
+    train_epochs(cfg, model, callbacks, factory, first, state, val_ds)
     logger.info(f"finished at step {state.step}; checkpoints in {ckpt_dir}")
     return state
