@@ -201,8 +201,11 @@ def to_uint8(x, layout: Optional[str] = None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- accumulator
-def _fmt(value, digits: int) -> str:
-    """Fixed-point text for a score, keeping inf/nan readable."""
+def fmt_number(value, digits: int = 4, missing: str = "–") -> str:
+    """Fixed-point text for a score or a table cell: ``missing`` for None, inf/nan kept readable
+    (used by every table and CSV the project writes)."""
+    if value is None:
+        return missing
     return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
 
 
@@ -265,9 +268,9 @@ class MetricAccumulator:
         lines = [f"{title}protocol: {self.protocol}"]
         for key, m in self.means().items():
             lines.append(
-                f"{title}{key}: n={m['count']} PSNR-Y {_fmt(m['psnr_y'], 4)} "
-                f"SSIM-Y {_fmt(m['ssim_y'], 4)} | PSNR-RGB {_fmt(m['psnr_rgb'], 4)} "
-                f"SSIM-RGB {_fmt(m['ssim_rgb'], 4)}"
+                f"{title}{key}: n={m['count']} PSNR-Y {fmt_number(m['psnr_y'], 4)} "
+                f"SSIM-Y {fmt_number(m['ssim_y'], 4)} | PSNR-RGB {fmt_number(m['psnr_rgb'], 4)} "
+                f"SSIM-RGB {fmt_number(m['ssim_rgb'], 4)}"
             )
         return lines
 
@@ -288,10 +291,10 @@ class MetricAccumulator:
                     [
                         r["name"],
                         r["task"],
-                        _fmt(r["psnr_y"], 6),
-                        _fmt(r["ssim_y"], 8),
-                        _fmt(r["psnr_rgb"], 6),
-                        _fmt(r["ssim_rgb"], 8),
+                        fmt_number(r["psnr_y"], 6),
+                        fmt_number(r["ssim_y"], 8),
+                        fmt_number(r["psnr_rgb"], 6),
+                        fmt_number(r["ssim_rgb"], 8),
                     ]
                 )
         return path

@@ -26,7 +26,7 @@ import preprocess as pre_cli
 from helpers import add_rain, add_snow, network_reachable, smooth_image
 from src.data.image_io import read_rgb, write_rgb
 from src.infer.backends import MindSporeBackend
-from src.infer.engine import Restorer, pad_to_multiple
+from src.infer.engine import Restorer, pad_image_to_multiple
 from src.infer.export import export_network
 from src.infer.pipeline310 import run_tiles, to_float
 from src.infer.tiling import split_tiles
@@ -141,7 +141,7 @@ def test_tiles_are_split_tiles_of_the_padded_image(setup, pipeline):
     assert [e["name"] for e in m["images"]] == sorted(SIZES)
     for e in m["images"]:
         rgb = read_rgb(e["input"])
-        tiles, tiling = split_tiles(pad_to_multiple(to_float(rgb), 32), TILE, OVERLAP)
+        tiles, tiling = split_tiles(pad_image_to_multiple(to_float(rgb), 32), TILE, OVERLAP)
         assert (e["height"], e["width"]) == rgb.shape[:2]
         assert e["tiling"] == json.loads(json.dumps(tiling)) and e["positions"] == tiling["positions"]
         assert e["target"].endswith(os.path.join("target", e["name"] + ".png"))

@@ -17,12 +17,12 @@ JSON sidecar. ``onnxruntime`` is optional: it is imported only when an ``OnnxBac
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional, Tuple
 
 import numpy as np
 from ..errors import SmartAssignError
+from .sidecar import read_sidecar, sidecar_path
 
 __all__ = ["BackendError", "MindSporeBackend", "OnnxBackend", "BACKENDS", "make_backend"]
 
@@ -94,17 +94,6 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-def _read_sidecar(path: str) -> dict:
-    json_path = str(path) + ".json"
-    if not os.path.isfile(json_path):
-        raise BackendError(
-            f"{json_path} not found: export.py writes it beside the model and the "
-            "ONNX backend reads the tile size and outputs from it; re-export the model"
-        )
-    with open(json_path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 class OnnxBackend:
     """An ONNX model from ``export.py`` run by ONNX Runtime (CPU) at its fixed tile shape."""
 
@@ -118,7 +107,11 @@ class OnnxBackend:
                 "--file_format ONNX, then pass it as --onnx_file)"
             )
         ort = _import_onnxruntime()
-        info = _read_sidecar(path)
+        info = read_sidecar(
+            sidecar_path(path),
+            BackendError,
+            "the ONNX backend reads the tile size and outputs from it; re-export the model",
+        )
         tile = info.get("tile") or {}
         th, tw = int(tile.get("height", 0)), int(tile.get("width", 0))
         if th < 1 or th != tw:

@@ -40,7 +40,7 @@ __all__ = [
     "Restored",
     "Restorer",
     "TASK_CHOICES",
-    "pad_to_multiple",
+    "pad_image_to_multiple",
     "softmax",
 ]
 
@@ -77,8 +77,9 @@ def softmax(scores) -> np.ndarray:
     return e / e.sum()
 
 
-def pad_to_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad H x W x C bottom/right to a multiple, like the network: reflect if both pads are
+def pad_image_to_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad an H x W x C NumPy image bottom/right to a multiple, as the network pads its tensor input
+    (``models.layers.pad_to_multiple``): reflect if both pads are
     smaller than the sides, else edge (= MindSpore "replicate")."""
     h, w = img.shape[:2]
     ph, pw = (-h) % multiple, (-w) % multiple
@@ -211,7 +212,7 @@ class Restorer:
             outs = fn(np.ascontiguousarray(img.transpose(2, 0, 1)[None]))
             outs = [o[0].transpose(1, 2, 0) if o.ndim == 4 else o[0] for o in outs]
         else:
-            padded = pad_to_multiple(img, self.multiple)
+            padded = pad_image_to_multiple(img, self.multiple)
             outs = tile_apply(
                 padded,
                 fn,

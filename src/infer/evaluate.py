@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional
 from ..data.image_io import write_rgb
 from ..errors import UsageError
 from ..data.pipeline import iterate_test_set
-from ..metrics import METRICS, MetricAccumulator, describe_protocol, to_uint8
+from ..metrics import METRICS, MetricAccumulator, describe_protocol, fmt_number, to_uint8
 from .cli import ProgressLine
 from ..logs import get_logger
 
@@ -64,15 +64,11 @@ def set_slug(set_name: str) -> str:
     return set_name.replace("/", "_").replace(os.path.sep, "_")
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.4f}"
-
-
 def _rows(label: str, task: str, means_in: dict, means_out: dict) -> List[tuple]:
     n = str(means_out["count"])
     return [
-        (label, task, n, "input") + tuple(_fmt(means_in[m]) for m in METRICS),
-        (label, task, n, "restored") + tuple(_fmt(means_out[m]) for m in METRICS),
+        (label, task, n, "input") + tuple(fmt_number(means_in[m]) for m in METRICS),
+        (label, task, n, "restored") + tuple(fmt_number(means_out[m]) for m in METRICS),
     ]
 
 

@@ -49,6 +49,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from . import weights
+from .sidecar import read_sidecar, sidecar_path
 from ..errors import UsageError, run_entry
 
 __all__ = [
@@ -144,24 +145,6 @@ def output_specs(wrapper: InferenceWrapper, batch: int, height: int, width: int)
         shape = [batch, 2] if name == "recognition" else [batch, 3, height, width]
         specs.append({"name": name, "shape": shape, "dtype": "float32"})
     return specs
-
-
-def sidecar_path(model_path: str) -> str:
-    """The JSON written beside a model file: ``<model file>.json``."""
-    return str(model_path) + ".json"
-
-
-def read_sidecar(path: str) -> dict:
-    """Read an export JSON, given either the JSON itself or the model file beside it."""
-    path = str(path)
-    json_path = path if path.endswith(".json") else sidecar_path(path)
-    if not os.path.isfile(json_path):
-        raise ExportError(
-            f"{json_path} not found: it is written by export.py beside the model "
-            "(re-export, or pass the tile size explicitly)"
-        )
-    with open(json_path, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def _plain_config(model_cfg):

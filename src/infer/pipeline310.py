@@ -2,7 +2,7 @@
 
 It does exactly what ``infer.py``/``eval.py`` do with a fixed-tile model (``engine.Restorer``):
 the image (``uint8 / 255`` as float32) is reflect-padded at the bottom/right to a multiple of the
-network stride (``engine.pad_to_multiple``, the network's own rule), cut by
+network stride (``engine.pad_image_to_multiple``, the network's own rule), cut by
 ``split_tiles(padded, tile, overlap)`` (which pads further, up to the tile, if the image is
 smaller), and after blending (``TileMerger``) the result is cropped back to the original size.
 
@@ -51,7 +51,8 @@ import numpy as np
 
 from ..data.image_io import is_image_file, read_rgb, write_rgb
 from ..metrics import MetricAccumulator, to_uint8
-from .engine import DEFAULT_OVERLAP, pad_to_multiple
+from .engine import DEFAULT_OVERLAP, pad_image_to_multiple
+from .sidecar import read_sidecar
 from .tiling import TileMerger, split_tiles
 from ..errors import UsageError
 from ..logs import get_logger
@@ -132,15 +133,7 @@ def _export_info(export_json: Optional[str]) -> Optional[dict]:
     """The export JSON, given the JSON itself or the model file beside it (no MindSpore import)."""
     if export_json is None:
         return None
-    path = str(export_json)
-    json_path = path if path.endswith(".json") else path + ".json"
-    if not os.path.isfile(json_path):
-        raise PipelineError(
-            f"{json_path} not found: export.py writes it beside the model "
-            "(<model file>.json); re-export or pass --tile"
-        )
-    with open(json_path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return read_sidecar(export_json, PipelineError, "re-export or pass --tile")
 
 
 def _multiple(info: Optional[dict]) -> int:
@@ -199,7 +192,7 @@ def preprocess(
         exif = item["target"] is None  # a user's photo: oriented as viewers show it
         rgb = read_rgb(item["input"], apply_exif=exif)
         h, w = rgb.shape[:2]
-        padded = pad_to_multiple(to_float(rgb), multiple)
+        padded = pad_image_to_multiple(to_float(rgb), multiple)
         tiles, tiling = split_tiles(padded, tile, overlap)
         names = []
         for k, t in enumerate(tiles):

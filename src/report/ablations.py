@@ -17,6 +17,7 @@ import os
 import time
 
 from .common import ReportError, md_table, write_csv, write_json, write_text
+from ..metrics import fmt_number
 from ..logs import get_logger, log_to_file, quiet
 from .runlog import read_log_csv, read_val
 
@@ -276,10 +277,6 @@ def collect_row(key, cfg, run_dir, result):
     return row
 
 
-def _f(v, digits):
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
 def _ordering(rows, task):
     ranked = sorted(
         (r for r in rows if r.get(f"{task}_psnr_y") is not None and r["table"] == 3), key=lambda r: -r[f"{task}_psnr_y"]
@@ -316,20 +313,20 @@ def render_markdown(rows, budget):
         if first:
             out.append(
                 ["input", "degraded input (no restoration)", "–"]
-                + [_f(first[f"{t}_input_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
+                + [fmt_number(first[f"{t}_input_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
                 + ["–", "–", "–"]
             )
         for r in subset:
             cells = [
                 f"**{r['variant']}**" if r["variant"] == "V6" else r["variant"],
                 r["what"],
-                _f(r["params"] / 1e6, 3),
+                fmt_number(r["params"] / 1e6, 3),
             ]
-            cells += [_f(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
+            cells += [fmt_number(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
             cells += [
                 str(r["steps"]) + ("" if r["ckpt"] == "best" else " (last ckpt)"),
-                _f(r["wall_s"] / 60 if r["wall_s"] is not None else None, 1),
-                _f(r["median_step_s"], 2),
+                fmt_number(r["wall_s"] / 60 if r["wall_s"] is not None else None, 1),
+                fmt_number(r["median_step_s"], 2),
             ]
             out.append(cells)
         return md_table(header, out)
@@ -363,15 +360,15 @@ def render_markdown(rows, budget):
             cells = [
                 names[r["variant"]],
                 r["what"],
-                _f(r["params"] / 1e6, 3),
-                _f(r.get("gflops"), 2),
-                _f(r["median_step_s"], 2),
+                fmt_number(r["params"] / 1e6, 3),
+                fmt_number(r.get("gflops"), 2),
+                fmt_number(r["median_step_s"], 2),
             ]
-            cells += [_f(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
+            cells += [fmt_number(r[f"{t}_{m}"], 2 if "psnr" in m else 4) for t in TASKS for m in METRIC_KEYS]
             acc = r.get("blind_accuracy")
             cells += [
                 "–" if acc is None else f"{100 * acc:.0f}%",
-                f"{_f(r.get('blind_psnr_y'), 2)} / {_f(r.get('blind_ssim_y'), 4)}",
+                f"{fmt_number(r.get('blind_psnr_y'), 2)} / {fmt_number(r.get('blind_ssim_y'), 4)}",
             ]
             body.append(cells)
         lines += (

@@ -15,6 +15,7 @@ import sys
 import time
 
 from .common import ReportError, md_table, write_json, write_text
+from ..metrics import fmt_number
 from ..logs import get_logger
 
 logger = get_logger(__name__)
@@ -89,23 +90,19 @@ def run_script(name, quick, workdir):
     return rec
 
 
-def _f(v, digits=3):
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
 def render_model(r):
     rows = [
         [
             x["preset"],
-            _f(x["params_M"], 2),
-            _f(x["gflops"], 1),
-            _f(x["fwd_graph_s"]),
-            _f(x["fwd_pynative_s"]),
-            _f(x["train_graph_s"]),
-            _f(x["train_pynative_s"]),
-            _f(x["train_pynative_s"] / x["train_graph_s"], 1) + "×",
-            f"{_f(x['fwd_graph_gflops_per_s'], 1)} ({_f(x['fwd_graph_best_gflops_per_s'], 1)})",
-            _f(x.get("pct_of_conv_ceiling"), 0) + "%",
+            fmt_number(x["params_M"], 2),
+            fmt_number(x["gflops"], 1),
+            fmt_number(x["fwd_graph_s"], 3),
+            fmt_number(x["fwd_pynative_s"], 3),
+            fmt_number(x["train_graph_s"], 3),
+            fmt_number(x["train_pynative_s"], 3),
+            fmt_number(x["train_pynative_s"] / x["train_graph_s"], 1) + "×",
+            f"{fmt_number(x['fwd_graph_gflops_per_s'], 1)} ({fmt_number(x['fwd_graph_best_gflops_per_s'], 1)})",
+            fmt_number(x.get("pct_of_conv_ceiling"), 0) + "%",
         ]
         for x in r["rows"]
     ]
@@ -142,7 +139,13 @@ def render_model(r):
 
 def render_ops(r):
     rows = [
-        [x["step"], x["variant"], _f(x["ms"], 2), _f(x.get("gflops_per_s"), 0), "yes" if x["used"] else ""]
+        [
+            x["step"],
+            x["variant"],
+            fmt_number(x["ms"], 2),
+            fmt_number(x.get("gflops_per_s"), 0),
+            "yes" if x["used"] else "",
+        ]
         for x in r["rows"]
     ]
     lines = [
@@ -154,7 +157,10 @@ def render_ops(r):
 
 
 def render_train(r):
-    rows = [[x["preset"], _f(x["graph_s"]), _f(x["pynative_s"]), _f(x["speedup"], 2) + "×"] for x in r["rows"]]
+    rows = [
+        [x["preset"], fmt_number(x["graph_s"], 3), fmt_number(x["pynative_s"], 3), fmt_number(x["speedup"], 2) + "×"]
+        for x in r["rows"]
+    ]
     lines = [f"**Training step** (batch {r.get('batch', 4)}, 256×256, forward + backward + Adam)", ""]
     lines += md_table(["preset", "GRAPH (s/step)", "PYNATIVE (s/step)", "GRAPH speed-up"], rows)
     if r.get("pipeline_step_s") is not None:
@@ -179,11 +185,11 @@ def render_infer(r):
             [
                 size,
                 str(ms_.get("tiles", ort.get("tiles", "–"))),
-                _f(ms_.get("s_per_mp"), 2),
-                _f(ort.get("s_per_mp"), 2),
-                _f(sp, 2) + ("×" if sp else ""),
-                _f(ms_.get("peak_rss_gib"), 2),
-                _f(ort.get("peak_rss_gib"), 2),
+                fmt_number(ms_.get("s_per_mp"), 2),
+                fmt_number(ort.get("s_per_mp"), 2),
+                fmt_number(sp, 2) + ("×" if sp else ""),
+                fmt_number(ms_.get("peak_rss_gib"), 2),
+                fmt_number(ort.get("peak_rss_gib"), 2),
             ]
         )
     lines = [
@@ -210,7 +216,7 @@ def render_infer(r):
 
 
 def render_data(r):
-    rows = [[x["source"], _f(x["crops_per_s"], 1), _f(x["cpu_ms_per_crop"], 2)] for x in r["rows"]]
+    rows = [[x["source"], fmt_number(x["crops_per_s"], 1), fmt_number(x["cpu_ms_per_crop"], 2)] for x in r["rows"]]
     lines = [
         f"**Input pipeline** (crop {r['crop_size']}, batch {r['batch_size']}, {r['num_workers']} workers, "
         f"{r['pairs']} pairs per task, median of {r['rounds']} rounds, load average {r['load_average']:.1f})",
