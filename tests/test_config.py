@@ -25,7 +25,7 @@ def test_overrides_dotted_and_unique_leaf():
     )
     assert cfg.train.lr == 2e-4 and cfg.train.batch_size == 8
     assert cfg.model.preset == "tiny" and cfg.model.contrast is False and cfg.model.embed_dim == 32
-    assert network_config(cfg.model)[1]["embed_dim"] == 32
+    assert network_config(cfg.model)[1]["encoder"]["embed_dim"] == 32
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import inspect
 import pytest
 
 from src.config import ConfigError
-from src.models import NETWORKS, RestorationNet, build_network, network_config
+from src.models import NETWORKS, RestorationNet, build_network, network_config, resolved_model_config
+from src.models.encoder import Encoder
 from src.models.registry import register_network
 
 TINY = {"preset": "tiny"}
@@ -36,6 +37,8 @@ def test_each_network_gets_only_its_own_arguments(assignment):
     name, kwargs = network_config(dict(TINY, assignment=assignment, contrast=True, cross_stitch_fixed=True))
     takes = inspect.signature(NETWORKS[name]).parameters
     assert name == assignment and set(kwargs) <= set(takes)
+    assert set(kwargs["encoder"]) <= set(inspect.signature(Encoder).parameters)
+    assert kwargs["encoder"]["embed_dim"] == 48 and "drm_dim" not in kwargs["encoder"]
     strategy = assignment in ("cross_stitch", "task_param")
     assert strategy == ("drm_grid" not in kwargs) == ("contrast" not in kwargs)
     assert ("cross_stitch_fixed" in kwargs) == (assignment == "cross_stitch")
@@ -49,9 +52,11 @@ def test_switches_off_the_network_are_refused_or_resolved():
     with pytest.raises(ConfigError, match="model.preset='huge'"):
         network_config({"preset": "huge"})
     _, kw = network_config(dict(TINY, embed_dim=32, attention="topk", topk_fractions=[0.5]))
-    assert kw["embed_dim"] == 32 and kw["topk_fractions"] == (0.5,)
+    assert kw["encoder"]["embed_dim"] == 32 and kw["encoder"]["topk_fractions"] == (0.5,)
     _, kw = network_config(dict(TINY, topk_fractions=[0.5]))  # only with attention: topk
-    assert "topk_fractions" not in kw
+    assert "topk_fractions" not in kw["encoder"]
+    flat = resolved_model_config(dict(TINY, embed_dim=None))  # null = the preset's value, flat keys
+    assert flat["embed_dim"] == 48 and flat["drm_dim"] == 16 and "encoder" not in flat
 
 
 def test_a_name_cannot_be_registered_twice():

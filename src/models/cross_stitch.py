@@ -20,7 +20,6 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from .encoder import Encoder
-from .glsf_vit import TOPK_FRACTIONS
 from .heads import ImageHead, RecognitionHead
 from .layers import conv3x3, crop_to, pad_to_multiple
 from .registry import RestorationNet, register_network
@@ -57,39 +56,14 @@ class CrossStitchNet(RestorationNet):
     """Two stitched encoders → D_dr (rain branch), D_ds (snow branch), D_re (both), fusion.
     No GKFM, so no knowledge contrast; the training and inference outputs end with R_fu."""
 
-    def __init__(
-        self,
-        shallow_dim,
-        embed_dim,
-        patch_size,
-        depth,
-        num_heads,
-        window_size,
-        mlp_ratio,
-        reduction,
-        gated_conv=True,
-        recognition=True,
-        attention="window",
-        topk_fractions=TOPK_FRACTIONS,
-        cross_stitch_fixed=False,
-    ):
-        super().__init__(patch_size * window_size, recognition, fused=True, blind=True)
+    def __init__(self, encoder, recognition=True, cross_stitch_fixed=False):
+        """``encoder``: the keyword arguments of :class:`Encoder`, one per branch."""
+        shallow_dim, embed_dim, patch_size = encoder["shallow_dim"], encoder["embed_dim"], encoder["patch_size"]
+        depth = encoder["depth"]
+        super().__init__(patch_size * encoder["window_size"], recognition, fused=True, blind=True)
         self.depth = depth
-        enc = (
-            shallow_dim,
-            embed_dim,
-            patch_size,
-            depth,
-            num_heads,
-            window_size,
-            mlp_ratio,
-            reduction,
-            attention,
-            gated_conv,
-            topk_fractions,
-        )
-        self.encoder_r = Encoder(*enc)
-        self.encoder_s = Encoder(*enc)
+        self.encoder_r = Encoder(**encoder)
+        self.encoder_s = Encoder(**encoder)
         self.stitch = nn.CellList([CrossStitchUnit(embed_dim, fixed=cross_stitch_fixed) for _ in range(depth)])
         self.head_dr = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)
         self.head_ds = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)

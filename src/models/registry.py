@@ -3,8 +3,10 @@
 ``build_network(model_cfg)`` builds the network that ``model.assignment`` names from the registry
 (``@register_network``): ``smartassign`` and ``hard`` (V2) are :class:`SmartAssign`,
 ``cross_stitch`` is :class:`CrossStitchNet`, ``task_param`` is :class:`TaskParamNet`. Each network
-is given only the arguments of its own constructor: the preset's sizes and the ``model`` keys it
-takes; keys it has no use for (the DRM's sizes for a strategy without contrast) are not passed.
+is given only the arguments of its own constructor: ``encoder`` (the keyword arguments of the
+shared :class:`Encoder`: the preset's sizes, ``attention``, ``gated_conv``...) and the ``model``
+keys it takes itself; keys it has no use for (the DRM's sizes for a strategy without contrast)
+are not passed.
 """
 
 import inspect
@@ -13,6 +15,7 @@ import mindspore as ms
 from mindspore import nn
 
 from ..config import ConfigError
+from .encoder import Encoder
 
 # What a given set of weights computes changes with the revision; checkpoints store it and older
 # ones are refused. 1: first release (GELU; a separate LN for the conv branch). 2: SiLU throughout,
@@ -93,22 +96,27 @@ def network_config(model_cfg):
     takes = inspect.signature(NETWORKS[assignment]).parameters
     if model_cfg.get("head_input") not in (None, "both") and "head_input" not in takes:
         raise ConfigError(f"model.head_input={model_cfg['head_input']!r} (K1/K2) needs model.assignment=smartassign")
-    kwargs = {
-        k: (model_cfg[k] if model_cfg.get(k) is not None else v) for k, v in PRESETS[preset].items() if k in takes
-    }
-    for key in SWITCHES:
-        if key in takes and model_cfg.get(key) is not None:
-            kwargs[key] = model_cfg[key]
-    if "topk_fractions" in kwargs:
-        if attention != "topk":
-            del kwargs["topk_fractions"]
-        else:
-            kwargs["topk_fractions"] = tuple(float(f) for f in kwargs["topk_fractions"])
-    if "cross_stitch_fixed" in kwargs:
-        kwargs["cross_stitch_fixed"] = bool(kwargs["cross_stitch_fixed"])
+    values = {k: (model_cfg[k] if model_cfg.get(k) is not None else v) for k, v in PRESETS[preset].items()}
+    values.update({k: model_cfg[k] for k in SWITCHES if model_cfg.get(k) is not None})
+    if attention == "topk" and "topk_fractions" in values:
+        values["topk_fractions"] = tuple(float(f) for f in values["topk_fractions"])
+    else:
+        values.pop("topk_fractions", None)
+    if "cross_stitch_fixed" in values:
+        values["cross_stitch_fixed"] = bool(values["cross_stitch_fixed"])
+    encoder_takes = inspect.signature(Encoder).parameters
+    kwargs = {"encoder": {k: v for k, v in values.items() if k in encoder_takes}}
+    kwargs.update({k: v for k, v in values.items() if k in takes and k not in encoder_takes})
     if "assignment" in takes:
         kwargs["assignment"] = assignment
     return assignment, kwargs
+
+
+def resolved_model_config(model_cfg):
+    """``model_cfg`` with every value its network is built with filled in (the preset's sizes for
+    null keys), as one flat dict of config keys (compared when a run resumes)."""
+    _, kwargs = network_config(model_cfg)
+    return {**model_cfg, **kwargs.pop("encoder"), **kwargs}
 
 
 def build_network(model_cfg, seed=None):

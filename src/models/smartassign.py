@@ -8,7 +8,6 @@ from ..config import ConfigError
 from .drm import DRM
 from .encoder import Encoder
 from .gkfm import GKFM
-from .glsf_vit import TOPK_FRACTIONS
 from .heads import TKFF
 from .layers import crop_to, pad_to_multiple
 from .registry import RestorationNet, register_network
@@ -28,49 +27,23 @@ class SmartAssign(RestorationNet):
     """
 
     def __init__(
-        self,
-        shallow_dim,
-        embed_dim,
-        patch_size,
-        depth,
-        num_heads,
-        window_size,
-        mlp_ratio,
-        reduction,
-        drm_grid,
-        drm_dim,
-        assignment="smartassign",
-        head_input="both",
-        gated_conv=True,
-        recognition=True,
-        contrast=True,
-        attention="window",
-        topk_fractions=TOPK_FRACTIONS,
+        self, encoder, drm_grid, drm_dim, assignment="smartassign", head_input="both", recognition=True, contrast=True
     ):
+        """``encoder``: the keyword arguments of :class:`Encoder` (sizes, attention, gated conv)."""
         if assignment not in ("smartassign", "hard"):
             raise ConfigError(f"model.assignment={assignment!r}: SmartAssign takes smartassign or hard")
         if head_input not in HEAD_INPUTS:
             raise ConfigError(f"model.head_input={head_input!r}; choose one of {', '.join(HEAD_INPUTS)}")
         if assignment == "hard" and head_input != "both":
             raise ConfigError("model.head_input (K1/K2) needs model.assignment=smartassign")
+        shallow_dim, embed_dim, patch_size = encoder["shallow_dim"], encoder["embed_dim"], encoder["patch_size"]
+        window_size, reduction = encoder["window_size"], encoder["reduction"]
         if window_size % drm_grid:
             raise ConfigError(f"model.drm_grid={drm_grid} must divide model.window_size={window_size}")
         smart = assignment == "smartassign"
         super().__init__(patch_size * window_size, recognition, contrast=contrast and smart)
         self.smart = smart
-        self.encoder = Encoder(
-            shallow_dim,
-            embed_dim,
-            patch_size,
-            depth,
-            num_heads,
-            window_size,
-            mlp_ratio,
-            reduction,
-            attention,
-            gated_conv,
-            topk_fractions,
-        )
+        self.encoder = Encoder(**encoder)
         if self.smart:
             self.gkfm_rk = GKFM(embed_dim, reduction)
             self.gkfm_ck = GKFM(embed_dim, reduction)

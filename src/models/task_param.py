@@ -21,7 +21,6 @@ from mindspore import nn, ops
 from mindspore.common.initializer import Uniform
 
 from .encoder import Encoder
-from .glsf_vit import TOPK_FRACTIONS
 from .heads import RecognitionHead
 from .layers import crop_to, pad_to_multiple
 from .registry import RestorationNet, register_network
@@ -85,35 +84,11 @@ class TaskParamNet(RestorationNet):
     Takes the label in training (``needs_task``); no GKFM, so no knowledge contrast; the blind
     output needs γ from the recognition head."""
 
-    def __init__(
-        self,
-        shallow_dim,
-        embed_dim,
-        patch_size,
-        depth,
-        num_heads,
-        window_size,
-        mlp_ratio,
-        reduction,
-        gated_conv=True,
-        recognition=True,
-        attention="window",
-        topk_fractions=TOPK_FRACTIONS,
-    ):
-        super().__init__(patch_size * window_size, recognition, blind=recognition, needs_task=True)
-        self.encoder = Encoder(
-            shallow_dim,
-            embed_dim,
-            patch_size,
-            depth,
-            num_heads,
-            window_size,
-            mlp_ratio,
-            reduction,
-            attention,
-            gated_conv,
-            topk_fractions,
-        )
+    def __init__(self, encoder, recognition=True):
+        """``encoder``: the keyword arguments of :class:`Encoder`."""
+        shallow_dim, embed_dim, patch_size = encoder["shallow_dim"], encoder["embed_dim"], encoder["patch_size"]
+        super().__init__(patch_size * encoder["window_size"], recognition, blind=recognition, needs_task=True)
+        self.encoder = Encoder(**encoder)
         self.decoder = TaskParamHead(embed_dim, shallow_dim, patch_size)
         if recognition:
             self.head_re = RecognitionHead(embed_dim, embed_dim)

@@ -19,7 +19,7 @@ from ..data.readers import resolve_val_sets
 from ..device import setup_device
 from ..errors import RunFailure
 from ..losses import SmartAssignLoss
-from ..models import build_network, network_config
+from ..models import build_network, resolved_model_config
 from ..logs import get_logger, setup_rank
 
 logger = get_logger(__name__)
@@ -144,7 +144,7 @@ def check_resume_config(path, stored, model_cfg, config_path, stored_config=""):
 
     def resolved(m):  # preset sizes filled in: null == the preset's value
         try:
-            return {**m, **network_config(m)[1]}
+            return resolved_model_config(m)
         except (ValueError, TypeError, KeyError):
             return dict(m)
 
