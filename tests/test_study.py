@@ -228,6 +228,10 @@ def test_mean_std_and_paired_differences_by_hand():
     d = paired["V2"]["rain_psnr_y"]  # V2 - V6: -1.0, -0.5, -0.5
     assert d["diffs"] == {0: pytest.approx(-1.0), 1: pytest.approx(-0.5), 2: pytest.approx(-0.5)}
     assert d["mean"] == pytest.approx(-2 / 3) and d["std"] == pytest.approx(math.sqrt(1 / 12))
+    gains = {label: (m, sd, n) for label, m, sd, n in study_stats.budget_gain(recs)}
+    assert gains["rain renders"][0] == pytest.approx(30.1666667 - 18.0) and gains["rain renders"][2] == 3
+    assert gains["rain renders"][1] == pytest.approx(0.7637626)  # the gain's spread is V6's own spread
+    assert gains["snow renders"][0] == pytest.approx(28.1666667 - 17.0) and "real rain pairs" not in gains
     k = paired["K2-K1"]["rain_psnr_y"]  # 1.0, 0.5, 0.2
     assert k["mean"] == pytest.approx(1.7 / 3) and k["std"] == pytest.approx(0.4041452)
 

@@ -222,6 +222,27 @@ def budget_of(records):
     }
 
 
+def budget_gain(records, base="V6"):
+    """[(set, mean gain of ``base`` over the input, seed std, seeds)] for PSNR-Y on each test set:
+    the budget is large enough to compare variants only where the spread is well below the gain."""
+    runs = [r for r in records if r.get("variant") == base]
+    out = []
+    for key, label in (
+        ("rain_psnr_y", "rain renders"),
+        ("snow_psnr_y", "snow renders"),
+        (f"{REAL}_psnr_y", "real rain pairs"),
+    ):
+        gains = []
+        for r in runs:
+            got, inp = metric_value(r, key), _input_value(r, key)
+            if got is not None and inp is not None:
+                gains.append(got - inp)
+        m, s, n = mean_std(gains)
+        if n:
+            out.append((label, m, s, n))
+    return out
+
+
 def render_markdown(records, order, what, strategy_rows, missing=()):
     """docs/study.md: budget, claims, mean ± std table, paired differences, strategies, per-seed PSNR-Y."""
     agg, paired, claims = aggregate(records), paired_table(records), judge_claims(records)
@@ -242,6 +263,24 @@ def render_markdown(records, order, what, strategy_rows, missing=()):
     )
     if ev.get("description"):
         lines += ["", f"Test data: {ev['description']}"]
+    gains = budget_gain(records)
+    if gains:
+        parts = [
+            f"{label} {m:+.2f}"
+            + (f" ± {s:.2f}" if s is not None else " (one seed)")
+            + (
+                ""
+                if s is None
+                else (" (spread well below the gain)" if s < abs(m) / 3 else " (spread NOT well below the gain)")
+            )
+            for label, m, s, _ in gains
+        ]
+        lines += [
+            "",
+            "Is the budget big enough? V6's PSNR-Y gain over the input, mean ± std over seeds: "
+            + "; ".join(parts)
+            + ".",
+        ]
     lines += [
         "",
         "Numbers are mean ± sample standard deviation (n − 1) over seeds; a paired difference is "
