@@ -152,6 +152,8 @@ def test_figure3_tsne_and_gates(ablation, tmp_path):
                 direct[kind].append(g.reshape(-1))
         for kind in direct:
             np.testing.assert_allclose(rec["gates"][kind][task], np.mean(direct[kind], axis=0), rtol=1e-4, atol=1e-5)
+    d = rec["drm_distances"]  # the contrast's atoms on the 4 gate images: distances are cosines in [0, 2]
+    assert d["images"] == 4 and 0.0 <= d["same_kind"] <= 2.0 and 0.0 <= d["cross_kind"] <= 2.0
 
 
 def _write_log(run, steps=30, val_epochs=3):

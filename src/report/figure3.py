@@ -218,6 +218,11 @@ def make_figure3(
     gates = {k: {t: per_task[t][k] for t in ("rain", "snow")} for k in KINDS}
     record["gate_images"] = {t: [os.path.relpath(p) for p in ps] for t, ps in paths.items()}
     record["gates"] = {k: {t: v.tolist() for t, v in d.items()} for k, d in gates.items()}
+    from ..data.image_io import read_rgb
+    from .starter import drm_distances
+
+    # the contrast's knowledge atoms on the same images: same-kind vs cross-kind cosine distances
+    record["drm_distances"] = drm_distances(ckpt_file, [read_rgb(p) for ps in paths.values() for p in ps], size or 256)
     files.append(plot_gates(gates, {t: len(ps) for t, ps in paths.items()}, os.path.join(out_dir, "figure3_gates.png")))
     files.append(write_json(os.path.join(out_dir, "figure3_gates.json"), record))
     return files
