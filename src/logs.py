@@ -9,6 +9,7 @@ optionally without the console (``echo=False``).
 
 import contextlib
 import logging
+import os
 import sys
 
 ROOT = "src"
@@ -68,6 +69,7 @@ def setup_rank(rank, all_ranks=False):
 def log_to_file(path, echo=True):
     """Inside the block, every message of the ``src`` loggers is also appended to ``path``; with
     ``echo=False`` it goes only there."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     _root.addHandler(handler)
