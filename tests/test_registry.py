@@ -30,6 +30,14 @@ def test_network_declares_its_interface(assignment):
     assert isinstance(net, RestorationNet)
     assert (net.recognition, net.contrast, net.fused, net.blind, net.needs_task) == INTERFACE[assignment]
     assert net.multiple == 32 and net.encoder_parameters()
+    before_heads = {p.name for p in net.encoder_parameters()}  # K1/K2 freeze exactly these
+    prefixes = {
+        "smartassign": ("encoder.", "gkfm_"),
+        "hard": ("encoder.",),
+        "cross_stitch": ("encoder_", "stitch."),
+        "task_param": ("encoder.",),
+    }[assignment]
+    assert before_heads == {p.name for p in net.get_parameters() if p.name.startswith(prefixes)}
 
 
 @pytest.mark.parametrize("assignment", sorted(INTERFACE))

@@ -64,6 +64,7 @@ class CrossStitchNet(RestorationNet):
         self.depth = depth
         self.encoder_r = Encoder(**encoder)
         self.encoder_s = Encoder(**encoder)
+        self.encoder_cells = ("encoder_r", "encoder_s", "stitch")
         self.stitch = nn.CellList([CrossStitchUnit(embed_dim, fixed=cross_stitch_fixed) for _ in range(depth)])
         self.head_dr = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)
         self.head_ds = ImageHead(embed_dim, embed_dim, shallow_dim, patch_size)
@@ -92,11 +93,3 @@ class CrossStitchNet(RestorationNet):
         if self.recognition:
             out = out + (self.head_re(ops.cat((f_r, f_s), 1)),)
         return out + (crop_to(r_fu, h, w),)
-
-    def encoder_parameters(self):
-        """Both encoders and the stitch units (frozen by freeze_encoder)."""
-        return (
-            list(self.encoder_r.get_parameters())
-            + list(self.encoder_s.get_parameters())
-            + list(self.stitch.get_parameters())
-        )

@@ -64,7 +64,8 @@ class RestorationNet(nn.Cell):
     * ``contrast``: training outputs end with M_rk, M_ck, M_sk (eq. 17-18);
     * ``fused``: training outputs end with a fused blind image (the loss adds a global term on it);
     * ``blind``: inference outputs end with the blind (``--task auto``) image;
-    * ``needs_task``: ``construct(image, task)`` takes the task label in training.
+    * ``needs_task``: ``construct(image, task)`` takes the task label in training;
+    * ``encoder_cells``: the cells before the task heads (``encoder_parameters``, K1/K2).
     """
 
     def __init__(self, multiple, recognition, contrast=False, fused=False, blind=False, needs_task=False):
@@ -75,10 +76,12 @@ class RestorationNet(nn.Cell):
         self.fused = bool(fused)
         self.blind = bool(blind)
         self.needs_task = bool(needs_task)
+        self.encoder_cells = ()  # attribute names of the cells before the task heads (set by each network)
 
     def encoder_parameters(self):
-        """Everything before the task heads (frozen by ``model.freeze_encoder``, K1/K2)."""
-        raise NotImplementedError
+        """Everything before the task heads (frozen by ``model.freeze_encoder``, K1/K2): the
+        parameters of the cells a network names in ``encoder_cells``."""
+        return [p for name in self.encoder_cells for p in getattr(self, name).get_parameters()]
 
 
 def network_config(model_cfg):

@@ -48,6 +48,7 @@ class SmartAssign(RestorationNet):
             self.gkfm_rk = GKFM(embed_dim, reduction)
             self.gkfm_ck = GKFM(embed_dim, reduction)
             self.gkfm_sk = GKFM(embed_dim, reduction)
+        self.encoder_cells = ("encoder", "gkfm_rk", "gkfm_ck", "gkfm_sk") if self.smart else ("encoder",)
         route = (
             "hard" if not self.smart else {"both": "smartassign", "common": "common", "unique": "unique"}[head_input]
         )
@@ -73,11 +74,3 @@ class SmartAssign(RestorationNet):
         if self.training and self.contrast:
             out = out + (self.drm(f_rk), self.drm(f_ck), self.drm(f_sk))
         return out
-
-    def encoder_parameters(self):
-        """Everything before TKFF: the encoder and the three GKFMs (frozen by K1/K2)."""
-        params = list(self.encoder.get_parameters())
-        if self.smart:
-            for m in (self.gkfm_rk, self.gkfm_ck, self.gkfm_sk):
-                params += list(m.get_parameters())
-        return params

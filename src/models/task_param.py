@@ -89,6 +89,7 @@ class TaskParamNet(RestorationNet):
         shallow_dim, embed_dim, patch_size = encoder["shallow_dim"], encoder["embed_dim"], encoder["patch_size"]
         super().__init__(patch_size * encoder["window_size"], recognition, blind=recognition, needs_task=True)
         self.encoder = Encoder(**encoder)
+        self.encoder_cells = ("encoder",)
         self.decoder = TaskParamHead(embed_dim, shallow_dim, patch_size)
         if recognition:
             self.head_re = RecognitionHead(embed_dim, embed_dim)
@@ -124,6 +125,3 @@ class TaskParamNet(RestorationNet):
             # graph (here by the softmax) and leaves the consumer dangling.
             out = out + (r_re * 1.0, crop_to(r_bl, h, w))
         return out
-
-    def encoder_parameters(self):
-        return list(self.encoder.get_parameters())
