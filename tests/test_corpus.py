@@ -174,6 +174,20 @@ def test_level_spans_light_to_heavy(task, light):
     assert psnr[0] > light and psnr[2] < 17, psnr
 
 
+def test_rain_veil_is_drawn_apart_from_the_streak_level():
+    """Rain + fog benchmarks (Outdoor-Rain kind, input PSNR-Y 12-19 dB) pair fine streaks with a
+    dense grey veil: at the lightest streak level a veiled render must reach that range, and the
+    veil can darken (atmospheric light below the photo) as well as brighten."""
+    img = _photo(300, 160, 240)
+    light = [psnr_y(synth.add_rain(img, np.random.default_rng(i), haze=True, level=0.0), img) for i in range(12)]
+    assert min(light) < 19 and np.median(light) < 24, light
+    img = np.clip(img.astype(np.int32) + 60, 0, 255).astype(np.uint8)  # a bright scene
+    means = [synth.add_rain(img, np.random.default_rng(i), haze=True, level=0.0).mean() for i in range(12)]
+    assert min(means) < img.mean() < max(means)
+    lo, hi = synth.RAIN_RANGES["veil_light"]
+    assert lo < 0.5 < 0.95 < hi
+
+
 def test_rain_ranges_are_ordered_light_to_heavy():
     for key in ("density", "length", "width", "brightness", "veil_prob"):
         lo, hi = synth.RAIN_RANGES[key]

@@ -174,6 +174,21 @@ def test_config_drift_is_refused_naming_the_key(tmp_path, roots):
     assert rec["config"]["train"]["lr"] == 0.002
 
 
+def test_results_of_another_synthesis_version_are_refused(tmp_path, roots):
+    """A record rendered by another synthesis (or by version 1, which wrote no version) is not
+    comparable: the rerun names the synthesis version instead of skipping it as done."""
+    from src.data.synth import SYNTH_VERSION
+
+    _run(tmp_path, roots, Stubs(), ["V6"], seeds=(0,))
+    path = tmp_path / "results" / "V6" / "seed0.json"
+    rec = json.loads(path.read_text())
+    assert rec["synthesis"] == SYNTH_VERSION
+    del rec["synthesis"]
+    path.write_text(json.dumps(rec))
+    with pytest.raises(ReportError, match=rf"synthesis version=1, this run asks for {SYNTH_VERSION}"):
+        _run(tmp_path, roots, Stubs(), ["V6"], seeds=(0,))
+
+
 def test_forced_v6_makes_its_k_runs_stale(tmp_path, roots):
     _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0,))
     os.remove(tmp_path / "results" / "V6" / "seed0.json")  # V6 seed 0 will be a new run

@@ -23,6 +23,9 @@ from src.logs import get_logger
 
 logger = get_logger(__name__)
 
+# What the renderers draw; results made with another version are not comparable (the study checks
+# it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light.
+SYNTH_VERSION = 2
 DEMO_VERSION = 2          # 2: val renderings (version 1 demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
@@ -63,7 +66,8 @@ def _veil(img, rng, beta, light):
 # Ranges of the degradations (docs/synthesis.md explains how they were chosen against real pairs).
 # Rain: an intensity level u ~ U(0, 1) sets density, length, width and brightness together, from
 # thin sparse short streaks (u ≈ 0: light-rain benchmarks, input PSNR-Y ≈ 26-34 dB) to dense, long,
-# bright streaks with a veil (u ≈ 1: heavy-rain benchmarks, 10-20 dB). Lengths are in pixels of a
+# bright streaks (u ≈ 1: heavy-rain benchmarks, 10-20 dB); a veil of its own density at any level
+# (rain + fog benchmarks of the Outdoor-Rain kind pair fine streaks with a dense grey veil). Lengths are in pixels of a
 # ~500 px photo (``scale`` = 1).
 RAIN_RANGES = dict(
     layers=(1, 3),               # streak layers, each with its own density/length around the level
@@ -73,9 +77,9 @@ RAIN_RANGES = dict(
     brightness=(0.3, 0.72),     # peak streak intensity
     angle=(-25.0, 25.0),         # common direction, degrees from vertical (±4° per layer)
     blur=(0.3, 1.2),             # Gaussian blur of the streaks (σ, px)
-    veil_prob=(0.05, 0.7),       # chance of a haze veil, light → heavy
-    veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d))
-    veil_light=(0.7, 0.98),      # atmospheric light
+    veil_prob=(0.2, 0.5),        # chance of a haze veil, light → heavy streaks
+    veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d)), its own level
+    veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
 )
 # Snow: a level u sets flake counts and sizes, from small dense flakes (Snow100K-S kind) to large
 # flakes with a strong veil (Snow100K-L, CSD kind).
@@ -130,8 +134,8 @@ def add_rain(clean, rng, haze=None, level=None, scale=None):
     out = 1 - (1 - img) * (1 - streaks[:, :, None] * tint)
     if haze is None:
         haze = rng.random() < _lerp(R["veil_prob"], u)
-    if haze:
-        out = _veil(out, rng, rng.uniform(*R["veil_beta"]) * (0.5 + 0.5 * u), rng.uniform(*R["veil_light"]))
+    if haze:  # the veil's density is drawn apart from the streak level: fine streaks in dense fog occur
+        out = _veil(out, rng, rng.uniform(*R["veil_beta"]), rng.uniform(*R["veil_light"]))
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 

@@ -42,6 +42,7 @@ from .ablations import (
     variant_config,
 )
 from .common import ReportError, write_csv, write_json, write_text
+from ..data.synth import SYNTH_VERSION
 from ..logs import get_logger, quiet
 
 logger = get_logger(__name__)
@@ -208,7 +209,9 @@ def eval_protocol(cfg):
 
 
 def identity(cfg):
-    return {"config": comparable(cfg), "eval_protocol": eval_protocol(cfg)}
+    """What makes two runs comparable: the config, the evaluation and the synthesis that rendered
+    the training crops and the test renders (``synth.SYNTH_VERSION``)."""
+    return {"config": comparable(cfg), "eval_protocol": eval_protocol(cfg), "synthesis": SYNTH_VERSION}
 
 
 def _protocol_for_compare(p):
@@ -216,7 +219,10 @@ def _protocol_for_compare(p):
 
 
 def first_drift(rec, want):
-    """(key, recorded, requested) of the first difference, or None."""
+    """(key, recorded, requested) of the first difference, or None (records without a synthesis
+    version were rendered by version 1)."""
+    if rec.get("synthesis", 1) != want["synthesis"]:
+        return "synthesis version", rec.get("synthesis", 1), want["synthesis"]
     d = config_diff(rec.get("config"), want["config"])
     if d:
         a, b = flatten(rec.get("config")), flatten(want["config"])
@@ -494,6 +500,7 @@ def build_record(key, seed, cfg, want, result, rdir, steps, pretrained=None):
         "steps": facts["steps"] or int(steps),
         "config": want["config"],
         "eval_protocol": want["eval_protocol"],
+        "synthesis": want["synthesis"],
         "pretrained": pretrained,
         "ckpt": result.get("ckpt_kind"),
         "ckpt_step": result.get("ckpt_step"),

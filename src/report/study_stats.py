@@ -216,6 +216,7 @@ def budget_of(records):
         "batch": c["train"]["batch_size"],
         "lr": c["train"]["lr"],
         "format": c["data"].get("format", "folder"),
+        "synthesis": sorted({int(r.get("synthesis", 1)) for r in records}),
         "eval": ref.get("eval_protocol"),
         "seeds": sorted({int(r["seed"]) for r in records}),
         "machine": ref.get("machine"),
@@ -256,7 +257,8 @@ def render_markdown(records, order, what, strategy_rows, missing=()):
     ]
     lines.append(
         f"Budget per run: {budget['steps']} steps, {budget['preset']} preset, crop {budget['crop']}, batch "
-        f"{budget['batch']}, lr {budget['lr']:g}, data format {budget['format']}; seeds "
+        f"{budget['batch']}, lr {budget['lr']:g}, data format {budget['format']}, synthesis version "
+        f"{', '.join(map(str, budget['synthesis']))} (src/data/synth.py SYNTH_VERSION); seeds "
         f"{', '.join(map(str, budget['seeds']))} (a seed sets both train.seed, the weights, and data.seed, "
         "the data order and the synthetic degradations). Checkpoint: best.ckpt, chosen by train.py on "
         "held-out validation data only."
