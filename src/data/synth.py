@@ -26,7 +26,8 @@ logger = get_logger(__name__)
 # What the renderers draw; results made with another version are not comparable (the study checks
 # it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light.
 SYNTH_VERSION = 2
-DEMO_VERSION = 2          # 2: val renderings (version 1 demos are rebuilt in place, see build_demo)
+DEMO_VERSION = 3          # 2: val renderings; 3: rendered by SYNTH_VERSION 2 (older demos are rebuilt
+                          # in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
 # scikit-image photos that ship with the wheel (no download). chelsea == cat, so only one is used.
@@ -353,12 +354,13 @@ def build_demo(dst="data/demo", seed=0, overwrite=False):
         older = isinstance(version, int) and version < DEMO_VERSION
         if not (older and _only_demo_files(dst)):
             raise FileExistsError(f"{dst} holds a demo of version {version} (this code builds version {DEMO_VERSION}, "
-                                  "with validation renderings under */val)"
+                                  "with validation renderings under */val, rendered by synthesis version "
+                                  f"{SYNTH_VERSION})"
                                   + ("" if older else ", or files the demo builder did not write")
                                   + "; rebuild it with `python prepare_data.py demo --dst " + dst + " --overwrite` "
                                   "or remove it")
-        logger.info(f"{dst} holds a version {version} demo (no held-out validation renderings): rebuilding it as "
-            f"version {DEMO_VERSION}")
+        logger.info(f"{dst} holds a version {version} demo (older renderings): rebuilding it as version "
+                    f"{DEMO_VERSION}")
     elif os.path.exists(dst) and not overwrite:
         raise FileExistsError(f"{dst} exists but is not a complete demo set (no {DEMO_MARKER}); remove it "
                               "or pass --overwrite")
