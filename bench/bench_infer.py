@@ -4,12 +4,14 @@
     python bench/bench_infer.py --sizes 512,1080p --backends onnxruntime --preset tiny
     python bench/bench_infer.py --json results.json    # also write the rows as JSON
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32   # same-run ratios
+    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32:rain   # a known task
 
 A network of the chosen preset with random weights (speed does not depend on the weights) is
 saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
 (backend, size) runs in its own subprocess, which restores one synthetic image with the shared
-engine (``--task auto``, tiles of ``--tile`` with ``--tile_overlap``) after one warm-up tile (graph
-compilation / session start are excluded from the timing), and reports its own peak RSS
+engine (``--task auto`` unless a config names ``:rain`` or ``:snow``: then only that head runs,
+and the ONNX model is exported with that task; tiles of ``--tile`` with ``--tile_overlap``) after
+one warm-up tile (graph compilation / session start are excluded from the timing), and reports its own peak RSS
 (``ru_maxrss``: model, runtime and image buffers included). Targets: 1920x1080 with peak RSS
 <= 3 GiB; 3840x2160 completes.
 """
@@ -58,11 +60,11 @@ def worker(args):
     restorer = Restorer(backend, tile=args.tile, overlap=args.tile_overlap)
     width, height = (int(v) for v in args.size.split("x"))
     t0 = time.perf_counter()
-    restorer.restore(synthetic(args.tile, args.tile), task="auto")  # compile / warm up
+    restorer.restore(synthetic(args.tile, args.tile), task=args.task)  # compile / warm up
     warm = time.perf_counter() - t0
     image = synthetic(width, height)
     t0 = time.perf_counter()
-    result = restorer.restore(image, task="auto")
+    result = restorer.restore(image, task=args.task)
     seconds = time.perf_counter() - t0
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(
@@ -81,8 +83,9 @@ def worker(args):
     )
 
 
-def prepare(preset, tile, folder):
-    """Random-weight checkpoint and its ONNX export at the tile size."""
+def prepare(preset, tile, folder, task="auto"):
+    """Random-weight checkpoint and its ONNX export at the tile size (all outputs for ``auto``,
+    else only ``task``'s image, as ``export.py --task rain`` writes it)."""
     import src  # noqa: F401
     import mindspore as ms
     from src.models import build_network
@@ -94,31 +97,43 @@ def prepare(preset, tile, folder):
     cfg = {"preset": preset}
     net = build_network(cfg, seed=0)
     ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
+    export_task = "all" if task == "auto" else task
     onnx, _ = export_network(
-        net, "ONNX", os.path.join(folder, f"{preset}_{tile}"), tile, tile, task="all", model_cfg=cfg
+        net, "ONNX", os.path.join(folder, f"{preset}_{tile}_{export_task}"), tile, tile, task=export_task, model_cfg=cfg
     )
     return ckpt, onnx
 
 
 def parse_configs(text, preset, tile, overlap):
-    """``preset@tile/overlap,...`` → [(preset, tile, overlap)]; empty → the single --preset/--tile."""
+    """``preset@tile/overlap[:task],...`` → [(preset, tile, overlap, task)] (task ``auto`` unless
+    given); empty → the single --preset/--tile."""
     if not text:
-        return [(preset, tile, overlap)]
+        return [(preset, tile, overlap, "auto")]
     out = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         try:
-            name, rest = item.split("@")
+            head, _, task = item.partition(":")
+            name, rest = head.split("@")
             t, o = rest.split("/")
-            out.append((name, int(t), int(o)))
+            task = task or "auto"
+            if task not in ("auto", "rain", "snow"):
+                raise ValueError(task)
+            out.append((name, int(t), int(o), task))
         except ValueError:
-            raise SystemExit(f"bench_infer.py: --configs item {item!r} is not preset@tile/overlap") from None
+            raise SystemExit(
+                f"bench_infer.py: --configs item {item!r} is not preset@tile/overlap[:auto|rain|snow]"
+            ) from None
     return out
 
 
-def run_config(preset, tile, overlap, backends, sizes, threads, folder):
-    """Rows of one (preset, tile, overlap) configuration, each (backend, size) in its own process."""
+def label(preset, tile, overlap, task):
+    return f"{preset}@{tile}/{overlap}" + ("" if task == "auto" else f":{task}")
+
+
+def run_config(preset, tile, overlap, task, backends, sizes, threads, folder):
+    """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process."""
     t0 = time.perf_counter()
-    ckpt, onnx = prepare(preset, tile, folder)
+    ckpt, onnx = prepare(preset, tile, folder, task)
     print(
         f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in "
         f"{time.perf_counter() - t0:.1f} s ({folder})",
@@ -149,6 +164,8 @@ def run_config(preset, tile, overlap, backends, sizes, threads, folder):
                 str(tile),
                 "--tile_overlap",
                 str(overlap),
+                "--task",
+                task,
             ]
             if threads:
                 cmd += ["--threads", str(threads)]
@@ -165,11 +182,12 @@ def run_config(preset, tile, overlap, backends, sizes, threads, folder):
                         "preset": preset,
                         "tile": tile,
                         "tile_overlap": overlap,
+                        "task": task,
                     }
                 )
                 continue
             r = json.loads(lines[-1][len("RESULT ") :])
-            rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap))
+            rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap, task=task))
             note = ""
             if name == "1080p":
                 note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
@@ -185,19 +203,17 @@ def print_ratios(rows, configs):
     """Speed-up of every configuration over the first, per backend and size (same run)."""
     base = configs[0]
     ok = [r for r in rows if "failed" not in r]
-    print(f"speed-up over {base[0]}@{base[1]}/{base[2]} (same run):")
+    print(f"speed-up over {label(*base)} (same run):")
+
+    def key(r):
+        return (r["preset"], r["tile"], r["tile_overlap"], r["task"])
+
     for r in ok:
-        ref = [
-            b
-            for b in ok
-            if (b["preset"], b["tile"], b["tile_overlap"]) == base
-            and b["backend"] == r["backend"]
-            and b["size"] == r["size"]
-        ]
-        if ref and (r["preset"], r["tile"], r["tile_overlap"]) != base:
+        ref = [b for b in ok if key(b) == base and b["backend"] == r["backend"] and b["size"] == r["size"]]
+        if ref and key(r) != base:
             r["speedup"] = ref[0]["seconds"] / r["seconds"]
             print(
-                f"  {r['preset']}@{r['tile']}/{r['tile_overlap']} {r['backend']} {r['size']}: "
+                f"  {label(*key(r))} {r['backend']} {r['size']}: "
                 f"{r['speedup']:.2f}x ({ref[0]['seconds']:.2f} s -> {r['seconds']:.2f} s)"
             )
 
@@ -212,7 +228,8 @@ def main(argv=None):
     p.add_argument(
         "--configs",
         default="",
-        help="compare preset@tile/overlap,... in one run (ratios " "over the first); overrides --preset/--tile",
+        help="compare preset@tile/overlap[:rain|snow],... in one run (ratios over the first; the task "
+        "defaults to auto); overrides --preset/--tile",
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
@@ -222,6 +239,7 @@ def main(argv=None):
     p.add_argument("--size", help=argparse.SUPPRESS)
     p.add_argument("--ckpt", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
+    p.add_argument("--task", default="auto", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._worker:
         worker(args)
@@ -235,8 +253,8 @@ def main(argv=None):
     configs = parse_configs(args.configs, args.preset, args.tile, args.tile_overlap)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
-    for preset, tile, overlap in configs:
-        rows += run_config(preset, tile, overlap, backends, sizes, args.threads, folder)
+    for preset, tile, overlap, task in configs:
+        rows += run_config(preset, tile, overlap, task, backends, sizes, args.threads, folder)
     failed = sum(1 for r in rows if "failed" in r)
     if len(configs) > 1:
         print_ratios(rows, configs)

@@ -117,6 +117,25 @@ def test_every_crop_gets_a_fresh_degradation(tree):
     assert all(np.array_equal(src[k][0], again[k][0]) for k in range(4))
 
 
+def test_clean_fraction_leaves_crops_clean_without_shifting_the_others(tree):
+    """data.corpus.clean_fraction: that share of crops has input == target; every other crop is
+    exactly the crop the run without clean crops renders (its own generator decides)."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    plain = corpus.CorpusSource(photos, "snow", 60, 32, seed=2)
+    mixed = corpus.CorpusSource(photos, "snow", 60, 32, seed=2, clean_fraction=0.3)
+    kept = [k for k in range(60) if np.array_equal(mixed[k][0], mixed[k][1])]
+    assert 8 <= len(kept) <= 30  # about 18 of 60
+    assert not any(np.array_equal(plain[k][0], plain[k][1]) for k in range(60))
+    for k in range(60):
+        assert np.array_equal(mixed[k][1], plain[k][1])  # same crop either way
+        if k not in kept:
+            assert np.array_equal(mixed[k][0], plain[k][0])
+    for bad in (1.0, -0.1, "half"):
+        with pytest.raises(Exception) as err:
+            corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_fraction=bad)
+        assert "data.corpus.clean_fraction" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)

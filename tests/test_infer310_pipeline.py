@@ -49,9 +49,9 @@ class FixedTile:
         self.inner, self.fixed_tile, self.fixed_batch = inner, tile, 1
         self.name, self.outputs, self.multiple = "mindspore-fixed", inner.outputs, inner.multiple
 
-    def __call__(self, tiles):
+    def __call__(self, tiles, names=None):
         assert tiles.shape[1:] == (3, self.fixed_tile, self.fixed_tile)
-        return self.inner(tiles)
+        return self.inner(tiles, names)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,9 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   the training and validation photos when their content matches (a 48×32 thumbnail within
   ``EXCLUDE_TOLERANCE`` grey levels), so that a test image is never trained or selected on.
 - ``scale``: length scale of the synthetic streaks and flakes (1 = pixels of a ~500 px photo).
+- ``clean_fraction``: share of training crops left clean (input = target, default 0): they teach
+  the heads to leave a photo without weather unchanged. Whether crop ``k`` stays clean is drawn
+  from its own generator, so the other crops and their degradations do not depend on it.
 """
 import functools
 import os
@@ -124,11 +127,12 @@ class CorpusSource:
     """Random-access source for ``GeneratorDataset``: item k → (degraded crop, clean crop, label),
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
-    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0):
+    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
         self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
+        self.clean_fraction = check_clean_fraction(clean_fraction)
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
@@ -148,7 +152,21 @@ class CorpusSource:
         k = int(k)
         rng = np.random.default_rng(self.key + (k,))
         clean = _crop(self._photo(int(self.order[k])), self.crop, rng, self.flip)
-        return degrade(clean, self.task, rng, self.scale), clean, np.array(LABELS[self.task], np.int32)
+        label = np.array(LABELS[self.task], np.int32)
+        if self.clean_fraction and np.random.default_rng(self.key + (k, 1)).random() < self.clean_fraction:
+            return clean.copy(), clean, label
+        return degrade(clean, self.task, rng, self.scale), clean, label
+
+
+def check_clean_fraction(value):
+    """``data.corpus.clean_fraction`` as a float in [0, 1); anything else is a one-line error."""
+    try:
+        fraction = float(value or 0.0)
+    except (TypeError, ValueError):
+        fraction = -1.0
+    if not 0.0 <= fraction < 1.0:
+        raise DataConfigError(f"data.corpus.clean_fraction={value!r}: give a share in [0, 1) of crops left clean")
+    return fraction
 
 
 def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers):
@@ -156,7 +174,7 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
     import mindspore.dataset as ds
     corpus = _corpus_cfg(data_cfg)
     src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
-                       float(corpus.get("scale", 1.0) or 1.0))
+                       float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0))
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 

@@ -9,6 +9,11 @@ Every backend exposes
 * ``fixed_batch``: ``None`` or the only batch size it accepts;
 * ``multiple``: the network's stride (inputs are padded to it; 32 for both presets).
 
+``backend(tiles, names)`` returns only the outputs ``names`` asks for, in that order. The MindSpore
+backend then runs a graph that computes only those (one compiled graph per set of names: with
+``("derain",)`` the desnowing and recognition heads are not run at all, which is why a known
+``--task`` is faster than ``auto``); an ONNX model computes what it was exported with.
+
 ``MindSporeBackend(net)`` runs a SmartAssign cell (GRAPH_MODE when the context says so: MindSpore
 compiles once per input shape and reuses the graph). ``OnnxBackend(path)`` runs a model written by
 ``export.py --file_format ONNX`` with ONNX Runtime on CPU, at the fixed tile shape recorded in its
@@ -56,6 +61,7 @@ class MindSporeBackend:
         self.preset = self.model_cfg.get("preset")  # picks the engine's default tile
         self.multiple = net.multiple
         self.outputs = IMAGE_OUTPUTS + (("recognition",) if net.recognition else ()) + (("blind",) if net.blind else ())
+        self._cells = {}
 
     @classmethod
     def from_checkpoint(cls, path: str, fallback_model_cfg: Optional[dict] = None):
@@ -75,11 +81,42 @@ class MindSporeBackend:
         load_weights(net, params, source=path)
         return cls(net, model_cfg)
 
-    def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
-        out = self.net(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
-        if "blind" in self.outputs:  # the blind image is the network's last output
-            out = tuple(out[: len(self.outputs) - 1]) + (out[-1],)
-        return tuple(o.asnumpy() for o in out[: len(self.outputs)])
+    def _cell(self, names):
+        names = tuple(names or self.outputs)
+        cell = self._cells.get(names)
+        if cell is None:
+            unknown = [n for n in names if n not in self.outputs]
+            if unknown:
+                raise BackendError(f"this network has no output {unknown[0]!r} (outputs: {', '.join(self.outputs)})")
+            # the blind image is the network's last output, the others come in ``outputs`` order
+            index = tuple(-1 if n == "blind" else self.outputs.index(n) for n in names)
+            cell = self._cells[names] = _Outputs(self.net, index)
+        return cell
+
+    def __call__(self, tiles: np.ndarray, names=None) -> Tuple[np.ndarray, ...]:
+        out = self._cell(names)(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
+        return tuple(o.asnumpy() for o in out)
+
+
+def _outputs_cell():
+    from mindspore import nn
+
+    class Outputs(nn.Cell):
+        """``net``'s outputs at ``index`` only; in GRAPH_MODE what they do not need is not computed."""
+
+        def __init__(self, net, index):
+            super().__init__()
+            self.net, self.index = net, index
+
+        def construct(self, x):
+            out = self.net(x)
+            return tuple(out[i] for i in self.index)
+
+    return Outputs
+
+
+def _Outputs(net, index):
+    return _outputs_cell()(net, index)
 
 
 def _import_onnxruntime():
@@ -150,13 +187,14 @@ class OnnxBackend:
                 f"{path}: unknown outputs {unknown}; expected derain, desnow, " "recognition (export.py --task all)"
             )
 
-    def __call__(self, tiles: np.ndarray) -> Tuple[np.ndarray, ...]:
+    def __call__(self, tiles: np.ndarray, names=None) -> Tuple[np.ndarray, ...]:
         t = self.fixed_tile
         if tiles.shape[1:] != (3, t, t) or tiles.shape[0] != self.fixed_batch:
             raise BackendError(
                 f"ONNX model takes {self.fixed_batch}x3x{t}x{t} tiles, got " f"{'x'.join(map(str, tiles.shape))}"
             )
-        return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(tiles, np.float32)}))
+        fetch = list(names) if names else None
+        return tuple(self.session.run(fetch, {self.input_name: np.ascontiguousarray(tiles, np.float32)}))
 
 
 def make_backend(

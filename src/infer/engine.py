@@ -165,8 +165,10 @@ class Restorer:
             return True
         return height + (-height) % self.multiple <= self.tile and width + (-width) % self.multiple <= self.tile
 
-    def check_task(self, task: str):
-        """Output names needed for ``task``; raises EngineError if the model cannot serve it."""
+    def check_task(self, task: str, recognize: bool = False):
+        """Output names needed for ``task``; raises EngineError if the model cannot serve it.
+        A known task runs its own head only, plus the recognition head when ``recognize`` asks
+        for its scores (evaluation counts them); ``auto`` always needs them."""
         if task not in TASK_CHOICES:
             raise EngineError(f"--task {task!r} is not valid; choose one of {', '.join(TASK_CHOICES)}")
         if task == "auto" and "blind" in self.outputs:
@@ -186,27 +188,33 @@ class Restorer:
                     f"--task {task}: this model has no {names[0]} output "
                     f"(outputs: {', '.join(self.outputs)}); re-export with --task all"
                 )
-        if self.has_recognition:
+        if self.has_recognition and (task == "auto" or recognize):
             names.append("recognition")
         return names
 
-    def restore(self, image, task: str = "auto", progress: Optional[Callable[[int, int], None]] = None) -> Restored:
+    def restore(
+        self,
+        image,
+        task: str = "auto",
+        progress: Optional[Callable[[int, int], None]] = None,
+        recognize: bool = False,
+    ) -> Restored:
         """Restore one H x W x 3 image (uint8, or float in [0, 1]); ``progress(done, total)``
-        is called after each batch of tiles."""
+        is called after each batch of tiles. ``recognize``: also return the recognition scores
+        (and confidence) for a known ``task`` (``auto`` always does)."""
         start = time.perf_counter()
-        names = self.check_task(task)
-        pick = [self.outputs.index(n) for n in names]
+        names = self.check_task(task, recognize)
         img = _as_float_image(image)
         h, w = img.shape[:2]
         total = self.plan(h, w)
         done = [0]
 
         def fn(batch):
-            arrays = self.backend(batch)
+            arrays = self.backend(batch, names)
             done[0] = min(total, done[0] + batch.shape[0])
             if progress is not None:
                 progress(done[0], total)
-            return tuple(arrays[i] for i in pick)
+            return arrays
 
         if total == 1 and self._whole(h, w):
             outs = fn(np.ascontiguousarray(img.transpose(2, 0, 1)[None]))

@@ -114,7 +114,7 @@ def evaluate(
             prefix = f"[{set_name} {i}/{n}] {s.name}"
             progress.show(prefix)
             head = task or s.task
-            r = restorer.restore(s.input, task=head, progress=lambda d, t: progress.bar(prefix, d, t))
+            r = restorer.restore(s.input, task=head, recognize=True, progress=lambda d, t: progress.bar(prefix, d, t))
             out = to_uint8(r.image)
             if save_images:
                 write_rgb(os.path.join(folder, "images", os.path.splitext(s.name)[0] + ".png"), out)

@@ -156,6 +156,8 @@ def compare_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def _describe(r) -> str:
     how = "auto" if r.auto else "forced"
+    if r.confidence is None and not r.auto:  # a given task runs its own head only
+        return f"{r.task} ({how})"
     if r.confidence is None:
         return f"{r.task} ({how}, no recognition head)"
     return f"{r.task} ({how}, p={r.confidence:.3f})"

@@ -82,7 +82,7 @@ def evaluate_starter(restorer, root, ckpt=None):
     for label, task, pairs in scored:
         acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
         for name, inp, tgt in pairs:
-            r = restorer.restore(inp, task=task)
+            r = restorer.restore(inp, task=task, recognize=True)
             acc_out.add(name, to_uint8(r.image), tgt, task)
             acc_in.add(name, inp, tgt, task)
             if r.scores is not None:

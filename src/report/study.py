@@ -333,7 +333,7 @@ def score_sets(restorer, sets, blind=True):
     for label, task, kind, pairs in sets:
         s_out, s_in = MetricAccumulator(label), MetricAccumulator(label)
         for name, inp, tgt in pairs:
-            r = restorer.restore(inp, task=task)
+            r = restorer.restore(inp, task=task, recognize=True)
             pred = to_uint8(r.image)
             for a, img in ((s_out, pred), (acc[(kind, "out")], pred)):
                 a.add(name, img, tgt, task)
