@@ -75,8 +75,12 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
         "kodak24 light rain",
         "kodak24 heavy rain",
         "kodak24 snow",
+        "kodak24 lightest rain",
     ]
-    assert [s["n"] for s in result["sets"].values()] == [1, 1, 2, 2, 2]
+    assert [s["n"] for s in result["sets"].values()] == [1, 1, 2, 2, 2, 2]
+    assert all(0 <= s["worse"] <= s["n"] for s in result["sets"].values())
+    lightest = result["sets"]["kodak24 lightest rain"]["input"]["psnr_y"]
+    assert lightest > result["sets"]["kodak24 light rain"]["input"]["psnr_y"]
     heavy = result["sets"]["heavy rain pairs"]
     assert heavy["input"]["psnr_y"] < 25 and set(heavy["output"]) >= {"psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}
     for label in ("real rainy photos", "real snowy photos"):

@@ -356,7 +356,7 @@ class FakeRestorer:
 
     outputs = ("derain", "desnow", "recognition")
 
-    def restore(self, image, task="auto"):
+    def restore(self, image, task="auto", recognize=False):
         from types import SimpleNamespace
 
         return SimpleNamespace(image=image.astype(np.float32) / 255.0, scores=np.array([1.0, 0.0]), task=task)

@@ -5,7 +5,9 @@ Test data (``--data_root``, the layout of the shared data folder; nothing of it 
 - ``real/heavy_rain_pairs`` (Rain100H kind) and ``real/outdoor_rain_test1`` (Outdoor-Rain, rain +
   fog; target = input name up to the second ``_``): PSNR/SSIM of input and output, Y and RGB.
 - ``clean/kodak24`` rendered with fixed seeds as light rain, heavy rain and snow (levels
-  ``KODAK_RENDERS``), scored the same way.
+  ``KODAK_RENDERS``), and as the lightest rain the synthesis makes (level 0, no veil: where a
+  model that darkens or sharpens clean regions shows it), scored the same way. Every set also
+  counts the images the model made worse than its input (output PSNR-Y below the input's).
 - Blind mode (``--task auto``): the recognition head's choice for every Kodak render and for the
   real photos without ground truth (``real/photos_rain``, ``real/photos_snow``): confusion counts.
 
@@ -26,11 +28,13 @@ from ..logs import get_logger
 
 logger = get_logger(__name__)
 
-KODAK_RENDERS = (
+KODAK_RENDERS = (  # label, task, level, seed (the miniature study's test renders too)
     ("kodak24 light rain", "rain", 0.25, 11),
     ("kodak24 heavy rain", "rain", 0.9, 12),
     ("kodak24 snow", "snow", 0.5, 13),
 )
+# the lightest rain the synthesis makes: level 0 and no veil (the veil is forced off)
+LIGHTEST_RENDER = ("kodak24 lightest rain", "rain", 0.0, 14)
 PAIR_SETS = (
     ("heavy rain pairs", "real/heavy_rain_pairs", "rain"),
     ("rain + fog pairs", "real/outdoor_rain_test1", "rain"),
@@ -63,9 +67,13 @@ def _scored_sets(root):
         out.append((label, task, pairs))
     kodak_dir = os.path.join(root, "clean", "kodak24")
     kodak = [(f, read_rgb(os.path.join(kodak_dir, f))) for f in _images(kodak_dir)]
-    for label, task, level, seed in KODAK_RENDERS:
-        fn = add_rain if task == "rain" else add_snow
-        pairs = [(f, fn(img, np.random.default_rng((seed, i)), level=level), img) for i, (f, img) in enumerate(kodak)]
+    for label, task, level, seed in KODAK_RENDERS + (LIGHTEST_RENDER,):
+        haze = False if label == LIGHTEST_RENDER[0] else None
+        pairs = []
+        for i, (f, img) in enumerate(kodak):
+            rng = np.random.default_rng((seed, i))
+            bad = add_rain(img, rng, haze=haze, level=level) if task == "rain" else add_snow(img, rng, level=level)
+            pairs.append((f, bad, img))
         out.append((label, task, pairs))
     return out
 
@@ -81,10 +89,12 @@ def evaluate_starter(restorer, root, ckpt=None):
     scored = _scored_sets(root)
     for label, task, pairs in scored:
         acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
+        worse = 0
         for name, inp, tgt in pairs:
             r = restorer.restore(inp, task=task, recognize=True)
-            acc_out.add(name, to_uint8(r.image), tgt, task)
-            acc_in.add(name, inp, tgt, task)
+            after = acc_out.add(name, to_uint8(r.image), tgt, task)
+            before = acc_in.add(name, inp, tgt, task)
+            worse += int(after["psnr_y"] < before["psnr_y"])
             if r.scores is not None:
                 chose[_choice(r.scores)] += 1
         result["sets"][label] = {
@@ -92,13 +102,15 @@ def evaluate_starter(restorer, root, ckpt=None):
             "n": len(pairs),
             "input": acc_in.means()["all"],
             "output": acc_out.means()["all"],
+            "worse": worse,
         }
         result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose}
         m_in, m_out = result["sets"][label]["input"], result["sets"][label]["output"]
         logger.info(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
     result["drm_distances"] = None
     if ckpt:
-        photos = [inp for label, task, pairs in scored if label.startswith("kodak24 ") for _, inp, _ in pairs[:4]]
+        renders = {r[0] for r in KODAK_RENDERS}
+        photos = [inp for label, task, pairs in scored if label in renders for _, inp, _ in pairs[:4]]
         result["drm_distances"] = drm_distances(ckpt, photos)
     for label, rel, task in REAL_PHOTOS:
         folder = os.path.join(root, rel)
@@ -114,14 +126,14 @@ def evaluate_starter(restorer, root, ckpt=None):
 def format_markdown(result):
     lines = [
         "| test data | task | n | input PSNR-Y / SSIM-Y | output PSNR-Y / SSIM-Y | gain Y (dB) "
-        "| input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| worse than input | input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, s in result["sets"].items():
         i, o = s["input"], s["output"]
         lines.append(
             f"| {label} | {s['task']} | {s['n']} | {i['psnr_y']:.2f} / {i['ssim_y']:.3f} "
-            f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} "
+            f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} | {s.get('worse', '–')} "
             f"| {i['psnr_rgb']:.2f} / {i['ssim_rgb']:.3f} | {o['psnr_rgb']:.2f} / {o['ssim_rgb']:.3f} |"
         )
     lines += [
