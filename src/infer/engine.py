@@ -49,6 +49,10 @@ TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
 DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS (512: 4.1 GiB)
 # Per-preset default tiles, chosen by measuring 1080p speed and peak memory (bench/bench_infer.py
 # --configs; README "Performance"); presets not listed use DEFAULT_TILE.
+# starter: 512. 256/32 was faster at 1080p in 2 of 3 idle same-run measurements (1.49x against
+# 1.27x over tiny@256/32 with MindSpore, `--task auto`), but restores worse: with 256 tiles the
+# shipped weights lose 0.5 dB on Kodak24 light rain and 0.9 dB on the lightest rain, and blind
+# mode falls to 83% on the Kodak24 snow renders (python report.py starter --tile 256).
 PRESET_TILES = {"starter": 512}
 DEFAULT_OVERLAP = 32
 
