@@ -9,10 +9,10 @@ Every backend exposes
 * ``fixed_batch``: ``None`` or the only batch size it accepts;
 * ``multiple``: the network's stride (inputs are padded to it; 32 for both presets).
 
-``backend(tiles, names)`` returns only the outputs ``names`` asks for, in that order. The MindSpore
-backend then runs a graph that computes only those (one compiled graph per set of names: with
-``("derain",)`` the desnowing and recognition heads are not run at all, which is why a known
-``--task`` is faster than ``auto``); an ONNX model computes what it was exported with.
+``backend(tiles, names)`` returns only the outputs ``names`` asks for, in that order. For a single
+image output the MindSpore backend runs the graph ``export.py --task rain|snow`` exports, so the
+other image head and the recognition head are not run (why a known ``--task`` is faster than
+``auto``); an ONNX model computes what it was exported with.
 
 ``MindSporeBackend(net)`` runs a SmartAssign cell (GRAPH_MODE when the context says so: MindSpore
 compiles once per input shape and reuses the graph). ``OnnxBackend(path)`` runs a model written by
@@ -82,41 +82,28 @@ class MindSporeBackend:
         return cls(net, model_cfg)
 
     def _cell(self, names):
+        """(cell, index) for ``names``: one image output runs export's ``InferenceWrapper`` for that
+        task (the graph ``export.py --task rain`` writes: only that head is computed); anything else
+        runs the whole network and picks ``index`` from its outputs."""
         names = tuple(names or self.outputs)
-        cell = self._cells.get(names)
-        if cell is None:
-            unknown = [n for n in names if n not in self.outputs]
-            if unknown:
-                raise BackendError(f"this network has no output {unknown[0]!r} (outputs: {', '.join(self.outputs)})")
-            # the blind image is the network's last output, the others come in ``outputs`` order
-            index = tuple(-1 if n == "blind" else self.outputs.index(n) for n in names)
-            cell = self._cells[names] = _Outputs(self.net, index)
-        return cell
+        unknown = [n for n in names if n not in self.outputs]
+        if unknown:
+            raise BackendError(f"this network has no output {unknown[0]!r} (outputs: {', '.join(self.outputs)})")
+        task = {("derain",): "rain", ("desnow",): "snow"}.get(names)
+        if task is None:  # the blind image is the network's last output, the others in ``outputs`` order
+            return self.net, tuple(-1 if n == "blind" else self.outputs.index(n) for n in names)
+        if task not in self._cells:
+            from .export import InferenceWrapper
+
+            self._cells[task] = InferenceWrapper(self.net, task)
+        return self._cells[task], None
 
     def __call__(self, tiles: np.ndarray, names=None) -> Tuple[np.ndarray, ...]:
-        out = self._cell(names)(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
-        return tuple(o.asnumpy() for o in out)
-
-
-def _outputs_cell():
-    from mindspore import nn
-
-    class Outputs(nn.Cell):
-        """``net``'s outputs at ``index`` only; in GRAPH_MODE what they do not need is not computed."""
-
-        def __init__(self, net, index):
-            super().__init__()
-            self.net, self.index = net, index
-
-        def construct(self, x):
-            out = self.net(x)
-            return tuple(out[i] for i in self.index)
-
-    return Outputs
-
-
-def _Outputs(net, index):
-    return _outputs_cell()(net, index)
+        cell, index = self._cell(names)
+        out = cell(self._ms.Tensor(np.ascontiguousarray(tiles, dtype=np.float32)))
+        if index is None:
+            return (out.asnumpy(),)
+        return tuple(out[i].asnumpy() for i in index)
 
 
 def _import_onnxruntime():

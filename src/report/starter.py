@@ -67,8 +67,8 @@ def _scored_sets(root):
         out.append((label, task, pairs))
     kodak_dir = os.path.join(root, "clean", "kodak24")
     kodak = [(f, read_rgb(os.path.join(kodak_dir, f))) for f in _images(kodak_dir)]
-    for label, task, level, seed in KODAK_RENDERS + (LIGHTEST_RENDER,):
-        haze = False if label == LIGHTEST_RENDER[0] else None
+    renders = [(r, None) for r in KODAK_RENDERS] + [(LIGHTEST_RENDER, False)]
+    for (label, task, level, seed), haze in renders:  # haze None: the veil drawn with the level's chance
         pairs = []
         for i, (f, img) in enumerate(kodak):
             rng = np.random.default_rng((seed, i))
