@@ -48,10 +48,23 @@ def quasi_sparsity(r, image, filters):
     return _filter_l1(r, filters) + _filter_l1(image - r, filters)
 
 
-def recognition_loss(r_re, onehot):
-    """Eq. (16): MSE between R_re and the one-hot label (rain = [1, 0], snow = [0, 1])."""
+def recognition_loss(r_re, onehot, weight=None):
+    """Eq. (16): MSE between R_re and the one-hot label (rain = [1, 0], snow = [0, 1]).
+    ``weight`` (N,) of 0/1 leaves samples out: the mean is then over the samples with weight 1
+    (0 when there are none)."""
     d = r_re - onehot
-    return (d * d).mean()
+    if weight is None:
+        return (d * d).mean()
+    per_sample = (d * d).mean(axis=1)
+    return (per_sample * weight).sum() / ops.maximum(weight.sum(), ops.ones((), weight.dtype))
+
+
+def has_weather(image, target):
+    """1 for samples whose input differs from the target, 0 for clean crops (input = target,
+    ``data.corpus.clean_fraction``): a clean crop shows neither rain nor snow, so it carries no
+    label for eq. (16) and only teaches the head of its stream to leave clean pixels alone."""
+    diff = ops.abs(image - target).reshape(image.shape[0], -1).max(axis=1)
+    return (diff > 0).astype(ms.float32)
 
 
 def _distance(a, b):
@@ -97,7 +110,7 @@ class SmartAssignLoss(nn.Cell):
     """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra, d_same,
     d_cross[, L_fused]); d_same/d_cross are the mean same-kind and cross-kind distances of the rows
     of M (logged, not trained). Terms switched off by the model (V5 no recognition; V1/V2 no
-    contrast) are returned as 0.
+    contrast) are returned as 0. L_recog leaves out clean crops (input = target, see ``has_weather``).
     Strategy networks (docs/design.md, "Strategies") add, through flags on the network:
 
     * ``network.fused`` (cross-stitch): the training outputs end with a fused blind image; the
@@ -142,7 +155,8 @@ class SmartAssignLoss(nn.Cell):
         l_sparse = quasi_sparsity(r, image, self.filters)
         l_recog = zero
         if self.use_recog:
-            l_recog = recognition_loss(out[2], ops.one_hot(label, 2, ops.ones((), ms.float32), zero))
+            onehot = ops.one_hot(label, 2, ops.ones((), ms.float32), zero)
+            l_recog = recognition_loss(out[2].astype(ms.float32), onehot, has_weather(image, target))
         l_contra, d_same, d_cross = zero, zero, zero
         if self.use_contra:
             k = 3 if self.use_recog else 2

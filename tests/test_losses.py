@@ -219,3 +219,29 @@ def test_total_uses_each_samples_own_head():
     cell2 = SmartAssignLoss(_FixedNet([rdr2, rds2, rre] + m))
     out2 = [float(o.asnumpy()) for o in cell2(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(label))]
     assert out2[1:4] == pytest.approx(out[1:4], rel=1e-6)
+
+
+def test_recognition_leaves_out_clean_crops():
+    """A clean crop (input = target) has no weather to recognise: eq. (16) averages over the other
+    samples only, its own score has no effect, and a batch of clean crops gives L_recog = 0."""
+    rdr, rds = (RNG.random((3, 3, 16, 16)).astype(np.float32) for _ in range(2))
+    img = RNG.random((3, 3, 16, 16)).astype(np.float32)
+    tgt = RNG.random((3, 3, 16, 16)).astype(np.float32)
+    tgt[1] = img[1]  # sample 1 is a clean crop
+    rre = RNG.standard_normal((3, 2)).astype(np.float32)
+    m = [unit_rows(RNG.standard_normal((3, 4, 8))) for _ in range(3)]
+    label = np.array([0, 1, 1], np.int32)
+
+    def recog(scores, image=img):
+        cell = SmartAssignLoss(_FixedNet([rdr, rds, scores] + m))
+        return float(cell(ms.Tensor(image), ms.Tensor(tgt), ms.Tensor(label))[4].asnumpy())
+
+    keep = [0, 2]
+    assert recog(rre) == pytest.approx(np.mean((rre[keep] - np.eye(2)[label[keep]]) ** 2), rel=1e-5)
+    moved = rre.copy()
+    moved[1] += 7.0
+    assert recog(moved) == pytest.approx(recog(rre), rel=1e-6)
+    assert recog(rre, image=tgt) == 0.0
+    assert recognition_loss(
+        ms.Tensor(rre), ms.Tensor(np.eye(2, dtype=np.float32)[label]), ms.Tensor(np.ones(3, np.float32))
+    ).asnumpy() == pytest.approx(np.mean((rre - np.eye(2)[label]) ** 2), rel=1e-5)

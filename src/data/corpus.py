@@ -17,7 +17,9 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
 - ``scale``: length scale of the synthetic streaks and flakes (1 = pixels of a ~500 px photo).
 - ``clean_fraction``: share of training crops left clean (input = target, default 0): they teach
   the heads to leave a photo without weather unchanged. Whether crop ``k`` stays clean is drawn
-  from its own generator, so the other crops and their degradations do not depend on it.
+  from its own generator, so the other crops and their degradations do not depend on it. A clean
+  crop keeps its stream's label for the head it trains, but the recognition loss leaves it out
+  (``losses.has_weather``): it shows no weather to recognise.
 """
 import functools
 import os
