@@ -11,7 +11,7 @@ from src.models import PRESETS, build_network
 from helpers import mixed_batch
 
 
-@pytest.mark.parametrize("preset", ["tiny", pytest.param("default", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("preset", ["tiny", "lite", pytest.param("default", marks=pytest.mark.slow)])
 def test_head_shapes_odd_size(preset):
     net = build_network({"preset": preset}, seed=0)
     x = ms.Tensor(np.random.default_rng(0).random((2, 3, 67, 101), dtype=np.float32))
