@@ -122,16 +122,24 @@ def build_parser():
         default=os.path.join(ROOT, "..", "shared", "data"),
         help="folder with clean/kodak24 and real/{heavy_rain_pairs,outdoor_rain_test1,photos_rain,photos_snow}",
     )
-    s.add_argument("--out", default=os.path.join("docs", "starter.md"), help="Markdown (JSON beside it)")
+    s.add_argument(
+        "--out",
+        default=None,
+        help="Markdown (JSON beside it); default docs/starter.md, with --package --name NAME, NAME_results.md in docs",
+    )
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
     s.add_argument(
         "--package",
         metavar="RUN",
-        help="also ship RUN (its best.ckpt and newest step checkpoint) "
-        "as weights/starter.ckpt + weights/starter.json",
+        help="also ship RUN (its best.ckpt and newest step checkpoint) " "as weights/<name>.ckpt + weights/<name>.json",
     )
-    s.add_argument("--note", default="", help="with --package: a note for starter.json (e.g. why training stopped)")
+    s.add_argument(
+        "--name",
+        default="starter",
+        help="with --package: the weights' name (default starter = the default checkpoint of infer/eval/export)",
+    )
+    s.add_argument("--note", default="", help="with --package: a note for <name>.json (e.g. why training stopped)")
     return p
 
 
@@ -217,6 +225,13 @@ def _main(argv):
         from src.infer.weights import resolve_ckpt
         from src.report.starter import write_starter_report
 
+        if args.package:
+            from src.report.starter import check_weights_name
+
+            check_weights_name(args.name)
+        if args.out is None:
+            named = args.package and args.name != "starter"
+            args.out = os.path.join("docs", f"{args.name}_results.md" if named else "starter.md")
         if args.package and not args.ckpt_file:
             args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
         ckpt, _ = resolve_ckpt(args.ckpt_file)
@@ -233,8 +248,8 @@ def _main(argv):
         if args.package:
             from src.report.starter import package_run
 
-            package_run(args.package, os.path.join(ROOT, "weights"), result, args.note)
-            print("report.py: shipped weights/starter.ckpt, weights/starter.json, weights/resume/")
+            package_run(args.package, os.path.join(ROOT, "weights"), result, args.note, args.name)
+            print(f"report.py: shipped weights/{args.name}.ckpt, weights/{args.name}.json, weights/resume/")
     elif args.command == "bench":
         from src.report.bench import run_bench
 

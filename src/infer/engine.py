@@ -53,7 +53,10 @@ DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS 
 # 1.27x over tiny@256/32 with MindSpore, `--task auto`), but restores worse: with 256 tiles the
 # shipped weights lose 0.5 dB on Kodak24 light rain and 0.9 dB on the lightest rain, and blind
 # mode falls to 83% on the Kodak24 snow renders (python report.py starter --tile 256).
-PRESET_TILES = {"starter": 512}
+# lite: 512. The shipped lite weights at 256 against 512 tiles (python report.py starter --tile):
+# light rain +1.30 / +2.19 dB, lightest rain -0.66 / -0.23, rain + fog +0.60 / +1.28; 1080p speed
+# 1.90x / 1.85x over tiny@256/32 (same run), so 512.
+PRESET_TILES = {"starter": 512, "lite": 512}
 DEFAULT_OVERLAP = 32
 
 

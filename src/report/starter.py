@@ -17,6 +17,7 @@ except the blind-mode counts, which follow the recognition head. Writes JSON and
 
 import json
 import os
+import re
 
 import numpy as np
 
@@ -171,10 +172,19 @@ def write_starter_report(restorer, root, out_json, out_md, extra=None, ckpt=None
     return result
 
 
-def package_run(run_dir, weights_dir, results, steps_note=""):
-    """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/starter.ckpt``, its newest step
+def check_weights_name(name):
+    """``--name`` names ``weights/<name>.ckpt``: lower-case letters, digits and ``_``."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name or ""):
+        raise ReportError(f"--name {name!r}: use lower-case letters, digits and _ (it names weights/<name>.ckpt)")
+
+
+def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
+    """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/<name>.ckpt``, its newest step
     checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
-    ``weights/starter.json`` with the training config, data, steps and the measured results."""
+    ``weights/<name>.json`` with the training config, data, steps and the measured results.
+    ``starter`` is the default checkpoint of infer/eval/export; another name ships weights beside
+    it (``--ckpt_file weights/<name>.ckpt``), with resume files prefixed ``<name>_`` so that shipping
+    one never removes another's."""
     import shutil
     import yaml
     from ..train import checkpoint
@@ -186,12 +196,17 @@ def package_run(run_dir, weights_dir, results, steps_note=""):
         raise ReportError(f"{run_dir}: no ckpt/best.ckpt or step checkpoint; train first (configs/starter.yaml)")
     _, _, best_meta = checkpoint.read(best)
     _, _, last_meta = checkpoint.read(steps[-1])
-    os.makedirs(os.path.join(weights_dir, "resume"), exist_ok=True)
-    for old in os.listdir(os.path.join(weights_dir, "resume")):
-        os.remove(os.path.join(weights_dir, "resume", old))
+    check_weights_name(name)
+    resume_dir = os.path.join(weights_dir, "resume")
+    prefix = "" if name == "starter" else name + "_"
+    resume_name = prefix + os.path.basename(steps[-1])
+    os.makedirs(resume_dir, exist_ok=True)
+    for old in os.listdir(resume_dir):
+        if old.startswith(prefix + "step_") and old != resume_name:
+            os.remove(os.path.join(resume_dir, old))
     for src, dst in (
-        (best, os.path.join(weights_dir, "starter.ckpt")),
-        (steps[-1], os.path.join(weights_dir, "resume", os.path.basename(steps[-1]))),
+        (best, os.path.join(weights_dir, name + ".ckpt")),
+        (steps[-1], os.path.join(resume_dir, resume_name)),
     ):
         tmp = dst + ".tmp"
         shutil.copyfile(src, tmp)
@@ -199,17 +214,17 @@ def package_run(run_dir, weights_dir, results, steps_note=""):
     with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     info = {
-        "checkpoint": "weights/starter.ckpt",
+        "checkpoint": f"weights/{name}.ckpt",
         "selected": "best validation PSNR-Y on the held-out "
         "BSDS500 val photos rendered with a fixed seed (never a test set)",
         "best": {k: best_meta.get(k) for k in ("step", "epoch", "best_psnr")},
         "trained_steps": last_meta.get("step"),
-        "resume_checkpoint": "weights/resume/" + os.path.basename(steps[-1]),
+        "resume_checkpoint": "weights/resume/" + resume_name,
         "note": steps_note,
         "config": config,
         "results": results,
     }
-    with open(os.path.join(weights_dir, "starter.json"), "w", encoding="utf-8") as fh:
+    with open(os.path.join(weights_dir, name + ".json"), "w", encoding="utf-8") as fh:
         json.dump(info, fh, indent=1, default=float)
         fh.write("\n")
     return info
