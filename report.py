@@ -125,19 +125,20 @@ def build_parser():
     s.add_argument(
         "--out",
         default=None,
-        help="Markdown (JSON beside it); default docs/starter.md, with --package --name NAME, NAME_results.md in docs",
+        help="Markdown (JSON beside it); default docs/starter.md, with --name NAME NAME_results.md in docs",
     )
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
     s.add_argument(
         "--package",
         metavar="RUN",
-        help="also ship RUN (its best.ckpt and newest step checkpoint) " "as weights/<name>.ckpt + weights/<name>.json",
+        help="also ship RUN (its best.ckpt and newest step checkpoint) as weights/<name>.ckpt + weights/<name>.json",
     )
     s.add_argument(
         "--name",
         default="starter",
-        help="with --package: the weights' name (default starter = the default checkpoint of infer/eval/export)",
+        help="the weights' name: names the report and, with --package, weights/<name>.ckpt "
+        "(default starter = the default checkpoint of infer/eval/export)",
     )
     s.add_argument("--note", default="", help="with --package: a note for <name>.json (e.g. why training stopped)")
     return p
@@ -223,15 +224,11 @@ def _main(argv):
         from src.infer.backends import make_backend
         from src.infer.engine import DEFAULT_OVERLAP, Restorer
         from src.infer.weights import resolve_ckpt
-        from src.report.starter import write_starter_report
+        from src.report.starter import check_weights_name, write_starter_report
 
-        if args.package:
-            from src.report.starter import check_weights_name
-
-            check_weights_name(args.name)
+        check_weights_name(args.name)  # before the evaluation, not after it
         if args.out is None:
-            named = args.package and args.name != "starter"
-            args.out = os.path.join("docs", f"{args.name}_results.md" if named else "starter.md")
+            args.out = os.path.join("docs", "starter.md" if args.name == "starter" else f"{args.name}_results.md")
         if args.package and not args.ckpt_file:
             args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
         ckpt, _ = resolve_ckpt(args.ckpt_file)
