@@ -207,6 +207,41 @@ def test_rain_veil_is_drawn_apart_from_the_streak_level():
     assert lo < 0.5 < 0.95 < hi
 
 
+def test_rain_splashes_sit_low_and_are_flat():
+    """Ground splashes (synthesis version 3): bright, wider than tall, denser towards the bottom,
+    and never in a frame above the random ground row (top rows stay free on average)."""
+    h, w = 240, 320
+    tops, bottoms, flat = [], [], []
+    for i in range(20):
+        layer = synth._splash_layer(np.random.default_rng(i), h, w, 1.0, 1.0)
+        assert 0.0 <= layer.min() and layer.max() <= 1.0
+        tops.append(layer[: h // 4].mean())
+        bottoms.append(layer[-h // 4 :].mean())
+        ys, xs = np.nonzero(layer > 0.2)
+        if len(ys):
+            flat.append(np.abs(np.diff(layer, axis=1)).sum() < np.abs(np.diff(layer, axis=0)).sum())
+    assert np.mean(bottoms) > 3 * np.mean(tops) > 0
+    assert np.mean(flat) > 0.9  # edges are mostly horizontal: a flat ellipse changes faster vertically
+    lo, hi = synth.RAIN_RANGES["splash_density"]
+    light = synth._splash_layer(np.random.default_rng(0), h, w, 0.0, 1.0)
+    assert 0 < lo < hi and light.mean() < synth._splash_layer(np.random.default_rng(0), h, w, 1.0, 1.0).mean()
+
+
+def test_rain_mist_is_a_dim_directional_haze():
+    """Far rain (synthesis version 3): it brightens the frame smoothly (no streak reaches the
+    brightness of a near streak) and carries the rain's direction (smoother along it)."""
+    img = _photo(3, 160, 200)
+    plain = synth.add_rain(img, np.random.default_rng(7), haze=False, level=0.0, mist=False, splash=False)
+    misty = synth.add_rain(img, np.random.default_rng(7), haze=False, level=0.0, mist=True, splash=False)
+    lift = misty.astype(np.float32).mean(axis=2) - plain.astype(np.float32).mean(axis=2)
+    assert lift.min() >= -1 and 3 < lift.mean() < 60, lift.mean()
+    far = synth._streak_layer(np.random.default_rng(0), (200, 200), 0.03, 1, 50.0, 0.0, 0.1, 2.0)
+    assert np.abs(np.diff(far, axis=0)).mean() < 0.5 * np.abs(np.diff(far, axis=1)).mean()  # vertical rain
+    for key in ("mist_prob", "splash_prob"):
+        lo, hi = synth.RAIN_RANGES[key]
+        assert 0 <= lo < hi <= 0.6, key  # heavy rain shows them more often, light rain seldom
+
+
 def test_rain_ranges_are_ordered_light_to_heavy():
     for key in ("density", "length", "width", "brightness", "veil_prob"):
         lo, hi = synth.RAIN_RANGES[key]

@@ -27,6 +27,8 @@ def test_rain_is_deterministic_and_adds_bright_streaks():
     assert np.array_equal(a, synth.render(img, "rain", 3, "x.png", 0, haze=0.0))
     assert not np.array_equal(a, synth.render(img, "rain", 4, "x.png", 0, haze=0.0))
     assert not np.array_equal(a, synth.render(img, "rain", 3, "x.png", 1, haze=0.0))
+    # streaks alone (no far-rain mist, no splashes): bright, sparse and elongated
+    a = synth.add_rain(img, np.random.default_rng(3), haze=False, level=0.6, mist=False, splash=False)
     diff = a.astype(int) - img.astype(int)
     assert diff.min() >= -1  # screen blend never darkens (up to rounding)
     streak = diff.max(axis=2) > 40

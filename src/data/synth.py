@@ -24,10 +24,11 @@ from src.logs import get_logger
 logger = get_logger(__name__)
 
 # What the renderers draw; results made with another version are not comparable (the study checks
-# it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light.
-SYNTH_VERSION = 2
-DEMO_VERSION = 3          # 2: val renderings; 3: rendered by SYNTH_VERSION 2 (older demos are rebuilt
-                          # in place, see build_demo)
+# it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light;
+# 3: rain adds far-rain mist and ground splashes (heavy real downpours show both).
+SYNTH_VERSION = 3
+DEMO_VERSION = 4          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by SYNTH_VERSION 3
+                          # (older demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
 # scikit-image photos that ship with the wheel (no download). chelsea == cat, so only one is used.
@@ -56,11 +57,7 @@ def _line_kernel(length, angle_deg):
 
 def _veil(img, rng, beta, light):
     """Blend towards atmospheric light ``light`` with a smooth depth proxy (top = far)."""
-    h, w = img.shape[:2]
-    ramp = np.linspace(1.0, 0.3, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
-    noise = cv2.resize(rng.random((4, 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    depth = np.clip(0.75 * ramp + 0.25 * noise, 0, 1)
-    t = np.exp(-beta * depth)[:, :, None]
+    t = np.exp(-beta * _depth(img.shape[0], img.shape[1], rng))[:, :, None]
     return img * t + light * (1.0 - t)
 
 
@@ -81,6 +78,15 @@ RAIN_RANGES = dict(
     veil_prob=(0.2, 0.5),        # chance of a haze veil, light → heavy streaks
     veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d)), its own level
     veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
+    mist_prob=(0.0, 0.5),        # chance of far rain (a textured, directional white haze), light → heavy
+    mist_density=(0.02, 0.05),   # its drops per pixel (any level)
+    mist_length=(25.0, 70.0),    # its streak length (px)
+    mist_brightness=(0.06, 0.16),  # its per-drop brightness (dim: it shows as haze, not as streaks)
+    mist_blur=(1.2, 3.0),        # its Gaussian blur σ (px)
+    splash_prob=(0.05, 0.6),     # chance of splashes on the ground, light → heavy
+    splash_density=(0.0004, 0.003),  # splashes per pixel where the ground is (log-interpolated by u)
+    splash_radius=(0.6, 2.2),    # splash half-height × 1/0.6 (flat ellipses 1.6r × 0.6r, px)
+    splash_brightness=(0.3, 0.8),
 )
 # Snow: a level u sets flake counts and sizes, from small dense flakes (Snow100K-S kind) to large
 # flakes with a strong veil (Snow100K-L, CSD kind).
@@ -106,10 +112,49 @@ def _loglerp(lo_hi, u):
     return float(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u))
 
 
-def add_rain(clean, rng, haze=None, level=None, scale=None):
+def _streak_layer(rng, shape, density, width, length, angle, brightness, blur):
+    """One layer of streaks: drops at ``density`` per pixel, ``width`` px wide, motion-blurred
+    ``length`` px along ``angle``, peak ``brightness``, softened by a Gaussian of σ ``blur``."""
+    drops = (rng.random(shape) < density).astype(np.float32) * rng.uniform(0.5, 1.0, shape).astype(np.float32)
+    if width > 1:
+        drops = cv2.dilate(drops, np.ones((1, width), np.uint8))
+    layer = cv2.filter2D(drops, -1, _line_kernel(length, angle))
+    layer = np.clip(layer * max(length, 3.0) * brightness, 0, 1)
+    return cv2.GaussianBlur(layer, (0, 0), blur)
+
+
+def _depth(h, w, rng):
+    """A smooth depth proxy in [0, 1] (top = far), with low-frequency noise."""
+    ramp = np.linspace(1.0, 0.3, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
+    noise = cv2.resize(rng.random((4, 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(0.75 * ramp + 0.25 * noise, 0, 1)
+
+
+def _splash_layer(rng, h, w, u, scale):
+    """Splashes: small flat bright ellipses whose density rises towards the bottom of the frame
+    from a random row (the ground; a crop may show only ground, so the row can lie above it)."""
+    R = RAIN_RANGES
+    start = rng.uniform(-0.5, 0.7)
+    rows = np.clip((np.linspace(0, 1, h, dtype=np.float32) - start) / (1 - start), 0, 1)
+    n = int(h * w * _loglerp(R["splash_density"], u) * float(rows.mean()) / (scale * scale))
+    layer = np.zeros((h, w), np.float32)
+    if n < 1:
+        return layer
+    ys = rng.choice(h, size=n, p=rows / rows.sum())
+    xs = rng.integers(0, w, n)
+    radii = rng.uniform(*R["splash_radius"], n) * scale
+    alphas = rng.uniform(*R["splash_brightness"], n)
+    for y, x, r, a in zip(ys, xs, radii, alphas):
+        axes = (max(int(round(1.6 * r)), 1), max(int(round(0.6 * r)), 1))
+        cv2.ellipse(layer, (int(x), int(y)), axes, 0.0, 0.0, 360.0, float(a), -1, cv2.LINE_AA)
+    return cv2.GaussianBlur(layer, (0, 0), 0.6)
+
+
+def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=None):
     """Render rain streaks over a uint8 RGB image; returns uint8 (screen blend O = 1-(1-B)(1-S),
     then optionally the veil I = O·T + A(1-T)). ``level`` in [0, 1] (drawn when None) sets the
     intensity; ``haze`` True/False forces the veil, None draws it with a level-dependent chance;
+    ``mist`` (far rain) and ``splash`` (ground splashes) likewise;
     ``scale`` multiplies every length (default: image size / 512, so a photo renders alike at any
     resolution)."""
     R = RAIN_RANGES
@@ -121,16 +166,22 @@ def add_rain(clean, rng, haze=None, level=None, scale=None):
     streaks = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(R["layers"][0], R["layers"][1] + 1))):
         v = float(np.clip(u + rng.uniform(-0.15, 0.15), 0, 1))
-        density = _loglerp(R["density"], v) / scale      # same streak coverage at any size
-        drops = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
         width = int(np.clip(round(_lerp(R["width"], v) + rng.uniform(-0.5, 0.5)), 1, 3))
-        if width > 1:
-            drops = cv2.dilate(drops, np.ones((1, width), np.uint8))
         length = _lerp(R["length"], v) * rng.uniform(0.6, 1.3) * scale
-        layer = cv2.filter2D(drops, -1, _line_kernel(length, base_angle + rng.uniform(-4, 4)))
-        layer = np.clip(layer * max(length, 3.0) * _lerp(R["brightness"], v) * rng.uniform(0.8, 1.1), 0, 1)
-        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(*R["blur"]))
+        layer = _streak_layer(rng, (h, w), _loglerp(R["density"], v) / scale, width, length,
+                              base_angle + rng.uniform(-4, 4), _lerp(R["brightness"], v) * rng.uniform(0.8, 1.1),
+                              rng.uniform(*R["blur"]))
         streaks = 1 - (1 - streaks) * (1 - layer)
+    draw = rng.random() < _lerp(R["mist_prob"], u)
+    if draw if mist is None else mist:  # far rain: dense, dim, soft streaks, denser far away
+        length = rng.uniform(*R["mist_length"]) * scale
+        far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length,
+                            base_angle + rng.uniform(-4, 4), rng.uniform(*R["mist_brightness"]),
+                            rng.uniform(*R["mist_blur"]) * max(scale, 0.5))
+        streaks = 1 - (1 - streaks) * (1 - far * _depth(h, w, rng))
+    draw = rng.random() < _lerp(R["splash_prob"], u)
+    if draw if splash is None else splash:  # drops bursting on the ground: flat bright blobs, near = low
+        streaks = 1 - (1 - streaks) * (1 - _splash_layer(rng, h, w, u, scale))
     tint = rng.uniform(0.9, 1.0, 3).astype(np.float32)
     out = 1 - (1 - img) * (1 - streaks[:, :, None] * tint)
     if haze is None:
