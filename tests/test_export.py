@@ -174,6 +174,12 @@ def test_onnx_parity_task_all_odd_size(exported, inputs, reference):
         == ["derain", "desnow", "recognition"]
     )
     assert [list(o.shape) for o in got] == [o["shape"] for o in info["outputs"]]
+    # one graph per output beside it, each computing exactly that output
+    assert info["parts"] == {n: f"sa_all_odd.{n}.onnx" for n in ("derain", "desnow", "recognition")}
+    for k, name in enumerate(("derain", "desnow", "recognition")):
+        part, out = _onnx_run(os.path.join(os.path.dirname(model), info["parts"][name]), inputs["odd"])
+        assert [o.name for o in part.get_outputs()] == [name]
+        assert _max_diff(out, [reference["odd"][k]]) <= ONNX_TOL
 
 
 @pytest.mark.slow
@@ -190,6 +196,7 @@ def test_onnx_parity_task_auto(exported, inputs, reference):
 def test_onnx_task_snow_is_the_desnow_head(exported, inputs, reference):
     sess, got = _onnx_run(exported["onnx_snow"][0], inputs["one"])
     assert [o.name for o in sess.get_outputs()] == ["desnow"]
+    assert "parts" not in json.load(open(exported["onnx_snow"][1]))  # one output: no parts
     assert _max_diff(got, [reference["one"][1]]) <= ONNX_TOL
 
 
@@ -204,6 +211,14 @@ def test_wrapper_tasks_and_no_recognition():
     full = build_network({"preset": "tiny"}, seed=0)
     assert InferenceWrapper(full, "all").output_names() == ("derain", "desnow", "recognition")
     assert InferenceWrapper(full, "rain").output_names() == ("derain",)
+    assert InferenceWrapper(full, "recognition").output_names() == ("recognition",)
+    with pytest.raises(ExportError, match="does not have"):
+        InferenceWrapper(v5, "recognition")
+
+
+def test_recognition_graph_is_the_full_graphs_scores(ref_net, inputs, reference):
+    got = InferenceWrapper(ref_net, "recognition")(ms.Tensor(inputs["one"])).asnumpy()
+    np.testing.assert_allclose(got, reference["one"][2], atol=1e-5)
 
 
 def test_wrapper_clip_option(ref_net, inputs, reference):

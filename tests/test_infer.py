@@ -97,6 +97,52 @@ def test_a_known_task_runs_only_its_head(backend, image_300x500, whole_300x500):
         backend(image_300x500.transpose(2, 0, 1)[None].astype(np.float32), ("blind",))
 
 
+def test_blind_mode_recognises_a_shrunk_view_then_runs_one_head(backend, image_300x500):
+    """A photo larger than the recognition view: recognition alone on the view (area-shrunk to
+    the view's long side), then only the chosen head on the photo's tiles; the same image as the
+    forced head, the same scores as recognising the view directly. A photo within the view keeps
+    one pass with both heads."""
+    calls = []
+
+    def spy(tiles, names=None):
+        calls.append((tuple(names or ()), tiles.shape[2:]))
+        return backend(tiles, names)
+
+    spy.outputs, spy.multiple, spy.preset = backend.outputs, backend.multiple, None
+    engine = Restorer(spy, tile=128, overlap=32, view=128)
+    r = engine.restore(image_300x500, task="auto")
+    view = cv2.resize(image_300x500, (128, 77), interpolation=cv2.INTER_AREA)
+    assert calls[0] == (("recognition",), (77, 128)) and r.tiles == 15
+    head = "derain" if r.task == "rain" else "desnow"
+    assert [c[0] for c in calls[1:]] == [(head,)] * 15
+    direct = backend(np.ascontiguousarray(view.transpose(2, 0, 1)[None]), ("recognition",))[0][0]
+    assert np.allclose(r.scores, direct, atol=1e-6)
+    forced = Restorer(backend, tile=128, overlap=32, view=128).restore(image_300x500, task=r.task)
+    assert np.array_equal(r.image, forced.image) and forced.scores is None
+    calls.clear()  # a known task with its recognition scores asked for (evaluation): the same two passes
+    k = engine.restore(image_300x500, task="snow", recognize=True)
+    assert [c[0] for c in calls] == [("recognition",)] + [("desnow",)] * 15 and np.allclose(k.scores, direct, atol=1e-6)
+    calls.clear()
+    Restorer(spy, tile=128, overlap=32, view=500).restore(image_300x500, task="auto")
+    assert [c[0] for c in calls] == [("derain", "desnow", "recognition")] * 15
+    with pytest.raises(EngineError, match="recognition view"):
+        Restorer(backend, view=0)
+
+
+def test_blind_mode_picks_by_the_scores_with_and_without_a_view():
+    """With the recognition head's output fixed, a photo larger than the view (two passes) and
+    one within it (one pass) both get the head the scores pick, with the same confidence."""
+    net = build_network(MODEL_CFG, seed=0)  # its own: the scores are overwritten
+    be = MindSporeBackend(net, MODEL_CFG)
+    x = photo(96, 200, seed=4)
+    for scores, expected in (((2.0, -1.0), "rain"), ((-0.5, 1.5), "snow")):
+        set_recognition(net, *scores)
+        for view in (64, 512):
+            r = Restorer(be, tile=64, overlap=16, view=view).restore(x, task="auto")
+            assert r.task == expected and r.auto
+            assert r.confidence == pytest.approx(softmax(scores).max(), abs=1e-5)
+
+
 @pytest.mark.parametrize("h,w,tile,overlap", [(67, 101, 64, 32), (5, 7, 32, 8), (33, 130, 64, 32)])
 def test_odd_sizes(backend, h, w, tile, overlap):
     x = photo(h, w, seed=1)

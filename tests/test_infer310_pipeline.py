@@ -26,7 +26,7 @@ import preprocess as pre_cli
 from helpers import add_rain, add_snow, network_reachable, smooth_image
 from src.data.image_io import read_rgb, write_rgb
 from src.infer.backends import MindSporeBackend
-from src.infer.engine import Restorer, pad_image_to_multiple
+from src.infer.engine import Restorer, pad_image_to_multiple, recognition_view
 from src.infer.export import export_network
 from src.infer.pipeline310 import run_tiles, to_float
 from src.infer.tiling import split_tiles
@@ -38,7 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 FETCH = REPO / "scripts" / "fetch_mindspore_lite.sh"
 SCRIPT = REPO / "scripts" / "run_infer_310.sh"
 TILE, OVERLAP = 64, 16
-SIZES = {"a_rain": (100, 90, "rain"), "b_snow": (50, 70, "snow"), "c_rain": (64, 64, "rain")}
+# d_snow is wider than the recognition view (512): blind mode recognises its shrunk view's tiles
+SIZES = {
+    "a_rain": (100, 90, "rain"),
+    "b_snow": (50, 70, "snow"),
+    "c_rain": (64, 64, "rain"),
+    "d_snow": (40, 600, "snow"),
+}
 LITE_VERSION_MESSAGE = "can only support the maximum mind ir version"
 
 
@@ -109,7 +115,7 @@ def pipeline(setup):
     manifest = json.loads((d / "pre" / "manifest.json").read_text())
     graph = nn.GraphCell(ms.load(setup["mindir"]))
     n = run_tiles(lambda x: graph(ms.Tensor(x)), manifest["bin_dir"], str(d / "results"), manifest["input_shape"])
-    assert n == sum(len(e["tiles"]) for e in manifest["images"])
+    assert n == sum(len(e["tiles"]) + len((e["view"] or {}).get("tiles", [])) for e in manifest["images"])
     for task in ("auto", "rain"):
         assert (
             post_cli.main(
@@ -149,6 +155,15 @@ def test_tiles_are_split_tiles_of_the_padded_image(setup, pipeline):
         for fname, tile in zip(e["tiles"], tiles):
             got = np.fromfile(os.path.join(m["bin_dir"], fname), np.float32).reshape(1, 3, TILE, TILE)
             np.testing.assert_array_equal(got[0], tile)
+    views = {e["name"]: e["view"] for e in m["images"]}
+    assert [n for n, v in views.items() if v] == ["d_snow"]  # only the photo larger than the view
+    shrunk = recognition_view(to_float(read_rgb(str(setup["data"] / "input" / "d_snow.png"))))
+    assert shrunk.shape == (34, 512, 3) and (views["d_snow"]["height"], views["d_snow"]["width"]) == (34, 512)
+    vtiles, vtiling = split_tiles(pad_image_to_multiple(shrunk, 32), TILE, OVERLAP)
+    assert views["d_snow"]["tiling"] == json.loads(json.dumps(vtiling)) and len(views["d_snow"]["tiles"]) == len(vtiles)
+    for fname, tile in zip(views["d_snow"]["tiles"], vtiles):
+        got = np.fromfile(os.path.join(m["bin_dir"], fname), np.float32).reshape(1, 3, TILE, TILE)
+        np.testing.assert_array_equal(got[0], tile)
     pad = {e["name"]: e["padding"] for e in m["images"]}
     assert pad["a_rain"] == {"bottom": 28, "right": 6, "mode": "reflect"}
     assert pad["c_rain"] == {"bottom": 0, "right": 0, "mode": "none"}

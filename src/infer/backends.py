@@ -10,9 +10,10 @@ Every backend exposes
 * ``multiple``: the network's stride (inputs are padded to it; 32 for both presets).
 
 ``backend(tiles, names)`` returns only the outputs ``names`` asks for, in that order. For a single
-image output the MindSpore backend runs the graph ``export.py --task rain|snow`` exports, so the
-other image head and the recognition head are not run (why a known ``--task`` is faster than
-``auto``); an ONNX model computes what it was exported with.
+output the MindSpore backend runs the graph ``export.py --task rain|snow|recognition`` exports,
+so the other heads are not run (what makes a known ``--task``, and blind mode's restore-with-one-
+head pass, fast); an ONNX model runs the part of its export that computes exactly that output
+(``parts`` in its JSON, written by ``export.py --task all``), else the whole exported graph.
 
 ``MindSporeBackend(net)`` runs a SmartAssign cell (GRAPH_MODE when the context says so: MindSpore
 compiles once per input shape and reuses the graph). ``OnnxBackend(path)`` runs a model written by
@@ -82,14 +83,15 @@ class MindSporeBackend:
         return cls(net, model_cfg)
 
     def _cell(self, names):
-        """(cell, index) for ``names``: one image output runs export's ``InferenceWrapper`` for that
-        task (the graph ``export.py --task rain`` writes: only that head is computed); anything else
-        runs the whole network and picks ``index`` from its outputs."""
+        """(cell, index) for ``names``: one output (an image or the recognition scores) runs
+        export's ``InferenceWrapper`` for that task (the graph ``export.py --task rain`` writes: only
+        that head is computed); anything else runs the whole network and picks ``index`` from its
+        outputs."""
         names = tuple(names or self.outputs)
         unknown = [n for n in names if n not in self.outputs]
         if unknown:
             raise BackendError(f"this network has no output {unknown[0]!r} (outputs: {', '.join(self.outputs)})")
-        task = {("derain",): "rain", ("desnow",): "snow"}.get(names)
+        task = {("derain",): "rain", ("desnow",): "snow", ("recognition",): "recognition"}.get(names)
         if task is None:  # the blind image is the network's last output, the others in ``outputs`` order
             return self.net, tuple(-1 if n == "blind" else self.outputs.index(n) for n in names)
         if task not in self._cells:
@@ -164,6 +166,17 @@ class OnnxBackend:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
+        self.parts = {}  # output name -> session computing only it
+        for name, fname in (info.get("parts") or {}).items():
+            part = os.path.join(os.path.dirname(os.path.abspath(path)), fname)
+            if not os.path.isfile(part):
+                raise BackendError(f"{path}: its part {part} is missing; re-export with export.py --task all")
+            try:
+                self.parts[name] = ort.InferenceSession(part, sess_options=options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise BackendError(f"{part}: ONNX Runtime cannot load it ({exc})") from exc
+            if [o.name for o in self.parts[name].get_outputs()] != [name]:
+                raise BackendError(f"{part}: expected the single output {name!r}; re-export with export.py --task all")
         got = [o.name for o in self.session.get_outputs()]
         if names and got != names:
             raise BackendError(f"{path}: outputs {got} differ from its JSON {names}; re-export")
@@ -181,7 +194,10 @@ class OnnxBackend:
                 f"ONNX model takes {self.fixed_batch}x3x{t}x{t} tiles, got " f"{'x'.join(map(str, tiles.shape))}"
             )
         fetch = list(names) if names else None
-        return tuple(self.session.run(fetch, {self.input_name: np.ascontiguousarray(tiles, np.float32)}))
+        feed = {self.input_name: np.ascontiguousarray(tiles, np.float32)}
+        if fetch and len(fetch) == 1 and fetch[0] in self.parts:
+            return tuple(self.parts[fetch[0]].run(fetch, feed))
+        return tuple(self.session.run(fetch, feed))
 
 
 def make_backend(

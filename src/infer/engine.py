@@ -12,10 +12,15 @@ image does, then split into ``tile`` x ``tile`` tiles overlapping by ``overlap``
 (``tiling.tile_apply``), and cropped back. A backend with a fixed tile shape (ONNX) always goes
 through tiles of exactly that size (small images are padded up to it).
 
-Task choice (``task="auto"``): the recognition head's two raw scores (rain, snow), for a tiled
-image the average of the tiles' scores weighted by each tile's area share (what ``tiling`` does
-for non-image outputs), pick the derain output if score_rain >= score_snow, else the desnow
-output. Confidence = softmax of the two scores at the chosen task (0.5 = undecided).
+Task choice (``task="auto"``): the recognition head's two raw scores (rain, snow) pick the derain
+output if score_rain >= score_snow, else the desnow output. Confidence = softmax of the two
+scores at the chosen task (0.5 = undecided). The head sees the photo at most ``RECOGNITION_VIEW``
+px on its long side, the scale of the ~500 px photos the models are trained on: a larger photo is
+first shrunk (area interpolation) into this *view*, recognised there (one call when the view fits
+in a tile, else its tiles' scores averaged by area share, as ``tiling`` does for non-image
+outputs), and then restored with the chosen head only, so blind mode costs one small extra pass
+instead of a second image head and the recognition head on every tile. A photo no larger than the
+view is restored and recognised in one pass with both heads.
 ``task="rain"|"snow"`` forces a head (the confidence then says how much recognition agrees).
 Strategy models with a ``blind`` output (cross-stitch: the fusion head; task-parameterised: the
 decoder at γ = softmax(recognition), decided per tile) answer ``auto`` with that image instead;
@@ -28,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import cv2
 import numpy as np
 
 from .tiling import tile_apply, tile_grid
@@ -40,7 +46,9 @@ __all__ = [
     "Restored",
     "Restorer",
     "TASK_CHOICES",
+    "RECOGNITION_VIEW",
     "pad_image_to_multiple",
+    "recognition_view",
     "softmax",
 ]
 
@@ -58,6 +66,7 @@ DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS 
 # 1.90x / 1.85x over tiny@256/32 (same run), so 512.
 PRESET_TILES = {"starter": 512, "lite": 512}
 DEFAULT_OVERLAP = 32
+RECOGNITION_VIEW = 512  # long side (px) of the photo as the recognition head sees it
 
 
 class EngineError(UsageError):
@@ -96,6 +105,21 @@ def pad_image_to_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
+def recognition_view(img: np.ndarray, size: int = RECOGNITION_VIEW) -> np.ndarray:
+    """The H x W x C image the recognition head sees: ``img`` itself when its long side is at most
+    ``size``, else ``img`` shrunk with area interpolation to a long side of ``size``."""
+    h, w = img.shape[:2]
+    if max(h, w) <= size:
+        return img
+    s = size / float(max(h, w))
+    return cv2.resize(img, (max(1, int(round(w * s))), max(1, int(round(h * s)))), interpolation=cv2.INTER_AREA)
+
+
+def _by_scores(scores) -> str:
+    """The task the recognition scores (rain, snow) pick: rain on a tie."""
+    return "rain" if scores[0] >= scores[1] else "snow"
+
+
 def _as_float_image(image) -> np.ndarray:
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
@@ -112,7 +136,8 @@ class Restorer:
 
     ``tile=None`` means the backend's fixed tile, else ``DEFAULT_TILE``; ``tile=0`` = whole image
     (not for fixed-tile backends). ``tile_batch`` tiles go through the backend at a time (always
-    full batches, so one compiled shape serves every image).
+    full batches, so one compiled shape serves every image). ``view``: long side of the image the
+    recognition head sees (``RECOGNITION_VIEW``; see the module docstring).
     """
 
     def __init__(
@@ -123,6 +148,7 @@ class Restorer:
         tile_batch: int = 1,
         window: str = "cosine",
         margin: Optional[int] = None,
+        view: int = RECOGNITION_VIEW,
     ):
         self.backend = backend
         self.multiple = int(getattr(backend, "multiple", 32))
@@ -151,7 +177,9 @@ class Restorer:
         if tile_batch < 1:
             raise EngineError(f"--tile_batch must be >= 1, got {tile_batch}")
         self.tile, self.overlap, self.tile_batch = int(tile), int(overlap), int(tile_batch)
-        self.window, self.margin = window, margin
+        if isinstance(view, bool) or not isinstance(view, (int, np.integer)) or view < 1:
+            raise EngineError(f"the recognition view must be a positive size in pixels, got {view!r}")
+        self.window, self.margin, self.view = window, margin, int(view)
         self.outputs = tuple(backend.outputs)
 
     @property
@@ -211,7 +239,23 @@ class Restorer:
         (and confidence) for a known ``task`` (``auto`` always does)."""
         start = time.perf_counter()
         names = self.check_task(task, recognize)
+        auto = task == "auto"
         img = _as_float_image(image)
+        view = recognition_view(img, self.view) if "recognition" in names and "blind" not in names else img
+        if view is img:  # one pass: the heads and, if asked, recognition on the same pixels
+            by_name, total = self._run(img, names, progress)
+            if auto:
+                task = "blind" if "blind" in by_name else _by_scores(by_name["recognition"])
+        else:  # recognise on the view, then restore with one head
+            scores = self._run(view, ["recognition"])[0]["recognition"]
+            task = _by_scores(scores) if auto else task
+            by_name, total = self._run(img, [TASK_OUTPUT[task]], progress)
+            by_name["recognition"] = scores
+        return self._restored(by_name, task, auto, total, start)
+
+    def _run(self, img: np.ndarray, names, progress=None):
+        """({name: array}, tiles): the backend's ``names`` outputs for a float H x W x 3 image,
+        whole or tiled (images cropped back to H x W, scores averaged by tile area)."""
         h, w = img.shape[:2]
         total = self.plan(h, w)
         done = [0]
@@ -239,15 +283,13 @@ class Restorer:
                 fixed_batch=self.tile_batch > 1,
             )
             outs = [o[:h, :w] if o.ndim == 3 else o for o in outs]
-        by_name = dict(zip(names, outs))
+        return dict(zip(names, outs)), total
+
+    @staticmethod
+    def _restored(by_name, chosen, auto, total, start) -> Restored:
+        """The Restored record of head ``chosen`` (``blind``, ``rain`` or ``snow``)."""
         scores = by_name.get("recognition")
         probs = softmax(scores) if scores is not None else None
-        if task == "auto" and "blind" in by_name:
-            chosen = "blind"
-        elif task == "auto":
-            chosen = "rain" if scores[0] >= scores[1] else "snow"
-        else:
-            chosen = task
         if probs is None:
             confidence = None
         elif chosen == "blind":
@@ -258,7 +300,7 @@ class Restorer:
         return Restored(
             image_out,
             chosen,
-            task == "auto",
+            auto,
             confidence,
             None if scores is None else np.asarray(scores, np.float64).reshape(-1),
             total,

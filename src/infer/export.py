@@ -10,6 +10,7 @@ task       outputs (names, in this order)                      needs
            ``recognition`` (N,2) (omitted without recognition)
 ``rain``   ``derain`` (N,3,H,W)                                --
 ``snow``   ``desnow`` (N,3,H,W)                                --
+``recognition`` ``recognition`` (N,2) only                     the recognition head
 ``auto``   ``restored`` (N,3,H,W): per sample, the derained     the recognition head
            image if score[rain] >= score[snow], else desnowed  (or a blind output)
 =========  ==================================================  ============================
@@ -19,8 +20,14 @@ task-parameterised decoder at γ = softmax(recognition)) add ``blind`` (N,3,H,W)
 of ``all``, and ``auto`` returns that image as ``restored``.
 
 ``auto`` decides per *tile* when the model runs on tiles; for one decision per photo export
-``all`` and let the host choose from the merged recognition output (``postprocess.py``, the
-``Restorer`` of ``src/infer/engine.py``).
+``all`` and let the host choose from the recognition output (``postprocess.py``, the
+``Restorer`` of ``src/infer/engine.py``: on a shrunk view of a large photo, then one head).
+
+ONNX parts: ONNX Runtime computes every output of a graph whatever the caller fetches, so an ONNX
+``all`` export also writes one graph per output, ``<name>.derain.onnx``, ``<name>.desnow.onnx``
+and ``<name>.recognition.onnx`` (the sidecar lists them under ``parts``). The ONNX backend runs
+the part that computes exactly what the engine asks for: one head per tile, recognition alone on
+the view. (MindSpore prunes the unused heads itself; the 310 program runs the ``all`` graph.)
 
 Clipping: outputs are **not** clipped by default, so a tile's output equals the checkpoint
 network's bit for bit and merged tiles equal in-process tiled inference; images are clipped once,
@@ -64,7 +71,8 @@ __all__ = [
 ]
 
 FORMATS = ("MINDIR", "ONNX", "AIR")
-TASKS = ("all", "rain", "snow", "auto")
+TASKS = ("all", "rain", "snow", "auto", "recognition")
+PART_TASKS = {"derain": "rain", "desnow": "snow", "recognition": "recognition"}  # ONNX parts of ``all``
 EXTENSIONS = {"MINDIR": ".mindir", "ONNX": ".onnx", "AIR": ".air"}
 INPUT_NAME = "input"
 SIDECAR_VERSION = 1
@@ -86,6 +94,11 @@ class InferenceWrapper(nn.Cell):
             raise ExportError(f"task={task!r} is not valid; choose one of {', '.join(TASKS)}")
         self.recognition = net.recognition
         self.blind = net.blind
+        if task == "recognition" and not self.recognition:
+            raise ExportError(
+                "task 'recognition' exports the recognition head, which this model does not have "
+                "(model.recognition: false)"
+            )
         if task == "auto" and not (self.recognition or self.blind):
             raise ExportError(
                 "task 'auto' picks the image by the recognition scores, but this model "
@@ -106,7 +119,9 @@ class InferenceWrapper(nn.Cell):
                 + (("recognition",) if self.recognition else ())
                 + (("blind",) if self.blind else ())
             )
-        return {"rain": ("derain",), "snow": ("desnow",), "auto": ("restored",)}[self.task]
+        return {"rain": ("derain",), "snow": ("desnow",), "auto": ("restored",), "recognition": ("recognition",)}[
+            self.task
+        ]
 
     def _finish(self, img, h, w):
         img = img[:, :, :h, :w]
@@ -117,6 +132,8 @@ class InferenceWrapper(nn.Cell):
     def construct(self, x):
         h, w = x.shape[2], x.shape[3]
         out = self.net(x)
+        if self.task == "recognition":
+            return out[2]
         r_dr = self._finish(out[0], h, w)
         r_ds = self._finish(out[1], h, w)
         if self.task == "rain":
@@ -206,6 +223,15 @@ def export_network(
         ms.export(wrapper, example, file_name=base, file_format=file_format)
     if not os.path.isfile(model_path):
         raise ExportError(f"MindSpore reported no error but {model_path} was not written")
+    parts = {}
+    if file_format == "ONNX" and task == "all":  # ONNX Runtime runs a whole graph: one per output too
+        for name in names:
+            if name in PART_TASKS:
+                part = InferenceWrapper(net, PART_TASKS[name], clip=clip)
+                parts[name] = f"{base}.{name}{ext}"
+                ms.onnx.export(part, example, file_name=parts[name], input_names=[INPUT_NAME], output_names=[name])
+                if not os.path.isfile(parts[name]):
+                    raise ExportError(f"MindSpore reported no error but {parts[name]} was not written")
 
     cfg = _plain_config(model_cfg)
     info = {
@@ -231,6 +257,8 @@ def export_network(
         "mindspore_version": ms.__version__,
         "export_date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
+    if parts:
+        info["parts"] = {name: os.path.basename(path) for name, path in parts.items()}
     if extra:
         info.update(extra)
     json_path = sidecar_path(model_path)
@@ -265,8 +293,8 @@ def build_parser():
         "--task",
         default="all",
         choices=TASKS,
-        help="all: derain, desnow[, recognition]; rain/snow: that image; auto: per-tile "
-        "choice by the recognition scores",
+        help="all: derain, desnow[, recognition] (ONNX: also one file per output); rain/snow: that "
+        "image; recognition: the scores only; auto: per-tile choice by the recognition scores",
     )
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--clip", action="store_true", help="clip output images to [0, 1] in the graph")

@@ -14,7 +14,13 @@ smaller), and after blending (``TileMerger``) the result is cropped back to the 
      "images": [{"name", "input", "target", "height", "width", "exif",  # exif: orientation applied
                  "padding": {"bottom", "right", "mode"},     # stride padding (reflect|edge)
                  "tiles": [file names], "positions": [[y, x], ...],
-                 "tiling": <split_tiles manifest of the stride-padded image>}]}
+                 "tiling": <split_tiles manifest of the stride-padded image>,
+                 "view": null | {"height", "width", "tiles", "tiling"}}]}
+
+``view``: a photo larger than the recognition view (``engine.RECOGNITION_VIEW``, 512 px long side)
+is also written shrunk to it, as tiles ``<image>_v<k>.bin``, when the model has a recognition
+output: ``--task auto`` decides on the view's scores, as ``infer.py`` does, then reads only the
+chosen head's tiles of the photo.
 
 The C++ program (``ascend310_infer/out/main``) writes output ``i`` of tile ``<stem>.bin`` to
 ``<result_dir>/<stem>_<i>.bin``. Which output holds the image (``output_plan``):
@@ -25,8 +31,9 @@ exported task      --task       image read from
 rain / snow / auto (same)       output 0 (the only output)
 all                rain         output 0 (derain)
 all                snow         output 1 (desnow)
-all                auto         output 0 or 1 per image, by the merged recognition output 2
-                                (tile scores averaged by area share; rain if score >= snow)
+all                auto         output 0 or 1 per image, by the recognition output 2
+                                (rain if score >= snow) of the image's view when it has one,
+                                else of its tiles (scores averaged by area share)
 =================  ===========  =========================================================
 
 Orientation: an image without a target (a user's photo) is read with its EXIF orientation
@@ -51,7 +58,7 @@ import numpy as np
 
 from ..data.image_io import is_image_file, read_rgb, write_rgb
 from ..metrics import MetricAccumulator, to_uint8
-from .engine import DEFAULT_OVERLAP, pad_image_to_multiple
+from .engine import DEFAULT_OVERLAP, pad_image_to_multiple, recognition_view
 from .sidecar import read_sidecar
 from .tiling import TileMerger, split_tiles
 from ..errors import UsageError
@@ -61,7 +68,7 @@ logger = get_logger(__name__)
 
 __all__ = ["PipelineError", "default_overlap", "list_images", "output_plan", "postprocess", "preprocess", "run_tiles"]
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the recognition view of a large photo
 IMAGE_TASKS = ("rain", "snow", "auto")
 
 
@@ -186,6 +193,7 @@ def preprocess(
     for f in stale:  # a previous run's tiles would be fed to the model too
         os.remove(os.path.join(bin_dir, f))
     multiple = _multiple(info)
+    with_view = info is None or "recognition" in [o.get("name") for o in info.get("outputs", [])]
     entries = []
     total = 0
     for item in list_images(data_path, target_dir):
@@ -201,6 +209,17 @@ def preprocess(
             names.append(fname)
         ph, pw = padded.shape[0] - h, padded.shape[1] - w
         mode = "none" if not (ph or pw) else ("reflect" if (ph < h and pw < w) else "edge")
+        view = None
+        if with_view:
+            shrunk = recognition_view(to_float(rgb))
+            if shrunk.shape != (h, w, 3):  # a photo larger than the view: recognised on its view
+                vtiles, vtiling = split_tiles(pad_image_to_multiple(shrunk, multiple), tile, overlap)
+                view = {"height": shrunk.shape[0], "width": shrunk.shape[1], "tiles": [], "tiling": vtiling}
+                for k, t in enumerate(vtiles):
+                    fname = f"{item['name']}_v{k:04d}.bin"
+                    np.ascontiguousarray(t[None], dtype=np.float32).tofile(os.path.join(bin_dir, fname))
+                    view["tiles"].append(fname)
+                total += len(vtiles)
         entries.append(
             dict(
                 item,
@@ -211,6 +230,7 @@ def preprocess(
                 tiles=names,
                 positions=tiling["positions"],
                 tiling=tiling,
+                view=view,
             )
         )
         total += len(names)
@@ -280,6 +300,20 @@ def _stem(fname: str) -> str:
     return os.path.splitext(fname)[0]
 
 
+def _merge(result_dir: str, entry: dict, roles: Sequence[str], plan: Dict[str, int], outputs) -> tuple:
+    """The blended outputs ``roles`` of the tiles ``entry`` lists (an image's or its view's)."""
+    merger = TileMerger(entry["tiling"])
+    for fname in entry["tiles"]:
+        merger.add(
+            tuple(
+                _read_bin(os.path.join(result_dir, f"{_stem(fname)}_{plan[r]}.bin"), outputs[plan[r]]["shape"])
+                for r in roles
+            )
+        )
+    result = merger.result()
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
 def postprocess(
     manifest_path: str,
     result_dir: str,
@@ -310,23 +344,23 @@ def postprocess(
     acc = None
     images, heads = {}, {}
     for entry in manifest["images"]:
-        merger = TileMerger(entry["tiling"])
-        roles = list(plan)
-        for fname in entry["tiles"]:
-            arrays = tuple(
-                _read_bin(os.path.join(result_dir, f"{_stem(fname)}_{plan[r]}.bin"), outputs[plan[r]]["shape"])
-                for r in roles
-            )
-            merger.add(arrays)
-        merged = dict(zip(roles, merger.result()))
+        view = entry.get("view") if "recognition" in plan and task == "auto" else None
+        if "image" in plan:
+            roles = ["image"]
+        elif view:  # recognised on the view, then only the chosen head's tiles are read
+            (score,) = _merge(result_dir, view, ["recognition"], plan, outputs)
+            roles = ["rain" if score.reshape(-1)[0] >= score.reshape(-1)[1] else "snow"]
+        else:
+            roles = list(plan) if task == "auto" else [task]
+        merged = dict(zip(roles, _merge(result_dir, entry, roles, plan, outputs)))
         if "image" in plan:
             chosen, img = task, merged["image"]  # an "auto" export chose per tile
-        elif task == "auto":
+        elif len(roles) == 1:
+            chosen, img = roles[0], merged[roles[0]]
+        else:
             score = np.asarray(merged["recognition"]).reshape(-1)
             chosen = "rain" if score[0] >= score[1] else "snow"
             img = merged[chosen]
-        else:
-            chosen, img = task, merged[task]
         heads[chosen] = heads.get(chosen, 0) + 1
         pred = to_uint8(img[: entry["height"], : entry["width"]], layout="HWC")
         images[entry["name"]] = pred
