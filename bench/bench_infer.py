@@ -14,7 +14,8 @@ engine (``--task auto`` unless a config names ``:rain`` or ``:snow``: then only 
 and the ONNX model is exported with that task; ``:auto-tiles`` is blind mode as the engine ran it
 before the recognition view, both image heads and the recognition head on every tile; tiles of
 ``--tile`` with ``--tile_overlap``) after one warm-up run on the same image (graph compilation and
-session start are excluded from the timing), and reports its own peak RSS
+session start are excluded from the timing), times ``--repeats`` runs (the median is reported),
+and reports its own peak RSS
 (``ru_maxrss``: model, runtime and image buffers included). Targets: 1920x1080 with peak RSS
 <= 3 GiB; 3840x2160 completes.
 """
@@ -69,9 +70,12 @@ def worker(args):
     t0 = time.perf_counter()
     restorer.restore(image, task=task)  # compile / warm up every graph and shape the timed run uses
     warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result = restorer.restore(image, task=task)
-    seconds = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):  # the median: single runs varied by up to 40% on this machine
+        t0 = time.perf_counter()
+        result = restorer.restore(image, task=task)
+        times.append(time.perf_counter() - t0)
+    seconds = sorted(times)[len(times) // 2]
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(
         "RESULT "
@@ -82,6 +86,7 @@ def worker(args):
                 "tiles": result.tiles,
                 "warmup_s": warm,
                 "seconds": seconds,
+                "runs_s": times,
                 "s_per_mp": seconds / (width * height / 1e6),
                 "peak_rss_gib": rss_gib,
             }
@@ -136,7 +141,7 @@ def label(preset, tile, overlap, task):
     return f"{preset}@{tile}/{overlap}" + ("" if task == "auto" else f":{task}")
 
 
-def run_config(preset, tile, overlap, task, backends, sizes, threads, folder):
+def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, repeats=3):
     """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process."""
     t0 = time.perf_counter()
     ckpt, onnx = prepare(preset, tile, folder, task)
@@ -172,6 +177,8 @@ def run_config(preset, tile, overlap, task, backends, sizes, threads, folder):
                 str(overlap),
                 "--task",
                 task,
+                "--repeats",
+                str(repeats),
             ]
             if threads:
                 cmd += ["--threads", str(threads)]
@@ -238,6 +245,7 @@ def main(argv=None):
         "the task defaults to auto); overrides --preset/--tile",
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per (backend, size); the median is reported")
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
     p.add_argument("--json", help="also write the results as JSON to this path")
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
@@ -260,7 +268,7 @@ def main(argv=None):
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows = []
     for preset, tile, overlap, task in configs:
-        rows += run_config(preset, tile, overlap, task, backends, sizes, args.threads, folder)
+        rows += run_config(preset, tile, overlap, task, backends, sizes, args.threads, folder, args.repeats)
     failed = sum(1 for r in rows if "failed" in r)
     if len(configs) > 1:
         print_ratios(rows, configs)
