@@ -382,8 +382,25 @@ def test_onnx_backend_equals_mindspore(net, onnx_model, image_300x500, tmp_path,
             assert a.task == b.task and a.tiles == b.tiles
             assert np.abs(a.image - b.image).max() <= 1e-4
             assert np.abs(a.scores - b.scores).max() <= 1e-4
+    # one output = the part graph computing only it (ONNX Runtime runs every output of a graph)
+    be = OnnxBackend(onnx_model)
+    assert sorted(be.parts) == ["derain", "desnow", "recognition"]
+    tile = np.ascontiguousarray(image_300x500[:128, :128].transpose(2, 0, 1)[None], dtype=np.float32)
+    full = be.session.run(None, {be.input_name: tile})
+    for k, name in enumerate(("derain", "desnow", "recognition")):
+        assert np.abs(be(tile, (name,))[0] - full[k]).max() <= 1e-5
+    # a photo larger than the view: both backends recognise the same view, then run one head
+    a = Restorer(MindSporeBackend(net, MODEL_CFG, fixed_tile=128), overlap=32, view=192).restore(image_300x500)
+    b = Restorer(be, overlap=32, view=192).restore(image_300x500)
+    assert a.task == b.task and np.abs(a.scores - b.scores).max() <= 1e-4 and np.abs(a.image - b.image).max() <= 1e-4
     with pytest.raises(EngineError, match="takes 128x128 tiles only"):
         Restorer(OnnxBackend(onnx_model), tile=256)
+    import shutil  # an export whose part file went missing is refused with what to do
+
+    for f in ("tiny.onnx", "tiny.onnx.json", "tiny.derain.onnx", "tiny.desnow.onnx"):
+        shutil.copy(os.path.join(os.path.dirname(onnx_model), f), tmp_path / f)
+    with pytest.raises(BackendError, match="tiny.recognition.onnx is missing; re-export"):
+        OnnxBackend(str(tmp_path / "tiny.onnx"))
     write_rgb(str(tmp_path / "p.png"), to_uint8(photo(67, 101, seed=5)))
     assert (
         infer.main(
