@@ -120,6 +120,14 @@ def _import_onnxruntime():
     return onnxruntime
 
 
+def _open_session(ort, path: str, options):
+    """An ONNX Runtime CPU session of ``path``; a file it cannot load is a one-line BackendError."""
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise BackendError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+
+
 class OnnxBackend:
     """An ONNX model from ``export.py`` run by ONNX Runtime (CPU) at its fixed tile shape."""
 
@@ -163,20 +171,14 @@ class OnnxBackend:
             options.inter_op_num_threads = 1
         if info.get("parts"):  # several sessions, one thread pool each: idle pools must not spin
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise BackendError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+        self.session = _open_session(ort, str(path), options)
         self.input_name = self.session.get_inputs()[0].name
         self.parts = {}  # output name -> session computing only it
         for name, fname in (info.get("parts") or {}).items():
             part = os.path.join(os.path.dirname(os.path.abspath(path)), fname)
             if not os.path.isfile(part):
                 raise BackendError(f"{path}: its part {part} is missing; re-export with export.py --task all")
-            try:
-                self.parts[name] = ort.InferenceSession(part, sess_options=options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own exception types
-                raise BackendError(f"{part}: ONNX Runtime cannot load it ({exc})") from exc
+            self.parts[name] = _open_session(ort, part, options)
             if [o.name for o in self.parts[name].get_outputs()] != [name]:
                 raise BackendError(f"{part}: expected the single output {name!r}; re-export with export.py --task all")
         got = [o.name for o in self.session.get_outputs()]

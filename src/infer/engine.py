@@ -50,6 +50,7 @@ __all__ = [
     "pad_image_to_multiple",
     "recognition_view",
     "softmax",
+    "task_by_scores",
 ]
 
 TASK_CHOICES = ("auto", "rain", "snow")
@@ -115,7 +116,7 @@ def recognition_view(img: np.ndarray, size: int = RECOGNITION_VIEW) -> np.ndarra
     return cv2.resize(img, (max(1, int(round(w * s))), max(1, int(round(h * s)))), interpolation=cv2.INTER_AREA)
 
 
-def _by_scores(scores) -> str:
+def task_by_scores(scores) -> str:
     """The task the recognition scores (rain, snow) pick: rain on a tie."""
     return "rain" if scores[0] >= scores[1] else "snow"
 
@@ -245,10 +246,10 @@ class Restorer:
         if view is img:  # one pass: the heads and, if asked, recognition on the same pixels
             by_name, total = self._run(img, names, progress)
             if auto:
-                task = "blind" if "blind" in by_name else _by_scores(by_name["recognition"])
+                task = "blind" if "blind" in by_name else task_by_scores(by_name["recognition"])
         else:  # recognise on the view, then restore with one head
             scores = self._run(view, ["recognition"])[0]["recognition"]
-            task = _by_scores(scores) if auto else task
+            task = task_by_scores(scores) if auto else task
             by_name, total = self._run(img, [TASK_OUTPUT[task]], progress)
             by_name["recognition"] = scores
         return self._restored(by_name, task, auto, total, start)

@@ -58,7 +58,7 @@ import numpy as np
 
 from ..data.image_io import is_image_file, read_rgb, write_rgb
 from ..metrics import MetricAccumulator, to_uint8
-from .engine import DEFAULT_OVERLAP, pad_image_to_multiple, recognition_view
+from .engine import DEFAULT_OVERLAP, pad_image_to_multiple, recognition_view, task_by_scores
 from .sidecar import read_sidecar
 from .tiling import TileMerger, split_tiles
 from ..errors import UsageError
@@ -344,23 +344,18 @@ def postprocess(
     acc = None
     images, heads = {}, {}
     for entry in manifest["images"]:
-        view = entry.get("view") if "recognition" in plan and task == "auto" else None
-        if "image" in plan:
-            roles = ["image"]
-        elif view:  # recognised on the view, then only the chosen head's tiles are read
+        view = entry.get("view") if "recognition" in plan else None
+        if view:  # recognised on the view, then only the chosen head's tiles are read
             (score,) = _merge(result_dir, view, ["recognition"], plan, outputs)
-            roles = ["rain" if score.reshape(-1)[0] >= score.reshape(-1)[1] else "snow"]
+            roles = [task_by_scores(score.reshape(-1))]
         else:
-            roles = list(plan) if task == "auto" else [task]
+            roles = list(plan)
         merged = dict(zip(roles, _merge(result_dir, entry, roles, plan, outputs)))
-        if "image" in plan:
-            chosen, img = task, merged["image"]  # an "auto" export chose per tile
-        elif len(roles) == 1:
-            chosen, img = roles[0], merged[roles[0]]
-        else:
-            score = np.asarray(merged["recognition"]).reshape(-1)
-            chosen = "rain" if score[0] >= score[1] else "snow"
-            img = merged[chosen]
+        if "recognition" in merged:
+            chosen = task_by_scores(np.asarray(merged["recognition"]).reshape(-1))
+        else:  # "image": an "auto" export chose per tile
+            chosen = task if "image" in plan else roles[0]
+        img = merged["image" if "image" in plan else chosen]
         heads[chosen] = heads.get(chosen, 0) + 1
         pred = to_uint8(img[: entry["height"], : entry["width"]], layout="HWC")
         images[entry["name"]] = pred
