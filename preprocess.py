@@ -1,7 +1,7 @@
 """310 pipeline, step 1: images -> fixed-shape float32 NCHW tile .bin files + manifest.json.
 
     python preprocess.py --data_path DIR --output_path OUT --mindir_json MODEL.mindir[.json]
-        [--target_dir DIR] [--overlap N] [--tile N]
+        [--target_dir DIR] [--overlap N] [--tile N] [--task auto|rain|snow]
 
 DIR is a folder of images, or a paired folder with input/ and target/ sub-folders (targets
 enable metrics in postprocess.py). Tiles go to OUT/tiles/<image>_t<k>.bin; see
@@ -27,6 +27,12 @@ def build_parser():
     p.add_argument("--tile", type=int, default=None, help="tile size when no JSON is given")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels (default tile // 8)")
     p.add_argument("--target_dir", default=None, help="folder of ground truths (same names) for metrics")
+    p.add_argument(
+        "--task",
+        default="auto",
+        choices=("auto", "rain", "snow"),
+        help="the task postprocess.py will use: rain or snow skips the tiles blind mode recognises on",
+    )
     return p
 
 
@@ -41,6 +47,7 @@ def _main(argv):
         overlap=args.overlap,
         target_dir=args.target_dir,
         export_json=args.mindir_json,
+        task=args.task,
     )
 
 

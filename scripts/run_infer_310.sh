@@ -82,6 +82,7 @@ run_step build bash "$ROOT/ascend310_infer/build.sh"
 PRE=(--data_path "$DATA" --output_path "$OUT/preprocess" --mindir_json "$MINDIR.json" --tile "$TILE")
 [ -n "${OVERLAP:-}" ] && PRE+=(--overlap "$OVERLAP")
 [ "$TARGET_DIR" != "none" ] && PRE+=(--target_dir "$TARGET_DIR")
+[ -n "$TASK" ] && PRE+=(--task "$TASK")
 run_step preprocess "$PY" "$ROOT/preprocess.py" "${PRE[@]}"
 
 # 3. infer

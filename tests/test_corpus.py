@@ -136,6 +136,24 @@ def test_clean_fraction_leaves_crops_clean_without_shifting_the_others(tree):
         assert "data.corpus.clean_fraction" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_clean_pick_keeps_the_brightest_candidate_and_leaves_the_other_crops(tree):
+    """data.corpus.clean_pick: a clean crop is the brightest of that many candidates of its photo,
+    at least as bright as the crop it replaces; the rendered crops do not change."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    one = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.3)
+    four = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.3, clean_pick=4)
+    kept = [k for k in range(60) if np.array_equal(four[k][0], four[k][1])]
+    assert kept == [k for k in range(60) if np.array_equal(one[k][0], one[k][1])]
+    brighter = [four[k][1].mean() - one[k][1].mean() for k in kept]
+    assert min(brighter) >= 0 and np.mean(brighter) > 1.0, brighter
+    for k in set(range(60)) - set(kept):
+        assert np.array_equal(four[k][0], one[k][0]) and np.array_equal(four[k][1], one[k][1])
+    for bad in (0, 2.5, "many"):
+        with pytest.raises(Exception) as err:
+            corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_pick=bad)
+        assert "data.corpus.clean_pick" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)
@@ -205,6 +223,22 @@ def test_rain_veil_is_drawn_apart_from_the_streak_level():
     assert min(means) < img.mean() < max(means)
     lo, hi = synth.RAIN_RANGES["veil_light"]
     assert lo < 0.5 < 0.95 < hi
+
+
+def test_veil_depth_spans_the_photo_not_the_crop():
+    """Synthesis version 4: the far-to-near ramp spans a 512·scale px photo, so a 128 px training
+    crop sees a window of it (an almost even veil, as the same region of a photo shows) at a random
+    height, while a whole photo still goes from far (top) to near (bottom)."""
+    whole = [synth._depth(512, 512, np.random.default_rng(i), 1.0) for i in range(8)]
+    assert all(d[:64].mean() > d[-64:].mean() + 0.3 for d in whole)
+    crops = [synth._depth(128, 128, np.random.default_rng(i), 1.0) for i in range(40)]
+    ramps = [d[:16].mean() - d[-16:].mean() for d in crops]
+    assert max(ramps) < 0.3 and np.mean(ramps) > 0  # still far at the top, but a window of the ramp
+    means = [d.mean() for d in crops]
+    assert max(means) - min(means) > 0.25  # windows from near the top to near the bottom
+    assert np.allclose(synth._depth(256, 256, np.random.default_rng(0), 0.5).shape, (256, 256))
+    lo, hi = synth.RAIN_RANGES["veil_prob"]
+    assert lo <= 0.05 < hi  # light rain (Rain100L kind) is seldom veiled
 
 
 def test_rain_splashes_sit_low_and_are_flat():

@@ -232,6 +232,27 @@ def test_pipeline_matches_infer_py_onnx(setup, pipeline, tmp_path):
     assert worst <= 1
 
 
+def test_preprocess_for_a_given_task_skips_the_view(setup, pipeline, tmp_path, capsys):
+    """preprocess --task rain writes no recognition-view tiles (nothing would read them); its
+    manifest restores as the full one does, and blind mode on it is refused in one line."""
+    d = setup["dir"]
+    args = ["--data_path", str(setup["data"]), "--output_path", str(tmp_path / "pre"), "--overlap", str(OVERLAP)]
+    assert pre_cli.main([*args, "--mindir_json", setup["mindir_json"], "--task", "rain"]) == 0
+    manifest = json.loads((tmp_path / "pre" / "manifest.json").read_text())
+    assert manifest["task"] == "rain" and not any(e["view"] for e in manifest["images"])
+    assert not [f for f in os.listdir(manifest["bin_dir"]) if "_v" in f]
+    post = ["--manifest", str(tmp_path / "pre" / "manifest.json"), "--result_dir", str(d / "results")]
+    assert post_cli.main([*post, "--output_dir", str(tmp_path / "o"), "--task", "rain"]) == 0
+    for name in SIZES:
+        assert np.array_equal(
+            read_rgb(str(tmp_path / "o" / f"{name}.png")), read_rgb(str(pipeline["out"]["rain"] / f"{name}.png"))
+        )
+    capsys.readouterr()
+    assert post_cli.main([*post, "--output_dir", str(tmp_path / "o2"), "--task", "auto"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "preprocessed for --task rain" in err and "--task auto" in err and "\n" not in err
+
+
 def test_postprocess_reports_missing_results(setup, pipeline, tmp_path, capsys):
     rc = post_cli.main(
         [

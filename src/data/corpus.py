@@ -20,6 +20,9 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   from its own generator, so the other crops and their degradations do not depend on it. A clean
   crop keeps its stream's label for the head it trains, but the recognition loss leaves it out
   (``losses.has_weather``): it shows no weather to recognise.
+- ``clean_pick``: a clean crop is the brightest of this many candidate crops of its photo (default
+  1: any crop). Bright smooth regions such as sky are where a model trained on veiled renders
+  darkens a photo without weather; clean crops of them teach it not to.
 """
 import functools
 import os
@@ -129,12 +132,14 @@ class CorpusSource:
     """Random-access source for ``GeneratorDataset``: item k → (degraded crop, clean crop, label),
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
-    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0):
+    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0,
+                 clean_pick=1):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
         self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
         self.clean_fraction = check_clean_fraction(clean_fraction)
+        self.clean_pick = check_clean_pick(clean_pick)
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
@@ -155,7 +160,13 @@ class CorpusSource:
         rng = np.random.default_rng(self.key + (k,))
         clean = _crop(self._photo(int(self.order[k])), self.crop, rng, self.flip)
         label = np.array(LABELS[self.task], np.int32)
-        if self.clean_fraction and np.random.default_rng(self.key + (k, 1)).random() < self.clean_fraction:
+        pick = np.random.default_rng(self.key + (k, 1))
+        if self.clean_fraction and pick.random() < self.clean_fraction:
+            photo = self._photo(int(self.order[k]))
+            for _ in range(self.clean_pick - 1):  # the brightest candidate (sky, bright walls)
+                other = _crop(photo, self.crop, pick, self.flip)
+                if other.mean() > clean.mean():
+                    clean = other
             return clean.copy(), clean, label
         return degrade(clean, self.task, rng, self.scale), clean, label
 
@@ -171,12 +182,26 @@ def check_clean_fraction(value):
     return fraction
 
 
+def check_clean_pick(value):
+    """``data.corpus.clean_pick`` as an int >= 1; anything else is a one-line error."""
+    value = 1 if value is None else value
+    try:
+        pick = int(value)
+        whole = pick == float(value)
+    except (TypeError, ValueError):
+        pick, whole = 0, False
+    if pick < 1 or not whole:
+        raise DataConfigError(f"data.corpus.clean_pick={value!r}: give a whole number >= 1 of candidate crops")
+    return pick
+
+
 def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers):
     """Unbatched uint8 HWC (image, target, label) rows of one task, in a fixed order."""
     import mindspore.dataset as ds
     corpus = _corpus_cfg(data_cfg)
     src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
-                       float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0))
+                       float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0),
+                       corpus.get("clean_pick", 1))
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 

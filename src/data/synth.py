@@ -25,9 +25,10 @@ logger = get_logger(__name__)
 
 # What the renderers draw; results made with another version are not comparable (the study checks
 # it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light;
-# 3: rain adds far-rain mist and ground splashes (heavy real downpours show both).
-SYNTH_VERSION = 3
-DEMO_VERSION = 4          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by SYNTH_VERSION 3
+# 3: rain adds far-rain mist and ground splashes (heavy real downpours show both); 4: the veil's
+# far-to-near ramp spans the photo (a crop sees a window of it) and light rain is seldom veiled.
+SYNTH_VERSION = 4
+DEMO_VERSION = 5          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4
                           # (older demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
@@ -55,9 +56,9 @@ def _line_kernel(length, angle_deg):
     return k / max(k.sum(), 1e-6)
 
 
-def _veil(img, rng, beta, light):
+def _veil(img, rng, beta, light, scale):
     """Blend towards atmospheric light ``light`` with a smooth depth proxy (top = far)."""
-    t = np.exp(-beta * _depth(img.shape[0], img.shape[1], rng))[:, :, None]
+    t = np.exp(-beta * _depth(img.shape[0], img.shape[1], rng, scale))[:, :, None]
     return img * t + light * (1.0 - t)
 
 
@@ -75,7 +76,7 @@ RAIN_RANGES = dict(
     brightness=(0.3, 0.72),     # peak streak intensity
     angle=(-25.0, 25.0),         # common direction, degrees from vertical (±4° per layer)
     blur=(0.3, 1.2),             # Gaussian blur of the streaks (σ, px)
-    veil_prob=(0.2, 0.5),        # chance of a haze veil, light → heavy streaks
+    veil_prob=(0.05, 0.5),       # chance of a haze veil, light → heavy streaks (v3: 0.2 at light)
     veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d)), its own level
     veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
     mist_prob=(0.0, 0.5),        # chance of far rain (a textured, directional white haze), light → heavy
@@ -123,11 +124,18 @@ def _streak_layer(rng, shape, density, width, length, angle, brightness, blur):
     return cv2.GaussianBlur(layer, (0, 0), blur)
 
 
-def _depth(h, w, rng):
-    """A smooth depth proxy in [0, 1] (top = far), with low-frequency noise."""
-    ramp = np.linspace(1.0, 0.3, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
-    noise = cv2.resize(rng.random((4, 4)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.clip(0.75 * ramp + 0.25 * noise, 0, 1)
+def _depth(h, w, rng, scale):
+    """A smooth depth proxy in [0, 1] (top = far), with low-frequency noise. The far-to-near ramp
+    and the noise span a photo of 512·``scale`` px: a smaller crop sees a random window of them,
+    so a training crop is veiled about as evenly as the same region of a whole photo."""
+    frame = 512.0 * scale
+    span_y, span_x = min(h / frame, 1.0), min(w / frame, 1.0)
+    top, left = rng.uniform(0.0, 1.0 - span_y), rng.uniform(0.0, 1.0 - span_x)
+    ys = (top + span_y * (np.arange(h, dtype=np.float32) + 0.5) / h)[:, None] * np.ones((1, w), np.float32)
+    xs = (left + span_x * (np.arange(w, dtype=np.float32) + 0.5) / w)[None, :] * np.ones((h, 1), np.float32)
+    grid = rng.random((4, 4)).astype(np.float32)  # the photo's noise, sampled where the window lies
+    noise = cv2.remap(grid, xs * 4 - 0.5, ys * 4 - 0.5, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(0.75 * (1.0 - 0.7 * ys) + 0.25 * noise, 0, 1)
 
 
 def _splash_layer(rng, h, w, u, scale):
@@ -178,7 +186,7 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
         far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length,
                             base_angle + rng.uniform(-4, 4), rng.uniform(*R["mist_brightness"]),
                             rng.uniform(*R["mist_blur"]) * max(scale, 0.5))
-        streaks = 1 - (1 - streaks) * (1 - far * _depth(h, w, rng))
+        streaks = 1 - (1 - streaks) * (1 - far * _depth(h, w, rng, scale))
     draw = rng.random() < _lerp(R["splash_prob"], u)
     if draw if splash is None else splash:  # drops bursting on the ground: flat bright blobs, near = low
         streaks = 1 - (1 - streaks) * (1 - _splash_layer(rng, h, w, u, scale))
@@ -187,7 +195,7 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
     if haze is None:
         haze = rng.random() < _lerp(R["veil_prob"], u)
     if haze:  # the veil's density is drawn apart from the streak level: fine streaks in dense fog occur
-        out = _veil(out, rng, rng.uniform(*R["veil_beta"]), rng.uniform(*R["veil_light"]))
+        out = _veil(out, rng, rng.uniform(*R["veil_beta"]), rng.uniform(*R["veil_light"]), scale)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
@@ -226,7 +234,8 @@ def add_snow(clean, rng, veil=True, level=None, scale=None):
     colour = rng.uniform(0.88, 1.0) * rng.uniform(0.97, 1.0, 3).astype(np.float32)
     out = img * (1 - mask[:, :, None]) + colour * mask[:, :, None]
     if veil:
-        out = _veil(out, rng, _lerp(R["veil_beta"], u) * rng.uniform(0.5, 1.2), rng.uniform(*R["veil_light"]))
+        out = _veil(out, rng, _lerp(R["veil_beta"], u) * rng.uniform(0.5, 1.2), rng.uniform(*R["veil_light"]),
+                   scale)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 

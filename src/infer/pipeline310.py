@@ -10,7 +10,7 @@ smaller), and after blending (``TileMerger``) the result is cropped back to the 
 (k in the manifest's row-major tile order), plus ``manifest.json``:
 
     {"version", "tile", "overlap", "multiple", "input_shape", "dtype", "bin_dir",
-     "export": <the model's export JSON> | null, "export_json",
+     "export": <the model's export JSON> | null, "export_json", "task": "auto" | "rain" | "snow",
      "images": [{"name", "input", "target", "height", "width", "exif",  # exif: orientation applied
                  "padding": {"bottom", "right", "mode"},     # stride padding (reflect|edge)
                  "tiles": [file names], "positions": [[y, x], ...],
@@ -19,8 +19,9 @@ smaller), and after blending (``TileMerger``) the result is cropped back to the 
 
 ``view``: a photo larger than the recognition view (``engine.RECOGNITION_VIEW``, 512 px long side)
 is also written shrunk to it, as tiles ``<image>_v<k>.bin``, when the model has a recognition
-output: ``--task auto`` decides on the view's scores, as ``infer.py`` does, then reads only the
-chosen head's tiles of the photo.
+output and preprocess runs for ``--task auto`` (the default): ``--task auto`` decides on the view's
+scores, as ``infer.py`` does, then reads only the chosen head's tiles of the photo. A manifest
+preprocessed for rain or snow has no views, and postprocess refuses blind mode on it.
 
 The C++ program (``ascend310_infer/out/main``) writes output ``i`` of tile ``<stem>.bin`` to
 ``<result_dir>/<stem>_<i>.bin``. Which output holds the image (``output_plan``):
@@ -160,11 +161,13 @@ def preprocess(
     overlap: Optional[int] = None,
     target_dir: Optional[str] = None,
     export_json: Optional[str] = None,
+    task: Optional[str] = None,
 ) -> str:
     """Write the tiles of every image and ``<output_path>/manifest.json``; returns its path.
 
     The tile size comes from ``export_json`` (the sidecar of the exported model, or the model
-    file itself) unless ``tile`` is given; both given must agree.
+    file itself) unless ``tile`` is given; both given must agree. ``task`` rain or snow skips the
+    recognition view tiles (postprocess will not need them); None or auto writes them.
     """
     info = _export_info(export_json)
     if info is not None:
@@ -193,7 +196,10 @@ def preprocess(
     for f in stale:  # a previous run's tiles would be fed to the model too
         os.remove(os.path.join(bin_dir, f))
     multiple = _multiple(info)
-    with_view = info is None or "recognition" in [o.get("name") for o in info.get("outputs", [])]
+    task = task or "auto"
+    if task not in IMAGE_TASKS:
+        raise PipelineError(f"--task must be one of {', '.join(IMAGE_TASKS)}, got {task!r}")
+    with_view = task == "auto" and (info is None or "recognition" in [o.get("name") for o in info.get("outputs", [])])
     entries = []
     total = 0
     for item in list_images(data_path, target_dir):
@@ -244,6 +250,7 @@ def preprocess(
         "bin_dir": bin_dir,
         "export": info,
         "export_json": os.path.abspath(export_json) if export_json else None,
+        "task": task,
         "images": entries,
     }
     path = os.path.join(output_path, "manifest.json")
@@ -339,6 +346,11 @@ def postprocess(
         raise PipelineError(f"{manifest_path} records no exported model; pass --mindir_json")
     outputs = info["outputs"]
     task, plan = output_plan(info["task"], task, len(outputs))
+    if task == "auto" and manifest.get("task", "auto") != "auto":
+        raise PipelineError(
+            f"{manifest_path} was preprocessed for --task {manifest['task']} (no recognition views); "
+            "run preprocess.py with --task auto for blind mode, or give postprocess.py that task"
+        )
     t = int(manifest["tile"])
     os.makedirs(output_dir, exist_ok=True)
     acc = None
