@@ -276,6 +276,26 @@ def test_rain_mist_is_a_dim_directional_haze():
         assert 0 <= lo < hi <= 0.6, key  # heavy rain shows them more often, light rain seldom
 
 
+def test_short_far_rain_is_a_visible_directional_grain(monkeypatch):
+    """Synthesis version 5: far rain shorter than 25 px is the grain of a downpour's fine drops,
+    brighter and sharper than the long far-rain haze: more fine detail, still along the rain."""
+    img = _photo(3, 160, 200)
+    R = dict(synth.RAIN_RANGES)
+
+    def detail(length):
+        monkeypatch.setitem(synth.RAIN_RANGES, "mist_length", (length, length + 1.0))
+        plain = synth.add_rain(img, np.random.default_rng(7), haze=False, level=0.0, mist=False, splash=False)
+        misty = synth.add_rain(img, np.random.default_rng(7), haze=False, level=0.0, mist=True, splash=False)
+        lift = misty.astype(np.float32).mean(axis=2) - plain.astype(np.float32).mean(axis=2)
+        return np.abs(np.diff(lift, axis=1)).mean(), np.abs(np.diff(lift, axis=0)).mean()
+
+    grain_x, grain_y = detail(10.0)
+    haze_x, _ = detail(50.0)
+    assert grain_x > 2 * haze_x and grain_y < grain_x  # finer texture, smoother along the (near-vertical) rain
+    assert R["mist_length"][0] < 25 < R["mist_length"][1]
+    assert R["mist_grain"][0] > R["mist_brightness"][0] and R["mist_grain_blur"][1] <= R["mist_blur"][0]
+
+
 def test_rain_ranges_are_ordered_light_to_heavy():
     for key in ("density", "length", "width", "brightness", "veil_prob"):
         lo, hi = synth.RAIN_RANGES[key]

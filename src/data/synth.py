@@ -26,9 +26,10 @@ logger = get_logger(__name__)
 # What the renderers draw; results made with another version are not comparable (the study checks
 # it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light;
 # 3: rain adds far-rain mist and ground splashes (heavy real downpours show both); 4: the veil's
-# far-to-near ramp spans the photo (a crop sees a window of it) and light rain is seldom veiled.
-SYNTH_VERSION = 4
-DEMO_VERSION = 5          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4
+# far-to-near ramp spans the photo (a crop sees a window of it) and light rain is seldom veiled;
+# 5: far rain also as short, brighter grain (a downpour's fine drops).
+SYNTH_VERSION = 5
+DEMO_VERSION = 6          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4; 6: by 5
                           # (older demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
@@ -79,10 +80,12 @@ RAIN_RANGES = dict(
     veil_prob=(0.05, 0.5),       # chance of a haze veil, light → heavy streaks (v3: 0.2 at light)
     veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d)), its own level
     veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
-    mist_prob=(0.0, 0.5),        # chance of far rain (a textured, directional white haze), light → heavy
+    mist_prob=(0.0, 0.6),        # chance of far rain (a textured, directional white haze), light → heavy
     mist_density=(0.02, 0.05),   # its drops per pixel (any level)
-    mist_length=(25.0, 70.0),    # its streak length (px)
+    mist_length=(8.0, 70.0),     # its streak length (px; short = the grain of a downpour's fine drops)
     mist_brightness=(0.06, 0.16),  # its per-drop brightness (dim: it shows as haze, not as streaks)
+    mist_grain=(0.12, 0.35),     # per-drop brightness of far streaks shorter than 25 px (visible grain)
+    mist_grain_blur=(0.5, 1.2),  # and their Gaussian blur σ (px)
     mist_blur=(1.2, 3.0),        # its Gaussian blur σ (px)
     splash_prob=(0.05, 0.6),     # chance of splashes on the ground, light → heavy
     splash_density=(0.0004, 0.003),  # splashes per pixel where the ground is (log-interpolated by u)
@@ -182,10 +185,12 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
         streaks = 1 - (1 - streaks) * (1 - layer)
     draw = rng.random() < _lerp(R["mist_prob"], u)
     if draw if mist is None else mist:  # far rain: dense, dim, soft streaks, denser far away
-        length = rng.uniform(*R["mist_length"]) * scale
-        far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length,
-                            base_angle + rng.uniform(-4, 4), rng.uniform(*R["mist_brightness"]),
-                            rng.uniform(*R["mist_blur"]) * max(scale, 0.5))
+        length = rng.uniform(*R["mist_length"])
+        grain = length < 25  # short far streaks: the grain of a downpour's fine drops, not a haze
+        light = rng.uniform(*R["mist_grain" if grain else "mist_brightness"])
+        blur = rng.uniform(*R["mist_grain_blur" if grain else "mist_blur"]) * max(scale, 0.5)
+        far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length * scale,
+                            base_angle + rng.uniform(-4, 4), light, blur)
         streaks = 1 - (1 - streaks) * (1 - far * _depth(h, w, rng, scale))
     draw = rng.random() < _lerp(R["splash_prob"], u)
     if draw if splash is None else splash:  # drops bursting on the ground: flat bright blobs, near = low
