@@ -292,7 +292,7 @@ def test_short_far_rain_is_a_visible_directional_grain(monkeypatch):
     grain_x, grain_y = detail(10.0)
     haze_x, _ = detail(50.0)
     assert grain_x > 2 * haze_x and grain_y < grain_x  # finer texture, smoother along the (near-vertical) rain
-    assert R["mist_length"][0] < 25 < R["mist_length"][1]
+    assert R["mist_length"][0] < synth.GRAIN_LENGTH < R["mist_length"][1]
     assert R["mist_grain"][0] > R["mist_brightness"][0] and R["mist_grain_blur"][1] <= R["mist_blur"][0]
 
 

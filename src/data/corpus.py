@@ -21,8 +21,8 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   crop keeps its stream's label for the head it trains, but the recognition loss leaves it out
   (``losses.has_weather``): it shows no weather to recognise.
 - ``clean_pick``: a clean crop is the brightest of this many candidate crops of its photo (default
-  1: any crop). Bright smooth regions such as sky are where a model trained on veiled renders
-  darkens a photo without weather; clean crops of them teach it not to.
+  1: any crop), so that clean skies, water and walls teach the heads not to remove a veil that is
+  not there (what it changed: ``docs/lite.md``).
 """
 import functools
 import os
@@ -163,10 +163,8 @@ class CorpusSource:
         pick = np.random.default_rng(self.key + (k, 1))
         if self.clean_fraction and pick.random() < self.clean_fraction:
             photo = self._photo(int(self.order[k]))
-            for _ in range(self.clean_pick - 1):  # the brightest candidate (sky, bright walls)
-                other = _crop(photo, self.crop, pick, self.flip)
-                if other.mean() > clean.mean():
-                    clean = other
+            others = [_crop(photo, self.crop, pick, self.flip) for _ in range(self.clean_pick - 1)]
+            clean = max([clean, *others], key=np.mean)  # the brightest candidate (sky, water, walls)
             return clean.copy(), clean, label
         return degrade(clean, self.task, rng, self.scale), clean, label
 

@@ -84,7 +84,7 @@ RAIN_RANGES = dict(
     mist_density=(0.02, 0.05),   # its drops per pixel (any level)
     mist_length=(8.0, 70.0),     # its streak length (px; short = the grain of a downpour's fine drops)
     mist_brightness=(0.06, 0.16),  # its per-drop brightness (dim: it shows as haze, not as streaks)
-    mist_grain=(0.12, 0.35),     # per-drop brightness of far streaks shorter than 25 px (visible grain)
+    mist_grain=(0.12, 0.35),     # per-drop brightness of far streaks shorter than GRAIN_LENGTH (visible grain)
     mist_grain_blur=(0.5, 1.2),  # and their Gaussian blur σ (px)
     mist_blur=(1.2, 3.0),        # its Gaussian blur σ (px)
     splash_prob=(0.05, 0.6),     # chance of splashes on the ground, light → heavy
@@ -92,6 +92,8 @@ RAIN_RANGES = dict(
     splash_radius=(0.6, 2.2),    # splash half-height × 1/0.6 (flat ellipses 1.6r × 0.6r, px)
     splash_brightness=(0.3, 0.8),
 )
+GRAIN_LENGTH = 25.0  # far rain shorter than this (px) is drawn as a downpour's grain, longer as a haze
+
 # Snow: a level u sets flake counts and sizes, from small dense flakes (Snow100K-S kind) to large
 # flakes with a strong veil (Snow100K-L, CSD kind).
 SNOW_RANGES = dict(
@@ -186,7 +188,7 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
     draw = rng.random() < _lerp(R["mist_prob"], u)
     if draw if mist is None else mist:  # far rain: dense, dim, soft streaks, denser far away
         length = rng.uniform(*R["mist_length"])
-        grain = length < 25  # short far streaks: the grain of a downpour's fine drops, not a haze
+        grain = length < GRAIN_LENGTH  # short far streaks: the grain of a downpour's fine drops, not a haze
         light = rng.uniform(*R["mist_grain" if grain else "mist_brightness"])
         blur = rng.uniform(*R["mist_grain_blur" if grain else "mist_blur"]) * max(scale, 0.5)
         far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length * scale,

@@ -169,6 +169,7 @@ def preprocess(
     file itself) unless ``tile`` is given; both given must agree. ``task`` rain or snow skips the
     recognition view tiles (postprocess will not need them); None or auto writes them.
     """
+    task = _check_task(task)
     info = _export_info(export_json)
     if info is not None:
         th, tw = int(info["tile"]["height"]), int(info["tile"]["width"])
@@ -196,9 +197,6 @@ def preprocess(
     for f in stale:  # a previous run's tiles would be fed to the model too
         os.remove(os.path.join(bin_dir, f))
     multiple = _multiple(info)
-    task = task or "auto"
-    if task not in IMAGE_TASKS:
-        raise PipelineError(f"--task must be one of {', '.join(IMAGE_TASKS)}, got {task!r}")
     with_view = task == "auto" and (info is None or "recognition" in [o.get("name") for o in info.get("outputs", [])])
     entries = []
     total = 0
@@ -265,6 +263,14 @@ def preprocess(
 
 
 # --------------------------------------------------------------------------- postprocess
+def _check_task(task: Optional[str]) -> str:
+    """``--task`` (None = auto) as one of ``IMAGE_TASKS``; anything else is a one-line error."""
+    task = task or "auto"
+    if task not in IMAGE_TASKS:
+        raise PipelineError(f"--task must be one of {', '.join(IMAGE_TASKS)}, got {task!r}")
+    return task
+
+
 def output_plan(export_task: str, task: Optional[str], num_outputs: int) -> Tuple[str, Dict[str, int]]:
     """(task, {role: output index}) for a model exported with ``export_task``.
 
@@ -278,9 +284,7 @@ def output_plan(export_task: str, task: Optional[str], num_outputs: int) -> Tupl
         return export_task, {"image": 0}
     if export_task != "all":
         raise PipelineError(f"unknown exported task {export_task!r}")
-    task = task or "auto"
-    if task not in IMAGE_TASKS:
-        raise PipelineError(f"--task must be one of {', '.join(IMAGE_TASKS)}, got {task!r}")
+    task = _check_task(task)
     if task == "auto":
         if num_outputs < 3:
             raise PipelineError(
