@@ -102,7 +102,7 @@ def test_run_trains_validates_and_resumes_under_o2(tmp_path):
         "--train.save_every=0",
     ]
     state = run(load_config(demo_cfg, base + ["--train.max_steps=2"]), dataset_factory=factory)
-    assert state.step == 2 and state.epoch == 1 and np.isfinite(state.best_psnr)
+    assert state.step == 2 and state.epoch == 1 and np.isfinite(state.best_score)
     net, _, _ = checkpoint.load_model(os.path.join(out, "ckpt", "best.ckpt"))  # strict: same names
     params, _, _ = checkpoint.read(os.path.join(out, "ckpt", "step_00000002.ckpt"))
     assert float(params["loss_scale"].asnumpy()) == 65536.0

@@ -154,6 +154,28 @@ def test_clean_pick_keeps_the_brightest_candidate_and_leaves_the_other_crops(tre
         assert "data.corpus.clean_pick" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_clean_veil_hazes_input_and_target_alike_and_leaves_the_other_crops(tree):
+    """data.corpus.clean_veil: that share of the clean crops is a hazy photo (input = target, the
+    veil lifting the dark pixels towards the atmospheric light); which crops are clean and every
+    rendered crop stay as they were."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    plain = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.4)
+    hazy = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.4, clean_veil=0.5)
+    kept = [k for k in range(60) if np.array_equal(hazy[k][0], hazy[k][1])]
+    assert kept == [k for k in range(60) if np.array_equal(plain[k][0], plain[k][1])]
+    veiled = [k for k in kept if not np.array_equal(hazy[k][1], plain[k][1])]
+    assert 0.2 * len(kept) <= len(veiled) <= 0.8 * len(kept), (len(veiled), len(kept))
+    for k in veiled:  # the darkest pixels are lifted, the crop's contrast falls
+        assert np.percentile(hazy[k][1], 5) > np.percentile(plain[k][1], 5)
+        assert hazy[k][1].astype(float).std() < plain[k][1].astype(float).std()
+    for k in set(range(60)) - set(kept):
+        assert np.array_equal(hazy[k][0], plain[k][0]) and np.array_equal(hazy[k][1], plain[k][1])
+    for bad in (1.0, -0.1, "some"):
+        with pytest.raises(Exception) as err:
+            corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_veil=bad)
+        assert "data.corpus.clean_veil" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)

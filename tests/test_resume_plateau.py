@@ -70,8 +70,8 @@ def _lr(params):
 def _val_rows(out_dir):
     """(step, epoch, psnr_y, lr) of every validation in val.csv."""
     lines = open(os.path.join(out_dir, "val.csv"), encoding="utf-8").read().splitlines()
-    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr"
-    return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr in (ln.split(",") for ln in lines[1:])]
+    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr,recognition"
+    return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr, _ in (ln.split(",") for ln in lines[1:])]
 
 
 # ---------------------------------------------------------------- 4. LR on plateau
@@ -244,3 +244,70 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     # Validations after epoch 1 (step 4) and at the final stop (step 7); Model.fit also validates at a
     # max_steps stop, so the split run has an extra row at step 2.
     assert _val_rows(whole) == [r for r in _val_rows(split) if r[0] > 2]
+
+
+# ---------------------------------------------------------------- 5. training only the recognition head
+
+
+def test_val_recognition_is_the_mean_probability_of_the_true_task():
+    metric = validate.ValRecognition()
+    scores = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 3.0]], np.float32)
+    metric.update((None, ms.Tensor(scores)), (None, ms.Tensor(np.array([0, 1, 1], np.int32))))
+    want = np.mean([1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(-1.0)), 0.5])
+    assert metric.eval() == pytest.approx(want, rel=1e-6)
+    metric.clear()
+    metric.update((None, ms.Tensor(scores[:1])), (None, ms.Tensor(np.array([1], np.int32))))  # sure and wrong
+    assert metric.eval() == pytest.approx(1 / (1 + np.exp(2.0)), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition"),
+        ({"train.trainable": "recognition"}, r"trains only the recognition head .* --train.pretrained="),
+        (
+            {"train.trainable": "recognition", "train.pretrained": "x.ckpt", "model.recognition": False},
+            r"this model has no recognition head",
+        ),
+    ],
+)
+def test_trainable_refuses_what_it_cannot_train(extra, message, tmp_path):
+    from src.config import ConfigError
+    from src.train.runner import check_train_config
+
+    cfg = load_config(DEMO_CFG, _overrides(str(tmp_path), str(tmp_path / "run"), **extra))
+    with pytest.raises(ConfigError, match=message) as exc:
+        check_train_config(cfg)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.slow
+def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
+    """train.trainable=recognition from a trained model: after two steps every weight outside D_re
+    is bit-identical to the pretrained one (so the restored images are too) while D_re moved;
+    best.ckpt follows the validation recognition score (val.csv records it), and a run that
+    chooses by PSNR refuses to resume from it."""
+    from src.config import ConfigError
+    from src.models import build_network
+
+    net = build_network({"preset": "tiny"}, seed=3)
+    pre = checkpoint.save(net, str(tmp_path / "pre" / "best.ckpt"), {"preset": "tiny"})
+    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    out = str(tmp_path / "run")
+    extra = {"train.trainable": "recognition", "train.pretrained": pre, "train.epochs": 2}
+    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra)))
+    assert state.step == 2 and state.monitor == "recognition"
+    params, _, meta = _ckpt(out, 2)
+    moved = {n for n, v in before.items() if not np.array_equal(params[n].asnumpy(), v)}
+    assert moved and all(n.startswith("tkff.head_re.") for n in moved), sorted(moved)
+    assert meta["monitor"] == "recognition" and 0.0 < meta["best_score"] < 1.0
+    _, _, best = checkpoint.read(os.path.join(out, "ckpt", "best.ckpt"))
+    assert best["monitor"] == "recognition" and best["score"] == pytest.approx(meta["best_score"])
+    rows = open(os.path.join(out, "val.csv"), encoding="utf-8").read().splitlines()
+    assert rows[0].endswith(",recognition") and len(rows) == 3
+    assert all(0.0 < float(r.split(",")[-1]) < 1.0 for r in rows[1:])
+    with pytest.raises(ConfigError, match=r"chosen by validation recognition, this run chooses by psnr"):
+        run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))
+    resumed = {**extra, "train.resume": "auto", "train.epochs": 3}
+    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **resumed)))
+    assert state.step == 3 and state.best_score >= meta["best_score"]

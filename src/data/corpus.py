@@ -23,6 +23,9 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
 - ``clean_pick``: a clean crop is the brightest of this many candidate crops of its photo (default
   1: any crop), so that clean skies, water and walls teach the heads not to remove a veil that is
   not there (what it changed: ``docs/lite.md``).
+- ``clean_veil``: share of the clean crops shown as a hazy photo, the same veil in input and target
+  (``synth.add_veil``, default 0): a veil without rain streaks is scenery to keep, while the rain
+  renders' veils (rain + fog) are removed with the streaks.
 """
 import functools
 import os
@@ -32,7 +35,7 @@ import numpy as np
 
 from src.data.image_io import is_image_file, read_rgb
 from src.data.readers import LABELS, DataConfigError, _get
-from src.data.synth import degrade
+from src.data.synth import add_veil, degrade
 from src.logs import get_logger
 
 logger = get_logger(__name__)
@@ -133,13 +136,14 @@ class CorpusSource:
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
     def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0,
-                 clean_pick=1):
+                 clean_pick=1, clean_veil=0.0):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
         self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
         self.clean_fraction = check_clean_fraction(clean_fraction)
         self.clean_pick = check_clean_pick(clean_pick)
+        self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
@@ -165,18 +169,20 @@ class CorpusSource:
             photo = self._photo(int(self.order[k]))
             others = [_crop(photo, self.crop, pick, self.flip) for _ in range(self.clean_pick - 1)]
             clean = max([clean, *others], key=np.mean)  # the brightest candidate (sky, water, walls)
+            if self.clean_veil and pick.random() < self.clean_veil:
+                clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
             return clean.copy(), clean, label
         return degrade(clean, self.task, rng, self.scale), clean, label
 
 
-def check_clean_fraction(value):
-    """``data.corpus.clean_fraction`` as a float in [0, 1); anything else is a one-line error."""
+def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops left clean"):
+    """A share in [0, 1) (``data.corpus.clean_fraction``, ``clean_veil``); anything else is a one-line error."""
     try:
         fraction = float(value or 0.0)
     except (TypeError, ValueError):
         fraction = -1.0
     if not 0.0 <= fraction < 1.0:
-        raise DataConfigError(f"data.corpus.clean_fraction={value!r}: give a share in [0, 1) of crops left clean")
+        raise DataConfigError(f"{key}={value!r}: give a share in [0, 1) of {what}")
     return fraction
 
 
@@ -199,7 +205,7 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
     corpus = _corpus_cfg(data_cfg)
     src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
                        float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0),
-                       corpus.get("clean_pick", 1))
+                       corpus.get("clean_pick", 1), corpus.get("clean_veil", 0.0))
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 

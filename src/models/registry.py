@@ -16,6 +16,7 @@ from mindspore import nn
 
 from ..config import ConfigError
 from .encoder import Encoder
+from .heads import RecognitionHead
 
 # What a given set of weights computes changes with the revision; checkpoints store it and older
 # ones are refused. 1: first release (GELU; a separate LN for the conv branch). 2: SiLU throughout,
@@ -84,6 +85,12 @@ class RestorationNet(nn.Cell):
         """Everything before the task heads (frozen by ``model.freeze_encoder``, K1/K2): the
         parameters of the cells a network names in ``encoder_cells``."""
         return [p for name in self.encoder_cells for p in getattr(self, name).get_parameters()]
+
+    def recognition_parameters(self):
+        """The recognition head D_re's parameters: all that ``train.trainable: recognition`` trains
+        (D_re reads F_rk, F_sk and feeds no image head, eq. 3, so the restored images stay as they are)."""
+        heads = [cell for _, cell in self.cells_and_names() if isinstance(cell, RecognitionHead)]
+        return [p for head in heads for p in head.get_parameters()]
 
 
 def network_config(model_cfg):

@@ -178,6 +178,12 @@ def check_weights_name(name):
         raise ReportError(f"--name {name!r}: use lower-case letters, digits and _ (it names weights/<name>.ckpt)")
 
 
+SELECTED_BY = {  # what picked best.ckpt (the run's train.trainable; src/train/runner.py monitored_metric)
+    "psnr": "PSNR-Y",
+    "recognition": "recognition score (mean probability of the true task; only D_re was trained)",
+}
+
+
 def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
     """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/<name>.ckpt``, its newest step
     checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
@@ -215,9 +221,10 @@ def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
         config = yaml.safe_load(fh)
     info = {
         "checkpoint": f"weights/{name}.ckpt",
-        "selected": "best validation PSNR-Y on the held-out "
-        "BSDS500 val photos rendered with a fixed seed (never a test set)",
-        "best": {k: best_meta.get(k) for k in ("step", "epoch", "best_psnr")},
+        "selected": "best validation "
+        + SELECTED_BY[best_meta.get("monitor", "psnr")]
+        + " on the held-out BSDS500 val photos rendered with a fixed seed (never a test set)",
+        "best": {k: best_meta[k] for k in ("step", "monitor", "score", "psnr_y") if k in best_meta},
         "trained_steps": last_meta.get("step"),
         "resume_checkpoint": "weights/resume/" + resume_name,
         "note": steps_note,

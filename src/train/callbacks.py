@@ -26,10 +26,11 @@ class NonFiniteLossError(RunFailure):
 class TrainState:
     """Progress shared by the callbacks and saved in every checkpoint's meta."""
 
-    def __init__(self, steps_per_epoch, step=0, epoch=0, best_psnr=-math.inf, last_ckpt=""):
+    def __init__(self, steps_per_epoch, step=0, epoch=0, best_score=-math.inf, last_ckpt="", monitor="psnr"):
         self.steps_per_epoch = steps_per_epoch
         self.step, self.epoch = step, epoch
-        self.best_psnr, self.last_ckpt = best_psnr, last_ckpt
+        self.monitor = monitor  # the validation metric (higher is better) that picks best.ckpt
+        self.best_score, self.last_ckpt = best_score, last_ckpt
         self.plateau = {}
         self.config = ""  # the config file of the run (named by resume refusals)
         self.epoch_complete = False  # set at each epoch end (False after a max_steps stop)
@@ -39,7 +40,8 @@ class TrainState:
             "step": self.step,
             "epoch": self.epoch,
             "steps_per_epoch": self.steps_per_epoch,
-            "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
+            "monitor": self.monitor,
+            "best_score": None if self.best_score == -math.inf else self.best_score,
             "plateau": self.plateau,
             "config": self.config,
         }
@@ -151,11 +153,15 @@ class PersistentPlateau(ReduceLROnPlateau):
         self.state.plateau = {"best": float(self.best), "wait": int(self.wait), "cooldown": int(self.cooldown_counter)}
 
 
+VAL_FIELDS = ("step", "epoch", "psnr_y", "eval_loss", "lr", "recognition")
+VAL_FORMAT = {"psnr": "PSNR-Y {:.3f} dB", "recognition": "recognition {:.4f}"}
+
+
 class CheckpointSaver(Callback):
     """Rank-0 checkpoints of the whole train step (weights, optimizer, LR, loss scale; register it
     after PersistentPlateau) every ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
-    After each validation, the network's weights go to ``best.ckpt`` when PSNR improved and the
-    result is appended to ``val.csv`` in the run folder."""
+    After each validation, the network's weights go to ``best.ckpt`` when the monitored metric
+    (``TrainState.monitor``) improved and the result is appended to ``val.csv`` in the run folder."""
 
     PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
@@ -177,34 +183,47 @@ class CheckpointSaver(Callback):
         if self.every and self.state.step % self.every == 0:
             self.save_now()
 
-    def _record_validation(self, psnr, cb):
-        """Append (step, epoch, psnr_y, eval_loss, lr) to val.csv beside the ckpt folder."""
+    def _record_validation(self, results):
+        """Append (step, epoch, psnr_y, eval_loss, lr, recognition) to val.csv beside the ckpt folder
+        (a file from before the recognition column keeps its own columns)."""
         path = os.path.join(os.path.dirname(os.path.abspath(self.dir)), "val.csv")
+        fields = VAL_FIELDS
+        if os.path.exists(path):
+            with open(path, newline="", encoding="utf-8") as fh:
+                fields = tuple(next(csv.reader(fh), ())) or VAL_FIELDS
+        row = {
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "psnr_y": results.get("psnr"),
+            "eval_loss": results.get("eval_loss", ""),
+            "lr": float(self.train_step.optimizer.learning_rate.asnumpy()),
+            "recognition": results.get("recognition", ""),
+        }
         new = not os.path.exists(path)
-        lr = float(self.train_step.optimizer.learning_rate.asnumpy())
         with open(path, "a", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
+            writer = csv.DictWriter(fh, fields, extrasaction="ignore")
             if new:
-                writer.writerow(["step", "epoch", "psnr_y", "eval_loss", "lr"])
-            writer.writerow([self.state.step, self.state.epoch, psnr, cb.eval_results.get("eval_loss", ""), lr])
+                writer.writeheader()
+            writer.writerow(row)
 
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
-        psnr = (cb.get("eval_results") or {}).get("psnr")
-        if psnr is not None:
+        results = cb.get("eval_results") or {}
+        score = results.get(self.state.monitor)
+        if score is not None:
+            shown = {k: results[k] for k in ("psnr", "recognition") if k in results}
             logger.info(
-                f"validation after epoch {self.state.epoch}: PSNR-Y {psnr:.3f} dB "
-                f"(best {max(psnr, self.state.best_psnr):.3f})"
+                f"validation after epoch {self.state.epoch}: "
+                + ", ".join(VAL_FORMAT[k].format(v) for k, v in shown.items())
+                + f" (best {self.state.monitor} {max(score, self.state.best_score):.4f})"
             )
-            self._record_validation(psnr, cb)
-            if psnr > self.state.best_psnr:
-                self.state.best_psnr = float(psnr)
-                checkpoint.save(
-                    self.net,
-                    os.path.join(self.dir, "best.ckpt"),
-                    self.model_cfg,
-                    {"step": self.state.step, "psnr_y": float(psnr)},
-                )
+            self._record_validation(results)
+            if score > self.state.best_score:
+                self.state.best_score = float(score)
+                meta = {"step": self.state.step, "monitor": self.state.monitor, "score": float(score)}
+                if "psnr" in results:
+                    meta["psnr_y"] = float(results["psnr"])
+                checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg, meta)
             cb.eval_results = {}  # consumed (Model.fit keeps stale results otherwise)
         self.save_now()
 

@@ -12,7 +12,7 @@ from mindspore.train import Model
 from . import checkpoint
 from .callbacks import CheckpointSaver, PersistentPlateau, ReplicaProbe, StepLogger, TrainState, list_checkpoints
 from .step import TrainStep, build_optimizer
-from .validate import ValPSNR, ValidationNet, create_val_dataset
+from .validate import ValidationNet, create_val_dataset, validation_metrics
 from ..config import ConfigError, dump
 from ..data.pipeline import create_train_dataset
 from ..data.readers import resolve_val_sets
@@ -79,6 +79,9 @@ def apply_amp(net, level, target):
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
+TRAINABLE = ("all", "recognition")
+
+
 def check_train_config(cfg):
     """Refuse or adjust option combinations that cannot train what they claim; returns the notes to
     log. The caller's ``cfg`` is changed in place (the run folder's config.yaml shows the result)."""
@@ -96,7 +99,26 @@ def check_train_config(cfg):
                 "model.freeze_encoder=true: model.contrast set to false (with everything before TKFF "
                 "frozen the knowledge contrast would train only the DRM, which feeds nothing)"
             )
+    trainable = t.get("trainable", "all")
+    if trainable not in TRAINABLE:
+        raise ConfigError(f"train.trainable={trainable!r} is not valid; choose {' or '.join(TRAINABLE)}")
+    if trainable == "recognition":
+        if not m.get("recognition", True):
+            raise ConfigError(
+                "train.trainable=recognition: this model has no recognition head (model.recognition=false)"
+            )
+        if not t.get("pretrained") and not t.get("resume"):
+            raise ConfigError(
+                "train.trainable=recognition trains only the recognition head of a trained model: "
+                "pass --train.pretrained=<best.ckpt> (e.g. weights/lite.ckpt)"
+            )
     return notes
+
+
+def monitored_metric(cfg):
+    """The validation metric that picks ``best.ckpt`` and drives the LR plateau: the restored images'
+    PSNR-Y, or with ``train.trainable: recognition`` (the images cannot change) the recognition score."""
+    return "recognition" if cfg.train.get("trainable", "all") == "recognition" else "psnr"
 
 
 def build_train_cell(cfg, target):
@@ -116,6 +138,11 @@ def build_train_cell(cfg, target):
                 f"{t.pretrained}: ignored {len(ignored)} weights the network does not have "
                 f"(modules {', '.join(modules)})"
             )
+    if t.get("trainable", "all") == "recognition":
+        keep = {id(p) for p in net.recognition_parameters()}
+        for p in net.get_parameters():
+            p.requires_grad = id(p) in keep
+        logger.info(f"train.trainable=recognition: training only D_re ({len(keep)} parameter tensors)")
     net, fp16 = apply_amp(net, t.amp_level, target)
     if fp16:
         loss_scale = float(t.loss_scale) or 65536.0
@@ -248,6 +275,12 @@ def resume_training(cfg, state, step, optimizer, fp16, ckpt_dir):
         return None
     params, stored_model, meta = checkpoint.read(resume)
     check_resume_config(resume, stored_model, cfg.model.to_dict(), cfg.get("config_path"), meta.get("config", ""))
+    stored = meta.get("monitor", "psnr")
+    if stored != state.monitor:  # also a different train.trainable: the optimizer holds other parameters
+        raise ConfigError(
+            f"{resume}: its best.ckpt was chosen by validation {stored}, this run chooses by {state.monitor} "
+            f"(train.trainable); start a new run with --train.pretrained={resume} instead"
+        )
     not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
     if not_loaded:
         raise checkpoint.CheckpointError(
@@ -255,7 +288,9 @@ def resume_training(cfg, state, step, optimizer, fp16, ckpt_dir):
             f"(e.g. {', '.join(not_loaded[:3])}); was it saved by train.py?"
         )
     state.step, state.epoch = int(meta.get("step", 0)), int(meta.get("epoch", 0))
-    state.best_psnr = meta.get("best_psnr") if meta.get("best_psnr") is not None else state.best_psnr
+    best = meta.get("best_score", meta.get("best_psnr"))  # runs before the monitor choice wrote best_psnr
+    if best is not None:
+        state.best_score = float(best)
     state.plateau, state.last_ckpt = meta.get("plateau") or {}, resume
     if not fp16:
         step.loss_scale.set_data(ms.Tensor(1.0, ms.float32))  # fp32: fixed (older runs let it grow)
@@ -305,7 +340,7 @@ def create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_d
         plateau = PersistentPlateau(
             state,
             optimizer,
-            monitor="psnr",
+            monitor=state.monitor,
             mode="max",
             factor=float(t.plateau_factor),
             patience=int(t.plateau_patience),
@@ -357,7 +392,7 @@ def run(cfg, dataset_factory=None):
     factory = dataset_factory or train_dataset_factory(cfg, rank, group)
     net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
     first = factory(0)
-    state = TrainState(first.get_dataset_size())
+    state = TrainState(first.get_dataset_size(), monitor=monitored_metric(cfg))
     state.config = os.path.basename(cfg.get("config_path") or "")
     ckpt_dir = os.path.join(out_dir, "ckpt")
     resumed = resume_training(cfg, state, step, optimizer, fp16, ckpt_dir)
@@ -367,7 +402,7 @@ def run(cfg, dataset_factory=None):
     model = Model(
         step,
         eval_network=ValidationNet(net) if val_ds else None,
-        metrics={"psnr": ValPSNR()} if val_ds else None,
+        metrics=validation_metrics(net) if val_ds else None,
         eval_indexes=[0, 1, 2] if val_ds else None,
     )
     callbacks = create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_dir)

@@ -1,4 +1,4 @@
-"""Validation during training: PSNR-Y of each sample's own head on a held-out split."""
+"""Validation during training: PSNR-Y of each sample's own head and the recognition score on a held-out split."""
 
 import numpy as np
 import mindspore.dataset as ds
@@ -7,23 +7,34 @@ from mindspore.train import Metric
 
 from ..config import ConfigError
 from ..data.pipeline import iterate_test_set
-from ..losses import RAIN, charbonnier
+from ..losses import RAIN, charbonnier, core_network
 from ..metrics import psnr_y, to_uint8
 
 
 class ValidationNet(nn.Cell):
-    """(image, target, label) → (Charbonnier loss, restored by the sample's own head, target);
-    use with ``Model(..., eval_indexes=[0, 1, 2])``."""
+    """(image, target, label) → (Charbonnier loss, (restored by the sample's own head[, R_re]),
+    (target[, label])); use with ``Model(..., eval_indexes=[0, 1, 2])`` and ``validation_metrics``."""
 
     def __init__(self, net):
         super().__init__(auto_prefix=False)
         self.net = net
+        self.recognition = bool(core_network(net).recognition)
 
     def construct(self, image, target, label):
         out = self.net(image)
         is_rain = ops.broadcast_to((label == RAIN).reshape(-1, 1, 1, 1), out[0].shape)
         restored = ops.select(is_rain, out[0], out[1])
-        return charbonnier(restored, target), restored, target
+        if self.recognition:
+            return charbonnier(restored, target), (restored, out[2]), (target, label)
+        return charbonnier(restored, target), (restored,), (target,)
+
+
+def validation_metrics(net):
+    """The metrics of ``ValidationNet(net)``: ``psnr`` and, when the network recognises, ``recognition``."""
+    metrics = {"psnr": ValPSNR()}
+    if core_network(net).recognition:
+        metrics["recognition"] = ValRecognition()
+    return metrics
 
 
 class ValPSNR(Metric):
@@ -36,10 +47,33 @@ class ValPSNR(Metric):
     def clear(self):
         self.values = []
 
-    def update(self, *inputs):
-        pred, target = (self._convert_data(x) for x in inputs)
+    def update(self, outputs, truths):
+        pred, target = self._convert_data(outputs[0]), self._convert_data(truths[0])
         for p, t in zip(pred, target):
             self.values.append(psnr_y(to_uint8(p, "CHW"), to_uint8(t, "CHW")))
+
+    def eval(self):
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+
+class ValRecognition(Metric):
+    """Mean softmax probability of the true task under R_re's two scores (rain, snow), the score
+    ``--task auto`` decides by: 0.5 = undecided, sigmoid(1) ≈ 0.731 = the one-hot targets of eq. (16)
+    met exactly. Unlike the share of right answers it moves with every sample, so it can pick
+    ``best.ckpt`` on a small split."""
+
+    def __init__(self):
+        super().__init__()
+        self.clear()
+
+    def clear(self):
+        self.values = []
+
+    def update(self, outputs, truths):
+        scores = self._convert_data(outputs[1]).astype(np.float64).reshape(-1, 2)
+        label = self._convert_data(truths[1]).astype(np.int64).reshape(-1)
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        self.values.extend((e[np.arange(len(label)), label] / e.sum(axis=1)).tolist())
 
     def eval(self):
         return float(np.mean(self.values)) if self.values else float("nan")
