@@ -3,9 +3,9 @@
     python eval.py --config_path configs/smartassign.yaml --ckpt_file run/best.ckpt
     python eval.py --ckpt_file run/best.ckpt --sets rain1200/test,csd/test --data.roots.csd=/mnt/CSD
     python eval.py --ckpt_file run/best.ckpt --input_dir pairs/rainy --target_dir pairs/clean --task rain
-    python eval.py --sets demo_rain/test,demo_snow/test      # the starter weights (weights/starter.ckpt)
+    python eval.py --sets demo_rain/test,demo_snow/test      # the default weights (weights/lite.ckpt)
 
-Without --ckpt_file (MindSpore backend) the starter weights weights/starter.ckpt of this
+Without --ckpt_file (MindSpore backend) the weights weights/lite.ckpt of this
 repository are used and the checkpoint line says so (src/infer/weights.py). Images are scored
 as stored: EXIF orientation is not applied (``read_rgb(apply_exif=False)``), so pairs stay aligned.
 

@@ -3,7 +3,7 @@
     python export.py [--ckpt_file PATH] --file_format MINDIR|ONNX|AIR --file_name NAME \
         --height H --width W [--task all|rain|snow|auto] [--clip]
 
-Without --ckpt_file the starter weights weights/starter.ckpt of this repository are exported
+Without --ckpt_file the weights weights/lite.ckpt of this repository are exported
 (src/infer/weights.py); the first line names the checkpoint used.
 """
 

@@ -1,11 +1,11 @@
 """Restore your own rainy or snowy photos with a SmartAssign checkpoint (or its ONNX export).
 
-    python infer.py --input photos/ --output restored/          # the starter weights
+    python infer.py --input photos/ --output restored/          # the default weights
     python infer.py --ckpt_file run/best.ckpt --input photos/ --output restored/
     python infer.py --ckpt_file run/best.ckpt --input img.jpg --output out/ --task snow --compare
     python infer.py --backend onnxruntime --onnx_file sa.onnx --input photos/ --output restored/
 
-Without --ckpt_file the starter weights shipped in weights/starter.ckpt are used (found relative
+Without --ckpt_file the weights shipped in weights/lite.ckpt are used (found relative
 to this repository, whatever the working directory; src/infer/weights.py). Any size (large
 images go through overlapping --tile x --tile tiles blended without seams), JPEG/PNG/TIFF/BMP/
 WebP, grayscale/RGBA/16-bit; phone photos are turned as their EXIF orientation says, as viewers

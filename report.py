@@ -8,7 +8,8 @@
     python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
     python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
-    python report.py starter   [--ckpt_file weights/starter.ckpt] [--data_root ../shared/data] [--out docs/starter.md]
+    python report.py starter   [--ckpt_file weights/lite.ckpt] [--name lite] [--data_root ../shared/data]
+                               [--out docs/<name>_results.md] [--package RUN --note TEXT]
 
 ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
   or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
@@ -115,8 +116,8 @@ def build_parser():
     b.add_argument("--only", default="model,ops,data,infer,train", help="subset of model,ops,data,infer,train")
     b.add_argument("--quick", action="store_true", help="tiny sizes and repeats (tests, smoke runs)")
     b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
-    s = sub.add_parser("starter", help="results of a checkpoint on real photos (the starter weights' table)")
-    s.add_argument("--ckpt_file", default=None, help="checkpoint (default: the starter weights)")
+    s = sub.add_parser("starter", help="results of a checkpoint on real photos (the shipped weights' tables)")
+    s.add_argument("--ckpt_file", default=None, help="checkpoint (default: the default weights weights/lite.ckpt)")
     s.add_argument(
         "--data_root",
         default=os.path.join(ROOT, "..", "shared", "data"),
@@ -125,7 +126,7 @@ def build_parser():
     s.add_argument(
         "--out",
         default=None,
-        help="Markdown (JSON beside it); default docs/starter.md, with --name NAME NAME_results.md in docs",
+        help="Markdown (JSON beside it); default: <name>_results.md in docs (starter.md for --name starter)",
     )
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
@@ -136,9 +137,9 @@ def build_parser():
     )
     s.add_argument(
         "--name",
-        default="starter",
+        default="lite",
         help="the weights' name: names the report and, with --package, weights/<name>.ckpt "
-        "(default starter = the default checkpoint of infer/eval/export)",
+        "(default lite = the default checkpoint of infer/eval/export)",
     )
     s.add_argument("--note", default="", help="with --package: a note for <name>.json (e.g. why training stopped)")
     return p

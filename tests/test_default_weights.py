@@ -1,4 +1,4 @@
-"""The default checkpoint (weights/starter.ckpt): infer.py, eval.py and export.py use it when
+"""The default checkpoint (weights/lite.ckpt): infer.py, eval.py and export.py use it when
 --ckpt_file is omitted and say so; when it is absent they stop with one line naming the path."""
 
 import json
@@ -23,12 +23,12 @@ MODEL_CFG = {"preset": "tiny"}
 
 @pytest.fixture(scope="module")
 def fake_repo(tmp_path_factory):
-    """A stand-in repository holding weights/starter.ckpt (tiny preset) and its JSON."""
+    """A stand-in repository holding weights/lite.ckpt (tiny preset) and its JSON."""
     root = tmp_path_factory.mktemp("repo")
     path = checkpoint.save(
-        build_network(MODEL_CFG, seed=0), str(root / "weights" / "starter.ckpt"), MODEL_CFG, {"step": 0}
+        build_network(MODEL_CFG, seed=0), str(root / "weights" / "lite.ckpt"), MODEL_CFG, {"step": 0}
     )
-    with open(root / "weights" / "starter.json", "w", encoding="utf-8") as fh:
+    with open(root / "weights" / "lite.json", "w", encoding="utf-8") as fh:
         json.dump({"config": "tiny", "steps": 0}, fh)
     return path
 
@@ -41,7 +41,7 @@ def default_ckpt(fake_repo, monkeypatch):
 
 @pytest.fixture
 def absent(tmp_path, monkeypatch):
-    path = str(tmp_path / "repo" / "weights" / "starter.ckpt")
+    path = str(tmp_path / "repo" / "weights" / "lite.ckpt")
     monkeypatch.setattr(weights, "DEFAULT_CKPT", path)
     return path
 
@@ -56,8 +56,8 @@ def pairs(tmp_path):
 
 
 def test_the_default_path_is_in_the_repository(root_dir, tmp_path, monkeypatch):
-    assert weights.DEFAULT_CKPT == os.path.join(root_dir, "weights", "starter.ckpt")
-    assert weights.DEFAULT_CKPT_INFO == os.path.join(root_dir, "weights", "starter.json")
+    assert weights.DEFAULT_CKPT == os.path.join(root_dir, "weights", "lite.ckpt")
+    assert weights.DEFAULT_CKPT_INFO == os.path.join(root_dir, "weights", "lite.json")
     monkeypatch.chdir(tmp_path)  # the working directory plays no part
     assert weights.resolve_ckpt("given.ckpt") == ("given.ckpt", False)
     if not os.path.isfile(weights.DEFAULT_CKPT):
@@ -72,7 +72,7 @@ def test_infer_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path,
     out = capsys.readouterr().out
     assert rc == 0, out
     assert (tmp_path / "out" / "a.png").is_file()
-    assert f"infer.py: checkpoint {default_ckpt} (default starter weights" in out
+    assert f"infer.py: checkpoint {default_ckpt} (default weights, no --ckpt_file" in out
     assert os.path.splitext(default_ckpt)[0] + ".json" in out
 
 
@@ -82,7 +82,7 @@ def test_eval_without_ckpt_file_uses_the_default(default_ckpt, pairs, tmp_path, 
     )
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert f"eval.py: checkpoint {default_ckpt} (default starter weights" in out
+    assert f"eval.py: checkpoint {default_ckpt} (default weights, no --ckpt_file" in out
     assert (tmp_path / "res" / "summary.json").is_file()
 
 
@@ -91,7 +91,7 @@ def test_export_without_ckpt_file_uses_the_default(default_ckpt, tmp_path, capsy
     rc = export_py.main(["--file_format", "MINDIR", "--file_name", name, "--height", "32", "--width", "32"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert out.splitlines()[0].startswith(f"export.py: checkpoint {default_ckpt} (default starter")
+    assert out.splitlines()[0].startswith(f"export.py: checkpoint {default_ckpt} (default weights")
     with open(name + ".mindir.json", encoding="utf-8") as fh:
         assert json.load(fh)["checkpoint"] == os.path.abspath(default_ckpt)
 

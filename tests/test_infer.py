@@ -117,6 +117,10 @@ def test_blind_mode_recognises_a_shrunk_view_then_runs_one_head(backend, image_3
     assert [c[0] for c in calls[1:]] == [(head,)] * 15
     direct = backend(np.ascontiguousarray(view.transpose(2, 0, 1)[None]), ("recognition",))[0][0]
     assert np.allclose(r.scores, direct, atol=1e-6)
+    calls.clear()  # recognize(): the same decision from the recognition pass alone
+    task, probs = engine.recognize(image_300x500)
+    assert calls == [(("recognition",), (77, 128))] and task == r.task
+    assert np.allclose(probs, softmax(direct), atol=1e-6)
     forced = Restorer(backend, tile=128, overlap=32, view=128).restore(image_300x500, task=r.task)
     assert np.array_equal(r.image, forced.image) and forced.scores is None
     calls.clear()  # a known task with its recognition scores asked for (evaluation): the same two passes
@@ -162,6 +166,8 @@ def test_bad_engine_options(backend, net):
     no_recog = MindSporeBackend(build_network(dict(MODEL_CFG, recognition=False), seed=0))
     with pytest.raises(EngineError, match="recognition head"):
         Restorer(no_recog).check_task("auto")
+    with pytest.raises(EngineError, match="no recognition output"):
+        Restorer(no_recog).recognize(photo(8, 8))
 
 
 def test_task_auto_picks_the_larger_recognition_score(tmp_path, capsys):

@@ -72,7 +72,7 @@ def test_resume_equivalence(tiny_demo, tmp_path):
     assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
     assert len(rows_b) == 7
     val = open(os.path.join(whole, "val.csv")).read().splitlines()
-    assert val[0] == "step,epoch,psnr_y,eval_loss,lr" and len(val) >= 2  # one row per validation
+    assert val[0] == "step,epoch,psnr_y,eval_loss,lr,recognition" and len(val) >= 2  # one row per validation
 
 
 @pytest.mark.slow

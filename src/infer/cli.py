@@ -18,7 +18,7 @@ def add_engine_args(parser, task_default="auto", task_help=None):
     g.add_argument(
         "--ckpt_file",
         help="checkpoint from train.py (it stores its model config); "
-        "default: the starter weights weights/starter.ckpt of "
+        "default: the weights weights/lite.ckpt of "
         "this repository",
     )
     g.add_argument(
@@ -64,7 +64,7 @@ def add_engine_args(parser, task_default="auto", task_help=None):
 
 
 def resolve_checkpoint(args) -> str:
-    """Fill in ``args.ckpt_file`` (the default starter weights when omitted, for the MindSpore
+    """Fill in ``args.ckpt_file`` (the default weights when omitted, for the MindSpore
     backend) and return the line naming it ("checkpoint PATH ..."), or "" for ONNX.
     Raises ``weights.MissingWeightsError`` (one line, names the path) when the default is absent."""
     if args.backend != "mindspore":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -228,6 +228,15 @@ class Restorer:
             names.append("recognition")
         return names
 
+    def recognize(self, image) -> Tuple[str, np.ndarray]:
+        """(task, probabilities of rain and snow) that blind mode decides on for one H x W x 3 image:
+        one pass of the recognition head over its recognition view."""
+        if not self.has_recognition:
+            raise EngineError(f"this model has no recognition output (outputs: {', '.join(self.outputs)})")
+        view = recognition_view(_as_float_image(image), self.view)
+        scores = self._run(view, ["recognition"])[0]["recognition"]
+        return task_by_scores(scores), softmax(scores)
+
     def restore(
         self,
         image,
@@ -248,7 +257,7 @@ class Restorer:
             if auto:
                 task = "blind" if "blind" in by_name else task_by_scores(by_name["recognition"])
         else:  # recognise on the view, then restore with one head
-            scores = self._run(view, ["recognition"])[0]["recognition"]
+            scores = self._run(view, ["recognition"])[0]["recognition"]  # as recognize()
             task = task_by_scores(scores) if auto else task
             by_name, total = self._run(img, [TASK_OUTPUT[task]], progress)
             by_name["recognition"] = scores

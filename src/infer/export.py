@@ -283,7 +283,7 @@ def build_parser():
         "--ckpt_file",
         default=None,
         help="checkpoint written by train.py (holds its model config); default: the "
-        "starter weights weights/starter.ckpt of this repository",
+        "weights weights/lite.ckpt of this repository",
     )
     p.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FORMATS)
     p.add_argument("--file_name", default="smartassign", help="output path without extension")

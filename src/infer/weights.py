@@ -1,9 +1,10 @@
-"""The default checkpoint: the starter weights shipped with the repository.
+"""The default checkpoint: the weights shipped with the repository that infer/eval/export use
+when no ``--ckpt_file`` is given (``weights/lite.ckpt``: the ``lite`` preset, docs/lite.md).
 
 ``infer.py``, ``eval.py`` and ``export.py`` use :data:`DEFAULT_CKPT` when ``--ckpt_file`` is not
 given (MindSpore backend only; an ONNX model is always named with ``--onnx_file``). The path is
 resolved from this file's location, so it is the same whatever the working directory is.
-``weights/starter.json`` beside it records how the weights were trained (config, data, steps)
+``weights/lite.json`` beside it records how the weights were trained (config, data, steps)
 and what they measured. This module is the one home of both paths; it imports nothing heavy, so
 a missing file is reported before MindSpore loads.
 """
@@ -17,7 +18,7 @@ from ..errors import UsageError
 __all__ = ["DEFAULT_CKPT", "DEFAULT_CKPT_INFO", "REPO_ROOT", "MissingWeightsError", "describe", "resolve_ckpt"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_CKPT = os.path.join(REPO_ROOT, "weights", "starter.ckpt")
+DEFAULT_CKPT = os.path.join(REPO_ROOT, "weights", "lite.ckpt")
 DEFAULT_CKPT_INFO = os.path.splitext(DEFAULT_CKPT)[0] + ".json"  # training record
 
 
@@ -40,10 +41,10 @@ def resolve_ckpt(ckpt_file: Optional[str]) -> Tuple[str, bool]:
 
 
 def describe(path: str, is_default: bool) -> str:
-    """How a run names its checkpoint, e.g. ``checkpoint /repo/weights/starter.ckpt (default
-    starter weights; see /repo/weights/starter.json)``."""
+    """How a run names its checkpoint, e.g. ``checkpoint /repo/weights/lite.ckpt (default
+    weights, no --ckpt_file given; see /repo/weights/lite.json)``."""
     if not is_default:
         return f"checkpoint {path}"
     info = os.path.splitext(path)[0] + ".json"
     more = f"; see {info}" if os.path.isfile(info) else ""
-    return f"checkpoint {path} (default starter weights, no --ckpt_file given{more})"
+    return f"checkpoint {path} (default weights, no --ckpt_file given{more})"

@@ -1,4 +1,4 @@
-"""How well a checkpoint cleans real photos (``report.py starter``): the starter weights' table.
+"""How well a checkpoint cleans real photos (``report.py starter``): the shipped weights' tables.
 
 Test data (``--data_root``, the layout of the shared data folder; nothing of it is trained on):
 
@@ -188,9 +188,9 @@ def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
     """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/<name>.ckpt``, its newest step
     checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
     ``weights/<name>.json`` with the training config, data, steps and the measured results.
-    ``starter`` is the default checkpoint of infer/eval/export; another name ships weights beside
-    it (``--ckpt_file weights/<name>.ckpt``), with resume files prefixed ``<name>_`` so that shipping
-    one never removes another's."""
+    Resume files are prefixed ``<name>_`` (none for ``starter``, the first weights shipped), so that
+    shipping one set of weights never removes another's; ``weights/lite.ckpt`` is the default
+    checkpoint of infer/eval/export (``src/infer/weights.py``)."""
     import shutil
     import yaml
     from ..train import checkpoint

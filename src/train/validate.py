@@ -37,8 +37,8 @@ def validation_metrics(net):
     return metrics
 
 
-class ValPSNR(Metric):
-    """Mean PSNR on the Y channel (MATLAB protocol) of the 8-bit outputs, as eval.py measures it."""
+class _MeanMetric(Metric):
+    """The mean of per-image values that ``update`` appends to ``self.values`` (NaN when empty)."""
 
     def __init__(self):
         super().__init__()
@@ -46,37 +46,31 @@ class ValPSNR(Metric):
 
     def clear(self):
         self.values = []
+
+    def eval(self):
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+
+class ValPSNR(_MeanMetric):
+    """Mean PSNR on the Y channel (MATLAB protocol) of the 8-bit outputs, as eval.py measures it."""
 
     def update(self, outputs, truths):
         pred, target = self._convert_data(outputs[0]), self._convert_data(truths[0])
         for p, t in zip(pred, target):
             self.values.append(psnr_y(to_uint8(p, "CHW"), to_uint8(t, "CHW")))
 
-    def eval(self):
-        return float(np.mean(self.values)) if self.values else float("nan")
 
-
-class ValRecognition(Metric):
+class ValRecognition(_MeanMetric):
     """Mean softmax probability of the true task under R_re's two scores (rain, snow), the score
     ``--task auto`` decides by: 0.5 = undecided, sigmoid(1) ≈ 0.731 = the one-hot targets of eq. (16)
     met exactly. Unlike the share of right answers it moves with every sample, so it can pick
     ``best.ckpt`` on a small split."""
-
-    def __init__(self):
-        super().__init__()
-        self.clear()
-
-    def clear(self):
-        self.values = []
 
     def update(self, outputs, truths):
         scores = self._convert_data(outputs[1]).astype(np.float64).reshape(-1, 2)
         label = self._convert_data(truths[1]).astype(np.int64).reshape(-1)
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         self.values.extend((e[np.arange(len(label)), label] / e.sum(axis=1)).tolist())
-
-    def eval(self):
-        return float(np.mean(self.values)) if self.values else float("nan")
 
 
 def _center_crop(img, size):
