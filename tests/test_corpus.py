@@ -152,6 +152,16 @@ def test_clean_pick_keeps_the_brightest_candidate_and_leaves_the_other_crops(tre
         with pytest.raises(Exception) as err:
             corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_pick=bad)
         assert "data.corpus.clean_pick" in str(err.value) and "\n" not in str(err.value)
+    flat = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.3, clean_pick=4, clean_pick_by="flat")
+    assert [k for k in range(60) if np.array_equal(flat[k][0], flat[k][1])] == kept
+
+    def contrast(k, src):
+        return np.std(src[k][1].mean(axis=2))
+
+    softer = [contrast(k, flat) - contrast(k, one) for k in kept]
+    assert max(softer) <= 1e-9 and np.mean(softer) < -1.0, softer
+    with pytest.raises(Exception, match="clean_pick_by='dark'"):
+        corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_pick_by="dark")
 
 
 def test_clean_veil_hazes_input_and_target_alike_and_leaves_the_other_crops(tree):

@@ -20,9 +20,11 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   from its own generator, so the other crops and their degradations do not depend on it. A clean
   crop keeps its stream's label for the head it trains, but the recognition loss leaves it out
   (``losses.has_weather``): it shows no weather to recognise.
-- ``clean_pick``: a clean crop is the brightest of this many candidate crops of its photo (default
-  1: any crop), so that clean skies, water and walls teach the heads not to remove a veil that is
-  not there (what it changed: ``docs/lite.md``).
+- ``clean_pick``: a clean crop is the best of this many candidate crops of its photo (default 1:
+  any crop) by ``clean_pick_by``: ``bright`` (default; the highest mean, so that clean skies, water
+  and walls teach the heads not to remove a veil that is not there; what it changed:
+  ``docs/lite.md``) or ``flat`` (the lowest contrast, the standard deviation of its grey levels:
+  soft, hazy-looking scenes to leave alone).
 - ``clean_veil``: share of the clean crops shown as a hazy photo, the same veil in input and target
   (``synth.add_veil``, default 0): a veil without rain streaks is scenery to keep, while the rain
   renders' veils (rain + fog) are removed with the streaks.
@@ -136,13 +138,16 @@ class CorpusSource:
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
     def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0,
-                 clean_pick=1, clean_veil=0.0):
+                 clean_pick=1, clean_veil=0.0, clean_pick_by="bright"):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
         self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
         self.clean_fraction = check_clean_fraction(clean_fraction)
         self.clean_pick = check_clean_pick(clean_pick)
+        if clean_pick_by not in CLEAN_PICK_BY:
+            raise DataConfigError(f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}")
+        self.clean_pick_by = CLEAN_PICK_BY[clean_pick_by]
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
@@ -168,7 +173,7 @@ class CorpusSource:
         if self.clean_fraction and pick.random() < self.clean_fraction:
             photo = self._photo(int(self.order[k]))
             others = [_crop(photo, self.crop, pick, self.flip) for _ in range(self.clean_pick - 1)]
-            clean = max([clean, *others], key=np.mean)  # the brightest candidate (sky, water, walls)
+            clean = max([clean, *others], key=self.clean_pick_by)
             if self.clean_veil and pick.random() < self.clean_veil:
                 clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
             return clean.copy(), clean, label
@@ -184,6 +189,12 @@ def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops le
     if not 0.0 <= fraction < 1.0:
         raise DataConfigError(f"{key}={value!r}: give a share in [0, 1) of {what}")
     return fraction
+
+
+CLEAN_PICK_BY = {  # data.corpus.clean_pick_by: the score a clean candidate crop is picked by (highest wins)
+    "bright": np.mean,  # sky, water, walls
+    "flat": lambda crop: -float(np.std(crop.mean(axis=2))),  # the lowest contrast: soft, hazy-looking scenes
+}
 
 
 def check_clean_pick(value):
@@ -205,7 +216,8 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
     corpus = _corpus_cfg(data_cfg)
     src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
                        float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0),
-                       corpus.get("clean_pick", 1), corpus.get("clean_veil", 0.0))
+                       corpus.get("clean_pick", 1), corpus.get("clean_veil", 0.0),
+                       corpus.get("clean_pick_by", "bright"))
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 
