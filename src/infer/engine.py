@@ -233,9 +233,12 @@ class Restorer:
         one pass of the recognition head over its recognition view."""
         if not self.has_recognition:
             raise EngineError(f"this model has no recognition output (outputs: {', '.join(self.outputs)})")
-        view = recognition_view(_as_float_image(image), self.view)
-        scores = self._run(view, ["recognition"])[0]["recognition"]
+        scores = self._recognition_scores(recognition_view(_as_float_image(image), self.view))
         return task_by_scores(scores), softmax(scores)
+
+    def _recognition_scores(self, view: np.ndarray) -> np.ndarray:
+        """The recognition head's (rain, snow) scores for a float H x W x 3 view, averaged by tile area."""
+        return self._run(view, ["recognition"])[0]["recognition"]
 
     def restore(
         self,
@@ -257,7 +260,7 @@ class Restorer:
             if auto:
                 task = "blind" if "blind" in by_name else task_by_scores(by_name["recognition"])
         else:  # recognise on the view, then restore with one head
-            scores = self._run(view, ["recognition"])[0]["recognition"]  # as recognize()
+            scores = self._recognition_scores(view)
             task = task_by_scores(scores) if auto else task
             by_name, total = self._run(img, [TASK_OUTPUT[task]], progress)
             by_name["recognition"] = scores

@@ -1,6 +1,7 @@
 """Validation during training: PSNR-Y of each sample's own head and the recognition score on a held-out split."""
 
 import numpy as np
+from scipy.special import softmax
 import mindspore.dataset as ds
 from mindspore import nn, ops
 from mindspore.train import Metric
@@ -67,10 +68,9 @@ class ValRecognition(_MeanMetric):
     ``best.ckpt`` on a small split."""
 
     def update(self, outputs, truths):
-        scores = self._convert_data(outputs[1]).astype(np.float64).reshape(-1, 2)
+        probs = softmax(self._convert_data(outputs[1]).astype(np.float64).reshape(-1, 2), axis=1)
         label = self._convert_data(truths[1]).astype(np.int64).reshape(-1)
-        e = np.exp(scores - scores.max(axis=1, keepdims=True))
-        self.values.extend((e[np.arange(len(label)), label] / e.sum(axis=1)).tolist())
+        self.values.extend(probs[np.arange(len(label)), label].tolist())
 
 
 def _center_crop(img, size):
