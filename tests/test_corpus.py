@@ -186,6 +186,39 @@ def test_clean_veil_hazes_input_and_target_alike_and_leaves_the_other_crops(tree
         assert "data.corpus.clean_veil" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_scene_haze_is_a_mild_veil_kept_in_the_target_of_every_kind_of_crop(tree):
+    """data.corpus.scene_haze: that share of all crops (rendered and clean) shows a photo with a mild
+    haze of its own, thinner than any rain veil, that the target keeps; which crops are clean stays,
+    and the crops without it are unchanged."""
+    assert corpus.SCENE_HAZE_BETA[1] <= synth.RAIN_RANGES["veil_beta"][0]
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    plain = corpus.CorpusSource(photos, "rain", 80, 32, seed=2, clean_fraction=0.3)
+    hazy = corpus.CorpusSource(photos, "rain", 80, 32, seed=2, clean_fraction=0.3, scene_haze=0.5)
+    kept = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
+    assert kept == [k for k in range(80) if np.array_equal(hazy[k][0], hazy[k][1])]
+    hazed = [k for k in range(80) if not np.array_equal(hazy[k][1], plain[k][1])]
+    assert 0.25 * 80 <= len(hazed) <= 0.75 * 80 and set(hazed) & set(kept) and set(hazed) - set(kept)
+    for k in hazed:  # the target itself is hazier: dark pixels lifted, contrast lower, mildly
+        target, photo = hazy[k][1].astype(float), plain[k][1].astype(float)
+        assert np.percentile(target, 5) > np.percentile(photo, 5) and target.std() < photo.std()
+        assert np.abs(target - photo).mean() < 40
+        if k not in kept:  # the same weather as without haze, rendered over the hazy photo
+            rng = np.random.default_rng(hazy.key + (k,))
+            corpus._crop(hazy._photo(int(hazy.order[k])), 32, rng, True)
+            assert np.array_equal(hazy[k][0], synth.degrade(hazy[k][1], "rain", rng, 1.0))
+    for k in set(range(80)) - set(hazed):
+        assert np.array_equal(hazy[k][0], plain[k][0]) and np.array_equal(hazy[k][1], plain[k][1])
+    for bad in ({"scene_haze": 1.5}, {"scene_haze_beta": (0.5, 0.1)}, {"scene_haze_beta": "thin"}):
+        with pytest.raises(Exception) as err:
+            corpus.CorpusSource(photos, "rain", 4, 32, seed=2, **bad)
+        assert f"data.corpus.{next(iter(bad))}=" in str(err.value) and "\n" not in str(err.value)
+    thick = corpus.CorpusSource(
+        photos, "rain", 80, 32, seed=2, clean_fraction=0.3, scene_haze=0.5, scene_haze_beta=(0.5, 0.6)
+    )  # the same crops hazed, more thickly
+    assert [k for k in range(80) if not np.array_equal(thick[k][1], plain[k][1])] == hazed
+    assert np.mean([thick[k][1].std() for k in hazed]) < np.mean([hazy[k][1].std() for k in hazed])
+
+
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)

@@ -28,6 +28,13 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
 - ``clean_veil``: share of the clean crops shown as a hazy photo, the same veil in input and target
   (``synth.add_veil``, default 0): a veil without rain streaks is scenery to keep, while the rain
   renders' veils (rain + fog) are removed with the streaks.
+- ``scene_haze``: share of all crops (rain, snow and clean alike) whose photo is first given a mild
+  veil of its own, kept in the target (default 0): a naturally soft, hazy scene is part of the
+  photo, and only the weather and the weather's own veil are removed from it. Drawn from its own
+  generator, so the crops and renderings are otherwise the same as without it.
+  ``scene_haze_beta``: the range of its optical depth (default ``SCENE_HAZE_BETA``, thinner than any
+  rain veil; an upper end above the rain veil's lowest, 0.3, makes the thinnest veils more often
+  the scene's than the rain's).
 """
 import functools
 import os
@@ -43,6 +50,7 @@ from src.logs import get_logger
 logger = get_logger(__name__)
 
 EXCLUDE_TOLERANCE = 2.0
+SCENE_HAZE_BETA = (0.05, 0.3)  # a scene's own haze: thinner than any rain veil (synth.RAIN_RANGES veil_beta 0.3-1.6)
 _THUMB = (48, 32)
 
 
@@ -138,7 +146,8 @@ class CorpusSource:
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
     def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0,
-                 clean_pick=1, clean_veil=0.0, clean_pick_by="bright"):
+                 clean_pick=1, clean_veil=0.0, clean_pick_by="bright", scene_haze=0.0,
+                 scene_haze_beta=SCENE_HAZE_BETA):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
@@ -149,6 +158,8 @@ class CorpusSource:
             raise DataConfigError(f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}")
         self.clean_pick_by = CLEAN_PICK_BY[clean_pick_by]
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
+        self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
+        self.scene_haze_beta = check_beta_range(scene_haze_beta)
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
@@ -176,8 +187,17 @@ class CorpusSource:
             clean = max([clean, *others], key=self.clean_pick_by)
             if self.clean_veil and pick.random() < self.clean_veil:
                 clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
+            clean = self._scene(clean, k)
             return clean.copy(), clean, label
+        clean = self._scene(clean, k)
         return degrade(clean, self.task, rng, self.scale), clean, label
+
+    def _scene(self, clean, k):
+        """Crop ``k``'s photo with its own mild haze (``scene_haze``; the target keeps it)."""
+        haze = np.random.default_rng(self.key + (k, 2))
+        if self.scene_haze and haze.random() < self.scene_haze:
+            return add_veil(clean, haze, self.scale, self.scene_haze_beta)
+        return clean
 
 
 def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops left clean"):
@@ -189,6 +209,17 @@ def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops le
     if not 0.0 <= fraction < 1.0:
         raise DataConfigError(f"{key}={value!r}: give a share in [0, 1) of {what}")
     return fraction
+
+
+def check_beta_range(value):
+    """``data.corpus.scene_haze_beta`` as (low, high) with 0 <= low <= high; else a one-line error."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low, high = 1.0, -1.0
+    if not 0.0 <= low <= high:
+        raise DataConfigError(f"data.corpus.scene_haze_beta={value!r}: give [low, high] optical depths, 0 <= low <= high")
+    return low, high
 
 
 CLEAN_PICK_BY = {  # data.corpus.clean_pick_by: the score a clean candidate crop is picked by (highest wins)
@@ -217,7 +248,8 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
     src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
                        float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0),
                        corpus.get("clean_pick", 1), corpus.get("clean_veil", 0.0),
-                       corpus.get("clean_pick_by", "bright"))
+                       corpus.get("clean_pick_by", "bright"), corpus.get("scene_haze", 0.0),
+                       corpus.get("scene_haze_beta") or SCENE_HAZE_BETA)
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 

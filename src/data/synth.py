@@ -206,13 +206,14 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def add_veil(clean, rng, scale=None):
+def add_veil(clean, rng, scale=None, beta=None):
     """A hazy photo without weather: the rain veil of :func:`add_rain` (its ``veil_beta`` and
-    ``veil_light`` ranges) alone over a uint8 RGB image; returns uint8 (the corpus's veiled clean crops)."""
+    ``veil_light`` ranges; ``beta`` another optical-depth range) alone over a uint8 RGB image;
+    returns uint8 (the corpus's veiled clean crops and scene haze)."""
     R = RAIN_RANGES
     img = clean.astype(np.float32) / 255.0
     scale = max(img.shape[:2]) / 512.0 if scale is None else float(scale)
-    out = _veil(img, rng, rng.uniform(*R["veil_beta"]), rng.uniform(*R["veil_light"]), scale)
+    out = _veil(img, rng, rng.uniform(*(beta or R["veil_beta"])), rng.uniform(*R["veil_light"]), scale)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
