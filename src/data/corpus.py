@@ -33,8 +33,8 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   photo, and only the weather and the weather's own veil are removed from it. Drawn from its own
   generator, so the crops and renderings are otherwise the same as without it.
   ``scene_haze_beta``: the range of its optical depth (default ``SCENE_HAZE_BETA``, thinner than any
-  rain veil; an upper end above the rain veil's lowest, 0.3, makes the thinnest veils more often
-  the scene's than the rain's).
+  rain veil; an upper end above the rain veil's lowest, 0.5, makes the thinnest rain veils more
+  often the scene's than the rain's).
 """
 import functools
 import os
@@ -50,7 +50,7 @@ from src.logs import get_logger
 logger = get_logger(__name__)
 
 EXCLUDE_TOLERANCE = 2.0
-SCENE_HAZE_BETA = (0.05, 0.3)  # a scene's own haze: thinner than any rain veil (synth.RAIN_RANGES veil_beta 0.3-1.6)
+SCENE_HAZE_BETA = (0.05, 0.5)  # a scene's own haze: thinner than any rain veil (synth.RAIN_RANGES veil_beta 0.5-1.6)
 _THUMB = (48, 32)
 
 

@@ -27,9 +27,10 @@ logger = get_logger(__name__)
 # it). 1: the first corpus ranges; 2: the rain veil has its own density and a grey-to-bright light;
 # 3: rain adds far-rain mist and ground splashes (heavy real downpours show both); 4: the veil's
 # far-to-near ramp spans the photo (a crop sees a window of it) and light rain is seldom veiled;
-# 5: far rain also as short, brighter grain (a downpour's fine drops).
-SYNTH_VERSION = 5
-DEMO_VERSION = 6          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4; 6: by 5
+# 5: far rain also as short, brighter grain (a downpour's fine drops); 6: the rain veil is never thin
+# (optical depth from 0.5, was 0.3): a thinner veil is indistinguishable from a scene's own haze.
+SYNTH_VERSION = 6
+DEMO_VERSION = 7          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4; 6: by 5; 7: by 6
                           # (older demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
@@ -78,7 +79,7 @@ RAIN_RANGES = dict(
     angle=(-25.0, 25.0),         # common direction, degrees from vertical (±4° per layer)
     blur=(0.3, 1.2),             # Gaussian blur of the streaks (σ, px)
     veil_prob=(0.05, 0.5),       # chance of a haze veil, light → heavy streaks (v3: 0.2 at light)
-    veil_beta=(0.3, 1.6),        # veil optical depth (transmission exp(-β d)), its own level
+    veil_beta=(0.5, 1.6),        # veil optical depth (transmission exp(-β d)), its own level (v5: from 0.3)
     veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
     mist_prob=(0.0, 0.6),        # chance of far rain (a textured, directional white haze), light → heavy
     mist_density=(0.02, 0.05),   # its drops per pixel (any level)
