@@ -219,6 +219,24 @@ def test_scene_haze_is_a_mild_veil_kept_in_the_target_of_every_kind_of_crop(tree
     assert np.mean([thick[k][1].std() for k in hazed]) < np.mean([hazy[k][1].std() for k in hazed])
 
 
+def test_the_config_reaches_the_crop_options(tree):
+    """data.corpus's crop options in a config reach the training source; unset ones keep the defaults."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    options = {
+        "data.corpus.clean_fraction": 0.3,
+        "data.corpus.clean_pick": 3,
+        "data.corpus.clean_pick_by": "flat",
+        "data.corpus.clean_veil": 0.2,
+        "data.corpus.scene_haze": 0.4,
+        "data.corpus.scene_haze_beta": "[0.1, 0.2]",
+    }
+    src = corpus.corpus_source(load_config(STARTER, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
+    assert (src.clean_fraction, src.clean_pick, src.clean_veil, src.scene_haze) == (0.3, 3, 0.2, 0.4)
+    assert src.clean_pick_by is corpus.CLEAN_PICK_BY["flat"] and src.scene_haze_beta == (0.1, 0.2)
+    plain = corpus.corpus_source(load_config(STARTER, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
+    assert (plain.clean_pick_by, plain.scene_haze_beta) == (corpus.CLEAN_PICK_BY["bright"], corpus.SCENE_HAZE_BETA)
+
+
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     cfg = load_config(STARTER, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)

@@ -194,10 +194,15 @@ class CorpusSource:
 
     def _scene(self, clean, k):
         """Crop ``k``'s photo with its own mild haze (``scene_haze``; the target keeps it)."""
+        if not self.scene_haze:
+            return clean
         haze = np.random.default_rng(self.key + (k, 2))
-        if self.scene_haze and haze.random() < self.scene_haze:
+        if haze.random() < self.scene_haze:
             return add_veil(clean, haze, self.scale, self.scene_haze_beta)
         return clean
+
+
+CROP_OPTIONS = ("clean_fraction", "clean_pick", "clean_veil", "clean_pick_by", "scene_haze", "scene_haze_beta")
 
 
 def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops left clean"):
@@ -241,15 +246,18 @@ def check_clean_pick(value):
     return pick
 
 
+def corpus_source(data_cfg, paths, task, length, crop, seed, rank):
+    """The :class:`CorpusSource` of one task with ``data.corpus``'s crop options (unset: the defaults)."""
+    corpus = _corpus_cfg(data_cfg)
+    options = {key: corpus.get(key) for key in CROP_OPTIONS if corpus.get(key) is not None}
+    return CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
+                        float(corpus.get("scale", 1.0) or 1.0), **options)
+
+
 def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers):
     """Unbatched uint8 HWC (image, target, label) rows of one task, in a fixed order."""
     import mindspore.dataset as ds
-    corpus = _corpus_cfg(data_cfg)
-    src = CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
-                       float(corpus.get("scale", 1.0) or 1.0), corpus.get("clean_fraction", 0.0),
-                       corpus.get("clean_pick", 1), corpus.get("clean_veil", 0.0),
-                       corpus.get("clean_pick_by", "bright"), corpus.get("scene_haze", 0.0),
-                       corpus.get("scene_haze_beta") or SCENE_HAZE_BETA)
+    src = corpus_source(data_cfg, paths, task, length, crop, seed, rank)
     return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
                                num_parallel_workers=workers, python_multiprocessing=False)
 
