@@ -5,14 +5,23 @@ Bad pairs (unpaired, undecodable, size mismatch) are reported with names and cou
 pairs are left out of ``report.pairs(set)`` and still reported. Conversions to 8-bit RGB
 (grayscale, alpha dropped, 16-bit, palette) are counted, not errors.
 """
+
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from src.data.image_io import ImageReadError
-from src.data.readers import (DECODE_KINDS, KIND_TEXT, UNPAIRED_KINDS, PairMismatchError, Problem,
-                              _get, list_set, load_pair)
+from src.data.readers import (
+    DECODE_KINDS,
+    KIND_TEXT,
+    UNPAIRED_KINDS,
+    PairMismatchError,
+    Problem,
+    _get,
+    list_set,
+    load_pair,
+)
 from ..errors import UsageError
 from ..logs import get_logger
 
@@ -28,6 +37,7 @@ class DataCheckError(UsageError):
 @dataclass
 class SetReport:
     """The outcome of checking one set."""
+
     set_name: str
     task: str
     root: str
@@ -46,6 +56,7 @@ class SetReport:
 @dataclass
 class CheckReport:
     """Per-set reports, in the order checked."""
+
     sets: dict
     skip_bad: bool
 
@@ -82,10 +93,17 @@ def _decode_one(pair):
 def check_set(data_cfg, set_name, decode=True, workers=2):
     """List one set and (with ``decode``) decode every pair; returns a :class:`SetReport`."""
     listing = list_set(data_cfg, set_name)
-    report = SetReport(set_name, listing.task, listing.root, listing.reader,
-                       found=len(listing.pairs) + sum(p.kind in UNPAIRED_KINDS for p in listing.problems),
-                       good=list(listing.pairs), problems=list(listing.problems),
-                       ignored=list(listing.ignored), decoded=decode)
+    report = SetReport(
+        set_name,
+        listing.task,
+        listing.root,
+        listing.reader,
+        found=len(listing.pairs) + sum(p.kind in UNPAIRED_KINDS for p in listing.problems),
+        good=list(listing.pairs),
+        problems=list(listing.problems),
+        ignored=list(listing.ignored),
+        decoded=decode,
+    )
     if decode and listing.pairs:
         with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
             results = list(pool.map(_decode_one, listing.pairs))
@@ -103,10 +121,12 @@ def format_set(r):
     """A human-readable block for one set's report: counts, then every bad file (up to MAX_NAMES a kind)."""
     c = r.counts()
     kinds = UNPAIRED_KINDS + (DECODE_KINDS if r.decoded else ())
-    lines = [f"{r.set_name} [{r.task}, {r.reader}] {r.root}",
-             f"  pairs found {r.found}, good {len(r.good)}, bad {len(r.problems)}"
-             + ("" if r.decoded else " (names matched only; not decoded)"),
-             "  " + ", ".join(f"{KIND_TEXT[k]} {c.get(k, 0)}" for k in kinds)]
+    lines = [
+        f"{r.set_name} [{r.task}, {r.reader}] {r.root}",
+        f"  pairs found {r.found}, good {len(r.good)}, bad {len(r.problems)}"
+        + ("" if r.decoded else " (names matched only; not decoded)"),
+        "  " + ", ".join(f"{KIND_TEXT[k]} {c.get(k, 0)}" for k in kinds),
+    ]
     for kind in kinds:
         shown = [p for p in r.problems if p.kind == kind]
         for p in shown[:MAX_NAMES]:
@@ -139,8 +159,10 @@ def check_sets(data_cfg, sets=None, decode=True, workers=None):
         logger.info(format_set(r))
     bad = report.bad_count
     if bad and not skip_bad:
-        raise DataCheckError(f"data check failed: {bad} bad pair(s) ({report.summary()}); fix or remove "
-                             "the files listed above, or set --data.skip_bad=true to leave them out")
+        raise DataCheckError(
+            f"data check failed: {bad} bad pair(s) ({report.summary()}); fix or remove "
+            "the files listed above, or set --data.skip_bad=true to leave them out"
+        )
     if bad:
         logger.info(f"data.skip_bad=true: leaving out {bad} bad pair(s) ({report.summary()})")
     empty = [n for n, r in report.sets.items() if not r.good]

@@ -36,6 +36,7 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   rain veil; an upper end above the rain veil's lowest, 0.5, makes the thinnest rain veils more
   often the scene's than the rain's).
 """
+
 import functools
 import os
 
@@ -73,10 +74,15 @@ def list_photos(root, dirs, what):
     for d in dirs or []:
         folder = os.path.join(root, d)
         if not os.path.isdir(folder):
-            raise DataConfigError(f"{what}: {folder} is not a folder of photos; set data.roots.clean "
-                                  "or data.corpus." + what.split(".")[-1])
-        paths += sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                        if is_image_file(f) and os.path.isfile(os.path.join(folder, f)))
+            raise DataConfigError(
+                f"{what}: {folder} is not a folder of photos; set data.roots.clean "
+                "or data.corpus." + what.split(".")[-1]
+            )
+        paths += sorted(
+            os.path.join(folder, f)
+            for f in os.listdir(folder)
+            if is_image_file(f) and os.path.isfile(os.path.join(folder, f))
+        )
     return paths
 
 
@@ -98,7 +104,7 @@ def _excluded(paths, like_paths):
     if not like_paths:
         return frozenset()
     like = []
-    for p in like_paths:      # the 8 orientations: landscape-normalised, then its 4 flips/rotations
+    for p in like_paths:  # the 8 orientations: landscape-normalised, then its 4 flips/rotations
         t = _thumb(read_rgb(p))
         like += [t, t[::-1], t[:, ::-1], t[::-1, ::-1]]
     like = np.stack(like)
@@ -122,8 +128,10 @@ def corpus_photos(data_cfg, split):
     like = list_photos(like_root, list(corpus.get("exclude_like") or []), "data.corpus.exclude_like")
     drop = excluded(paths, like)
     if drop:
-        logger.info(f"corpus {split}: left out {len(drop)} photo(s) that match images of data.corpus.exclude_like "
-            f"(e.g. {os.path.basename(sorted(drop)[0])})")
+        logger.info(
+            f"corpus {split}: left out {len(drop)} photo(s) that match images of data.corpus.exclude_like "
+            f"(e.g. {os.path.basename(sorted(drop)[0])})"
+        )
     return [p for p in paths if p not in drop]
 
 
@@ -133,7 +141,7 @@ def _crop(img, size, rng, flip):
         img = cv2.copyMakeBorder(img, 0, max(size - h, 0), 0, max(size - w, 0), cv2.BORDER_REFLECT_101)
         h, w = img.shape[:2]
     y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    out = img[y:y + size, x:x + size]
+    out = img[y : y + size, x : x + size]
     if flip and rng.random() < 0.5:
         out = out[:, ::-1]
     if flip and rng.random() < 0.5:
@@ -145,9 +153,23 @@ class CorpusSource:
     """Random-access source for ``GeneratorDataset``: item k → (degraded crop, clean crop, label),
     uint8 HWC. ``length`` items walk seeded permutations of the photos (each photo once per cycle)."""
 
-    def __init__(self, paths, task, length, crop, seed, rank=0, flip=True, scale=1.0, clean_fraction=0.0,
-                 clean_pick=1, clean_veil=0.0, clean_pick_by="bright", scene_haze=0.0,
-                 scene_haze_beta=SCENE_HAZE_BETA):
+    def __init__(
+        self,
+        paths,
+        task,
+        length,
+        crop,
+        seed,
+        rank=0,
+        flip=True,
+        scale=1.0,
+        clean_fraction=0.0,
+        clean_pick=1,
+        clean_veil=0.0,
+        clean_pick_by="bright",
+        scene_haze=0.0,
+        scene_haze_beta=SCENE_HAZE_BETA,
+    ):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
         self.paths, self.task, self.length = list(paths), task, int(length)
@@ -155,7 +177,9 @@ class CorpusSource:
         self.clean_fraction = check_clean_fraction(clean_fraction)
         self.clean_pick = check_clean_pick(clean_pick)
         if clean_pick_by not in CLEAN_PICK_BY:
-            raise DataConfigError(f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}")
+            raise DataConfigError(
+                f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}"
+            )
         self.clean_pick_by = CLEAN_PICK_BY[clean_pick_by]
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
@@ -163,7 +187,7 @@ class CorpusSource:
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
-        self.order = np.concatenate([rng.permutation(len(self.paths)) for _ in range(cycles)])[:self.length]
+        self.order = np.concatenate([rng.permutation(len(self.paths)) for _ in range(cycles)])[: self.length]
         self.cache = {}
 
     def __len__(self):
@@ -223,7 +247,9 @@ def check_beta_range(value):
     except (TypeError, ValueError):
         low, high = 1.0, -1.0
     if not 0.0 <= low <= high:
-        raise DataConfigError(f"data.corpus.scene_haze_beta={value!r}: give [low, high] optical depths, 0 <= low <= high")
+        raise DataConfigError(
+            f"data.corpus.scene_haze_beta={value!r}: give [low, high] optical depths, 0 <= low <= high"
+        )
     return low, high
 
 
@@ -250,16 +276,27 @@ def corpus_source(data_cfg, paths, task, length, crop, seed, rank):
     """The :class:`CorpusSource` of one task with ``data.corpus``'s crop options (unset: the defaults)."""
     corpus = _corpus_cfg(data_cfg)
     options = {key: corpus.get(key) for key in CROP_OPTIONS if corpus.get(key) is not None}
-    return CorpusSource(paths, task, length, crop, seed, rank, bool(_get(data_cfg, "flip", True)),
-                        float(corpus.get("scale", 1.0) or 1.0), **options)
+    return CorpusSource(
+        paths,
+        task,
+        length,
+        crop,
+        seed,
+        rank,
+        bool(_get(data_cfg, "flip", True)),
+        float(corpus.get("scale", 1.0) or 1.0),
+        **options,
+    )
 
 
 def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers):
     """Unbatched uint8 HWC (image, target, label) rows of one task, in a fixed order."""
     import mindspore.dataset as ds
+
     src = corpus_source(data_cfg, paths, task, length, crop, seed, rank)
-    return ds.GeneratorDataset(src, ["image", "target", "label"], shuffle=False,
-                               num_parallel_workers=workers, python_multiprocessing=False)
+    return ds.GeneratorDataset(
+        src, ["image", "target", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False
+    )
 
 
 def corpus_val_samples(data_cfg, tasks, crop, max_images):
@@ -268,7 +305,7 @@ def corpus_val_samples(data_cfg, tasks, crop, max_images):
     corpus = _corpus_cfg(data_cfg)
     paths = corpus_photos(data_cfg, "val")
     if max_images:
-        paths = paths[:int(max_images)]
+        paths = paths[: int(max_images)]
     seed, copies = int(corpus.get("val_seed", 1)), int(corpus.get("val_copies", 1) or 1)
     scale = float(corpus.get("scale", 1.0) or 1.0)
     out = []
@@ -277,7 +314,7 @@ def corpus_val_samples(data_cfg, tasks, crop, max_images):
         if crop:
             h, w = img.shape[:2]
             th, tw = min(crop, h), min(crop, w)
-            img = np.ascontiguousarray(img[(h - th) // 2:(h - th) // 2 + th, (w - tw) // 2:(w - tw) // 2 + tw])
+            img = np.ascontiguousarray(img[(h - th) // 2 : (h - th) // 2 + th, (w - tw) // 2 : (w - tw) // 2 + tw])
         for task in tasks:
             for c in range(copies):
                 rng = np.random.default_rng((seed, LABELS[task], i, c))

@@ -26,6 +26,7 @@ Unreadable files (missing, zero bytes, not an image, truncated) raise :class:`Im
 whose message names the file and the reason. Truncated JPEGs (which OpenCV decodes with a grey
 bottom and only a warning) are caught by checking for the end-of-image marker.
 """
+
 import os
 import tempfile
 
@@ -79,9 +80,9 @@ def _webp_exif(data):
     data = bytes(data)
     pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
     while pos + 8 <= end:
-        fourcc, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         if fourcc == b"EXIF":
-            return data[pos + 8:pos + 8 + size]
+            return data[pos + 8 : pos + 8 + size]
         pos += 8 + size + (size & 1)  # chunks are padded to an even size
     return None
 
@@ -114,9 +115,15 @@ def apply_orientation(img, orientation):
     """``img`` (H x W[ x C]) as shown by a viewer honouring EXIF Orientation ``orientation``:
     2 mirror, 3 rotate 180, 4 flip vertically, 5 transpose, 6 rotate 90 clockwise,
     7 transverse, 8 rotate 90 counter-clockwise; 1 (or anything else) unchanged."""
-    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: a.swapaxes(0, 1)[::-1],
+    }
     op = ops.get(int(orientation))
     return img if op is None else np.ascontiguousarray(op(img))
 
@@ -191,18 +198,17 @@ def decode_rgb(buf, name="<bytes>", strict=True, apply_exif=False, with_notes=Fa
         if reason:
             raise ImageReadError(name, reason)
     if fmt == "gif":
-        raise ImageReadError(name, "GIF images are not supported (OpenCV cannot read them); "
-                                   "convert to PNG or JPEG")
+        raise ImageReadError(name, "GIF images are not supported (OpenCV cannot read them); " "convert to PNG or JPEG")
     # IMREAD_UNCHANGED never applies EXIF orientation (TIFF aside); any other flag set without
     # IMREAD_IGNORE_ORIENTATION makes OpenCV apply it (JPEG, PNG). The pixels are the same.
     flags = (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if apply_exif else cv2.IMREAD_UNCHANGED
     raw = cv2.imdecode(data, flags)
     if raw is None or raw.size == 0:
         if fmt:
-            raise ImageReadError(name, f"cannot decode ({fmt.upper()} data; the file is corrupt or "
-                                       "truncated)")
-        raise ImageReadError(name, "cannot decode (the content is not an image OpenCV can read: "
-                                   "another kind of file, or corrupt)")
+            raise ImageReadError(name, f"cannot decode ({fmt.upper()} data; the file is corrupt or " "truncated)")
+        raise ImageReadError(
+            name, "cannot decode (the content is not an image OpenCV can read: " "another kind of file, or corrupt)"
+        )
     if apply_exif and fmt == "webp":
         raw = apply_orientation(raw, exif_orientation(data))
     try:
@@ -230,8 +236,7 @@ def read_rgb(path, strict=True, apply_exif=False, with_notes=False):
 
     ``apply_exif=True`` for users' photos (oriented as viewers show them); the default keeps the
     stored pixels, as training and evaluation data need (see :func:`decode_rgb`)."""
-    return decode_rgb(read_bytes(path), name=str(path), strict=strict, apply_exif=apply_exif,
-                      with_notes=with_notes)
+    return decode_rgb(read_bytes(path), name=str(path), strict=strict, apply_exif=apply_exif, with_notes=with_notes)
 
 
 def encode(rgb, ext=".png", quality=95, png_compression=1):

@@ -13,6 +13,7 @@ is verified on read-back, then they are moved into place; ``<dst>.json`` is writ
 conversion that did not finish is never taken for a complete one. The .json also keeps every
 row's label in reader order (read back once at conversion), so training needs no scan of the files.
 """
+
 import json
 import os
 import shutil
@@ -87,7 +88,7 @@ def _existing(dst):
     folder, base = os.path.split(dst)
     if os.path.isdir(folder or "."):
         for f in os.listdir(folder or "."):
-            rest = f[len(base):]
+            rest = f[len(base) :]
             if f.startswith(base) and (rest in ("", ".db", ".json") or rest.rstrip(".db").isdigit()):
                 found.append(os.path.join(folder, f))
     out = []
@@ -101,6 +102,7 @@ def _existing(dst):
 def read_labels_from(first_file):
     """The label of every row, in the reader's global row order."""
     import mindspore.dataset as ds
+
     d = ds.MindDataset(first_file, columns_list=["label"], shuffle=False, num_parallel_workers=1)
     return np.array([int(r[0]) for r in d.create_tuple_iterator(output_numpy=True, num_epochs=1)], np.int64)
 
@@ -141,29 +143,40 @@ def write_mindrecord(data_cfg, dst, shards=1, sets=None, overwrite=False, encodi
         labels = Counter(p.label for _, p in pairs)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(pairs), WRITE_BLOCK):
-                chunk = pairs[start:start + WRITE_BLOCK]
+                chunk = pairs[start : start + WRITE_BLOCK]
                 writer.write_raw_data(list(pool.map(lambda sp: _row(sp[1], sp[0], encoding), chunk)))
         writer.commit()
         files = [os.path.basename(f) for f in shard_files(os.path.join(tmp, base), shards)]
         order = read_labels_from(os.path.join(tmp, files[0]))  # the reader's global row order
         n, read_labels = len(order), Counter(order.tolist())
         if n != len(pairs) or read_labels != labels:
-            raise RunFailure(f"MindRecord read-back found {n} rows ({dict(read_labels)}) but {len(pairs)} were "
-                               f"written ({dict(labels)}); the disk may be full; nothing was replaced")
+            raise RunFailure(
+                f"MindRecord read-back found {n} rows ({dict(read_labels)}) but {len(pairs)} were "
+                f"written ({dict(labels)}); the disk may be full; nothing was replaced"
+            )
         for f in old:
             os.remove(f)
         for f in files:
             for g in (f, f + ".db"):
                 os.replace(os.path.join(tmp, g), os.path.join(folder, g))
-        meta = {"format_version": FORMAT_VERSION, "files": files, "shards": shards, "count": n, "encoding": encoding,
-                "sets": {s: len(report.pairs(s)) for s in sets},
-                "tasks": {"rain": labels.get(0, 0), "snow": labels.get(1, 0)},
-                "left_out": report.bad_count, "labels": "".join(str(int(v)) for v in order)}
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "files": files,
+            "shards": shards,
+            "count": n,
+            "encoding": encoding,
+            "sets": {s: len(report.pairs(s)) for s in sets},
+            "tasks": {"rain": labels.get(0, 0), "snow": labels.get(1, 0)},
+            "left_out": report.bad_count,
+            "labels": "".join(str(int(v)) for v in order),
+        }
         write_bytes_atomic(meta_path(dst), json.dumps(meta, indent=1).encode("utf-8"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info(f"wrote {n} pairs ({meta['tasks']['rain']} rain, {meta['tasks']['snow']} snow) to {dst} "
-        f"in {shards} shard(s); verified {n} rows on read-back")
+    logger.info(
+        f"wrote {n} pairs ({meta['tasks']['rain']} rain, {meta['tasks']['snow']} snow) to {dst} "
+        f"in {shards} shard(s); verified {n} rows on read-back"
+    )
     return meta
 
 
@@ -172,8 +185,10 @@ def open_mindrecord(path, expect_sets=None):
     path = os.path.abspath(str(path))
     mp = meta_path(path)
     if not os.path.isfile(mp):
-        raise DataConfigError(f"data.mindrecord_path={path} is not a finished MindRecord conversion (no {mp}); "
-                              "build it with: python prepare_data.py mindrecord --config_path <config> --dst " + path)
+        raise DataConfigError(
+            f"data.mindrecord_path={path} is not a finished MindRecord conversion (no {mp}); "
+            "build it with: python prepare_data.py mindrecord --config_path <config> --dst " + path
+        )
     with open(mp, encoding="utf-8") as fh:
         meta = json.load(fh)
     files = [os.path.join(os.path.dirname(path), f) for f in meta["files"]]
@@ -181,9 +196,11 @@ def open_mindrecord(path, expect_sets=None):
     if missing:
         raise DataConfigError(f"MindRecord file {missing[0]} is missing; rebuild with prepare_data.py mindrecord")
     if expect_sets is not None and sorted(meta["sets"]) != sorted(expect_sets):
-        raise DataConfigError(f"{path} was built from {sorted(meta['sets'])} but data.train_sets is "
-                              f"{sorted(expect_sets)}; rebuild it (prepare_data.py mindrecord --overwrite) or "
-                              "set data.train_sets to match")
+        raise DataConfigError(
+            f"{path} was built from {sorted(meta['sets'])} but data.train_sets is "
+            f"{sorted(expect_sets)}; rebuild it (prepare_data.py mindrecord --overwrite) or "
+            "set data.train_sets to match"
+        )
     meta["paths"] = files
     return meta
 
@@ -191,11 +208,14 @@ def open_mindrecord(path, expect_sets=None):
 def record_labels(meta):
     """Row labels in reader order, as stored by the conversion (no scan of the files)."""
     import mindspore.dataset as ds
+
     labels = np.frombuffer(meta["labels"].encode("ascii"), np.uint8) - ord("0")
     rows = ds.MindDataset(meta["paths"][0], columns_list=["label"], shuffle=False).get_dataset_size()
     if rows != len(labels) or rows != meta["count"]:
-        raise DataConfigError(f"{meta['paths'][0]} holds {rows} rows but its .json lists {len(labels)}; rebuild it "
-                              "with prepare_data.py mindrecord --overwrite")
+        raise DataConfigError(
+            f"{meta['paths'][0]} holds {rows} rows but its .json lists {len(labels)}; rebuild it "
+            "with prepare_data.py mindrecord --overwrite"
+        )
     return labels.astype(np.int64)
 
 
@@ -212,9 +232,14 @@ def decode_record(image, target, layout):
 def iterate_records(path):
     """Yield ``(name, set, label, input_rgb, target_rgb)`` for every row, in file order."""
     import mindspore.dataset as ds
+
     meta = open_mindrecord(path)
-    d = ds.MindDataset(meta["paths"][0], columns_list=["name", "set", "label", "layout", "image", "target"],
-                       shuffle=False, num_parallel_workers=1)
+    d = ds.MindDataset(
+        meta["paths"][0],
+        columns_list=["name", "set", "label", "layout", "image", "target"],
+        shuffle=False,
+        num_parallel_workers=1,
+    )
     for r in d.create_dict_iterator(output_numpy=True, num_epochs=1):
         inp, tgt = decode_record(r["image"], r["target"], r["layout"])
         yield str(r["name"]), str(r["set"]), int(r["label"]), inp, tgt

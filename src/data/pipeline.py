@@ -10,6 +10,7 @@ Data parallel: each pool is permuted with ``seed`` (the same on every rank) and 
 round-robin, so ranks get disjoint shards covering the pool; every rank runs the same number of
 steps. ``mindspore.dataset.config`` is seeded with ``seed + rank``.
 """
+
 from collections import namedtuple
 
 import numpy as np
@@ -80,6 +81,7 @@ def _folder_pools(data_cfg, tasks):
 def _mindrecord_pools(data_cfg, tasks):
     """Row indices grouped by task, and the first file of the conversion."""
     from src.data.mindrecord import open_mindrecord, record_labels
+
     meta = open_mindrecord(_get(data_cfg, "mindrecord_path"), expect_sets=list(_get(data_cfg, "train_sets") or []))
     labels = record_labels(meta)
     return {t: np.flatnonzero(labels == LABELS[t]) for t in tasks}, meta["paths"][0]
@@ -87,32 +89,52 @@ def _mindrecord_pools(data_cfg, tasks):
 
 def _augment(dset, crop, flip, workers):
     import mindspore.dataset.vision as vision
+
     ops = [vision.RandomCrop(crop, pad_if_needed=True, padding_mode=vision.Border.REFLECT)]
     if flip:
         ops += [vision.RandomHorizontalFlip(), vision.RandomVerticalFlip()]
     dset = dset.map(ops, input_columns=["image", "target"], num_parallel_workers=workers)
     for col in ("image", "target"):
-        dset = dset.map([vision.Rescale(1.0 / 255.0, 0.0), vision.HWC2CHW()], input_columns=[col],
-                        num_parallel_workers=workers)
+        dset = dset.map(
+            [vision.Rescale(1.0 / 255.0, 0.0), vision.HWC2CHW()], input_columns=[col], num_parallel_workers=workers
+        )
     return dset
 
 
 def _task_dataset(fmt, pool, shard, workers, record_file):
     """Unbatched (image, target, label) uint8 HWC rows of one task's shard, reshuffled each pass."""
     import mindspore.dataset as ds
+
     if fmt == "folder":
-        return ds.GeneratorDataset(_PairSource([pool[i] for i in shard]), COLUMNS, shuffle=True,
-                                   num_parallel_workers=workers, python_multiprocessing=False)
+        return ds.GeneratorDataset(
+            _PairSource([pool[i] for i in shard]),
+            COLUMNS,
+            shuffle=True,
+            num_parallel_workers=workers,
+            python_multiprocessing=False,
+        )
     from src.data.mindrecord import decode_record
-    rows = ds.MindDataset(record_file, columns_list=["image", "target", "layout", "label"],
-                          sampler=ds.SubsetRandomSampler(pool[shard].tolist()), num_parallel_workers=workers)
-    return rows.map(decode_record, input_columns=["image", "target", "layout"], output_columns=["image", "target"],
-                    num_parallel_workers=workers)
+
+    rows = ds.MindDataset(
+        record_file,
+        columns_list=["image", "target", "layout", "label"],
+        sampler=ds.SubsetRandomSampler(pool[shard].tolist()),
+        num_parallel_workers=workers,
+    )
+    return rows.map(
+        decode_record,
+        input_columns=["image", "target", "layout"],
+        output_columns=["image", "target"],
+        num_parallel_workers=workers,
+    )
 
 
 def _merge(img_r, tgt_r, lab_r, img_s, tgt_s, lab_s):
-    return (np.concatenate([img_r, img_s]), np.concatenate([tgt_r, tgt_s]),
-            np.concatenate([lab_r, lab_s]).astype(np.int32))
+    return (
+        np.concatenate([img_r, img_s]),
+        np.concatenate([tgt_r, tgt_s]),
+        np.concatenate([lab_r, lab_s]).astype(np.int32),
+    )
 
 
 def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0):
@@ -122,11 +144,14 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0):
     half snow). Raises ConfigError/DataCheckError subclasses with one-line messages.
     """
     import mindspore.dataset as ds
+
     batch_size, group_size, rank = int(batch_size), int(group_size), int(rank)
     tasks = active_tasks(data_cfg)
     if len(tasks) == 2 and (batch_size < 2 or batch_size % 2):
-        raise DataConfigError(f"batch size {batch_size} is not even; joint training puts half rain and half snow "
-                              "in every batch (or set data.single_task=rain|snow)")
+        raise DataConfigError(
+            f"batch size {batch_size} is not even; joint training puts half rain and half snow "
+            "in every batch (or set data.single_task=rain|snow)"
+        )
     per_task = batch_size // len(tasks)
     fmt = _get(data_cfg, "format", "folder")
     if fmt not in ("folder", "mindrecord", "corpus"):
@@ -146,9 +171,11 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0):
         n_min = len(pools[t]) // group_size  # the smallest shard: every rank agrees on the step count
         batches[t] = n_min // per_task
         if batches[t] < 1:
-            raise DataConfigError(f"the {t} pool has {len(pools[t])} pairs: too few for {group_size} rank(s) x "
-                                  f"{per_task} {t} samples per batch; add {t} sets to data.train_sets"
-                                  + (" or set data.single_task" if len(tasks) == 2 else ""))
+            raise DataConfigError(
+                f"the {t} pool has {len(pools[t])} pairs: too few for {group_size} rank(s) x "
+                f"{per_task} {t} samples per batch; add {t} sets to data.train_sets"
+                + (" or set data.single_task" if len(tasks) == 2 else "")
+            )
     steps = max(batches.values())
     parts = []
     for t in tasks:
@@ -163,11 +190,13 @@ def create_train_dataset(data_cfg, batch_size, rank=0, group_size=1, seed=0):
 def _join_tasks(parts):
     """One task's batches as they are; two tasks zipped into batches of rain rows, then snow rows."""
     import mindspore.dataset as ds
+
     if len(parts) == 1:
         return parts[0]
     snow = parts[1].rename(COLUMNS, [c + "_s" for c in COLUMNS])
-    both = ds.zip((parts[0], snow)).map(_merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS],
-                                        output_columns=COLUMNS)
+    both = ds.zip((parts[0], snow)).map(
+        _merge, input_columns=COLUMNS + [c + "_s" for c in COLUMNS], output_columns=COLUMNS
+    )
     return both.project(COLUMNS)
 
 
@@ -175,14 +204,17 @@ def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, 
     """data.format=corpus: fresh renderings of clean-photo crops (src/data/corpus.py); every task
     draws from the same photos, each rank from its own shard of them."""
     from src.data.corpus import corpus_photos, corpus_task_dataset
+
     photos = corpus_photos(data_cfg, "train")
     shard = shard_indices(len(photos), rank, group_size, seed)
     n_min = len(photos) // group_size
     per_photo = int((_get(data_cfg, "corpus") or {}).get("crops_per_photo", 1) or 1)
     steps = n_min * per_photo // per_task
     if steps < 1:
-        raise DataConfigError(f"the corpus has {len(photos)} photos: too few for {group_size} rank(s) x "
-                              f"{per_task} samples per task and batch; add folders to data.corpus.dirs")
+        raise DataConfigError(
+            f"the corpus has {len(photos)} photos: too few for {group_size} rank(s) x "
+            f"{per_task} samples per task and batch; add folders to data.corpus.dirs"
+        )
     paths = [photos[i] for i in shard[:n_min]]
     parts = []
     for t in tasks:
@@ -195,6 +227,7 @@ def _corpus_dataset(data_cfg, tasks, per_task, crop, workers, rank, group_size, 
 
 def _to_chw():
     import mindspore.dataset.vision as vision
+
     return [vision.Rescale(1.0 / 255.0, 0.0), vision.HWC2CHW()]
 
 
@@ -208,8 +241,10 @@ class EvalSet:
         if listing.problems:
             head = "; ".join(f"{p.path}: {p.detail}" for p in listing.problems[:3])
             if not self.skip_bad:
-                raise DataCheckError(f"{set_name}: {len(listing.problems)} unpaired file(s) (e.g. {head}); run "
-                                     "prepare_data.py check, fix them, or set --data.skip_bad=true")
+                raise DataCheckError(
+                    f"{set_name}: {len(listing.problems)} unpaired file(s) (e.g. {head}); run "
+                    "prepare_data.py check, fix them, or set --data.skip_bad=true"
+                )
             logger.info(f"{set_name}: leaving out {len(listing.problems)} unpaired file(s) (e.g. {head})")
         if not listing.pairs:
             raise DataCheckError(f"{set_name}: no pairs found under {listing.root}; check data.roots")

@@ -30,6 +30,7 @@ or training sets.
 
 Listing never decodes images; problems (unpaired files, bad list lines) are returned, not dropped.
 """
+
 import fnmatch
 import os
 from collections import namedtuple
@@ -76,6 +77,7 @@ class PairMismatchError(UsageError):
 @dataclass(frozen=True)
 class Pair:
     """One training or test sample: file paths, task and a name unique within its set."""
+
     name: str
     task: str
     input: str
@@ -91,6 +93,7 @@ class Pair:
 @dataclass
 class Listing:
     """The pairs of one set, plus the problems and ignored files found while listing."""
+
     set_name: str
     task: str
     root: str
@@ -108,8 +111,9 @@ def split_set_name(set_name):
     """``'csd/test'`` -> ``('csd', 'test')`` with a clear error for other shapes."""
     parts = str(set_name).split("/")
     if len(parts) != 2 or not all(parts):
-        raise DataConfigError(f"set name {set_name!r} is not valid; sets are named <benchmark>/<split>, "
-                              "e.g. csd/test")
+        raise DataConfigError(
+            f"set name {set_name!r} is not valid; sets are named <benchmark>/<split>, " "e.g. csd/test"
+        )
     return parts[0], parts[1]
 
 
@@ -120,8 +124,10 @@ def _split_spec(bench_name, splits, split, seen=()):
     if base is None:
         return spec
     if base not in splits or base in seen + (split,):
-        raise DataConfigError(f"data.benchmarks.{bench_name}.splits.{split}.like={base!r} must name another split "
-                              f"of {bench_name} (no loops): " + ", ".join(splits))
+        raise DataConfigError(
+            f"data.benchmarks.{bench_name}.splits.{split}.like={base!r} must name another split "
+            f"of {bench_name} (no loops): " + ", ".join(splits)
+        )
     out = _split_spec(bench_name, splits, base, seen + (split,))
     out.update(spec)
     return out
@@ -132,13 +138,18 @@ def _lookup(data_cfg, set_name):
     bench_name, split = split_set_name(set_name)
     benchmarks = _get(data_cfg, "benchmarks") or {}
     if bench_name not in benchmarks:
-        raise DataConfigError(f"unknown benchmark {bench_name!r} in set {set_name!r}; known: "
-                              + ", ".join(sorted(benchmarks)) + " (data.benchmarks, configs/datasets.yaml)")
+        raise DataConfigError(
+            f"unknown benchmark {bench_name!r} in set {set_name!r}; known: "
+            + ", ".join(sorted(benchmarks))
+            + " (data.benchmarks, configs/datasets.yaml)"
+        )
     bench = benchmarks[bench_name]
     splits = _get(bench, "splits") or {}
     if split not in splits:
-        raise DataConfigError(f"benchmark {bench_name!r} has no split {split!r}; choose one of "
-                              + ", ".join(f"{bench_name}/{s}" for s in splits))
+        raise DataConfigError(
+            f"benchmark {bench_name!r} has no split {split!r}; choose one of "
+            + ", ".join(f"{bench_name}/{s}" for s in splits)
+        )
     spec = _split_spec(bench_name, splits, split)
     shared = _get(bench, "holdout")
     if shared and spec.get("holdout"):
@@ -160,16 +171,21 @@ def set_spec(data_cfg, set_name):
     root_key = _get(bench, "root") or bench_name
     roots = _get(data_cfg, "roots") or {}
     if root_key not in roots or roots[root_key] in (None, ""):
-        raise DataConfigError(f"data.roots.{root_key} is not set; point it at your download "
-                              f"(--data.roots.{root_key}=/path/to/{bench_name})")
+        raise DataConfigError(
+            f"data.roots.{root_key} is not set; point it at your download "
+            f"(--data.roots.{root_key}=/path/to/{bench_name})"
+        )
     root = os.path.abspath(os.path.expanduser(str(roots[root_key])))
     if not os.path.isdir(root):
-        raise DataConfigError(f"data.roots.{root_key}={roots[root_key]} is not a folder; point it at your "
-                              f"{bench_name} download (--data.roots.{root_key}=/path/to/{bench_name})")
+        raise DataConfigError(
+            f"data.roots.{root_key}={roots[root_key]} is not a folder; point it at your "
+            f"{bench_name} download (--data.roots.{root_key}=/path/to/{bench_name})"
+        )
     reader = spec.get("reader", "paired")
     if reader not in READERS:
-        raise DataConfigError(f"data.benchmarks.{bench_name}.splits.{split}.reader={reader!r} is not valid; "
-                              "use " + ", ".join(READERS))
+        raise DataConfigError(
+            f"data.benchmarks.{bench_name}.splits.{split}.reader={reader!r} is not valid; " "use " + ", ".join(READERS)
+        )
     spec["reader"] = reader
     spec["_key"] = f"data.benchmarks.{bench_name}.splits.{split}"
     spec["_root_key"] = root_key
@@ -179,8 +195,10 @@ def set_spec(data_cfg, set_name):
 def _folder(root, rel, spec, what):
     path = os.path.join(root, str(rel))
     if not os.path.isdir(path):
-        raise DataConfigError(f"{path} not found ({spec['_key']}.{what} under data.roots.{spec['_root_key']}); "
-                              "check the root and the benchmark's folder layout")
+        raise DataConfigError(
+            f"{path} not found ({spec['_key']}.{what} under data.roots.{spec['_root_key']}); "
+            "check the root and the benchmark's folder layout"
+        )
     return path
 
 
@@ -193,8 +211,7 @@ def _walk(folder, recursive):
             rel = os.path.relpath(dirpath, folder)
             out += [os.path.normpath(os.path.join(rel, f)) for f in files if not f.startswith(".")]
     else:
-        out = [f for f in os.listdir(folder)
-               if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))]
+        out = [f for f in os.listdir(folder) if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))]
     return sorted(out)
 
 
@@ -221,8 +238,10 @@ def _read_paired(root, spec, listing):
         try:
             tname = os.path.join(os.path.dirname(rel), template.format(stem=stem, ext=ext, name=base))
         except (KeyError, IndexError, ValueError) as exc:
-            raise DataConfigError(f"{spec['_key']}.target_name={template!r} is not valid ({exc}); use the fields "
-                                  "{stem}, {ext} and {name}") from exc
+            raise DataConfigError(
+                f"{spec['_key']}.target_name={template!r} is not valid ({exc}); use the fields "
+                "{stem}, {ext} and {name}"
+            ) from exc
         if tname.endswith(".*"):
             found = by_stem.get(tname[:-2], [])
         else:
@@ -268,8 +287,9 @@ def _list_path(base, text):
 def _read_list(root, spec, listing):
     list_file = os.path.join(root, str(spec.get("list", "")))
     if not os.path.isfile(list_file):
-        raise DataConfigError(f"list file {list_file} not found ({spec['_key']}.list under "
-                              f"data.roots.{spec['_root_key']})")
+        raise DataConfigError(
+            f"list file {list_file} not found ({spec['_key']}.list under " f"data.roots.{spec['_root_key']})"
+        )
     base = os.path.dirname(list_file)
     with open(list_file, encoding="utf-8") as fh:
         lines = fh.read().splitlines()
@@ -279,8 +299,9 @@ def _read_list(root, spec, listing):
             continue
         fields = text.split()
         if len(fields) != 2:
-            listing.problems.append(Problem("bad_line", f"{list_file}:{num}",
-                                            f"expected 'input target', got {len(fields)} fields"))
+            listing.problems.append(
+                Problem("bad_line", f"{list_file}:{num}", f"expected 'input target', got {len(fields)} fields")
+            )
             continue
         src, tgt = (_list_path(base, f) for f in fields)
         if not os.path.isfile(src):
@@ -300,8 +321,9 @@ def _holdout_params(hold, key, check_part=True):
     """``(count, seed, val, val_seed, part)`` of a holdout mapping, with errors naming ``key``."""
     unknown = sorted(set(hold) - set(_HOLDOUT_KEYS) - {"part"})
     if unknown:
-        raise DataConfigError(f"{key}.holdout has unknown key(s) {', '.join(unknown)}; use count, seed, val, "
-                              "val_seed and part")
+        raise DataConfigError(
+            f"{key}.holdout has unknown key(s) {', '.join(unknown)}; use count, seed, val, " "val_seed and part"
+        )
     try:
         count, seed = int(hold.get("count", 0) or 0), int(hold.get("seed", 0) or 0)
         val = int(hold.get("val", 0) or 0)
@@ -343,7 +365,8 @@ def _check_holdout_siblings(data_cfg, set_name, spec):
             raise DataConfigError(
                 f"{set_name} ({fmt(*mine_key)}) and {bench_name}/{other} ({fmt(*theirs_key)}) read the same pairs but "
                 f"hold out differently, so their pairs would overlap; give both the same holdout count, seed, val "
-                f"and val_seed (set them once in data.benchmarks.{bench_name}.holdout), only part differs")
+                f"and val_seed (set them once in data.benchmarks.{bench_name}.holdout), only part differs"
+            )
 
 
 def holdout_parts(n, count, seed, val=0, val_seed=None):
@@ -366,9 +389,11 @@ def _apply_holdout(spec, listing):
     pairs = sorted(listing.pairs, key=lambda p: p.name)
     if (count or val) and count + val >= len(pairs):
         bench = spec["_key"].split(".")[2]
-        raise DataConfigError(f"{spec['_key']}.holdout: count={count} test + val={val} validation pairs must be "
-                              f"fewer than the {len(pairs)} pairs found (at least one is left for training); "
-                              f"lower data.benchmarks.{bench}.holdout.count / .val (val=0: no validation part)")
+        raise DataConfigError(
+            f"{spec['_key']}.holdout: count={count} test + val={val} validation pairs must be "
+            f"fewer than the {len(pairs)} pairs found (at least one is left for training); "
+            f"lower data.benchmarks.{bench}.holdout.count / .val (val=0: no validation part)"
+        )
     keep = holdout_parts(len(pairs), count, seed, val, val_seed)[part]
     listing.pairs = [p for i, p in enumerate(pairs) if i in keep]
 
@@ -390,20 +415,26 @@ def resolve_val_sets(data_cfg):
             bench_name, _ = split_set_name(t)
             splits = _get((_get(data_cfg, "benchmarks") or {}).get(bench_name) or {}, "splits") or {}
             if "val" not in splits:
-                raise DataConfigError(f"data.val_sets=[auto] needs a validation split {bench_name}/val for the training "
-                                      f"set {t}; add data.benchmarks.{bench_name}.splits.val (a holdout of its "
-                                      "training data, see configs/datasets.yaml) or list data.val_sets explicitly")
+                raise DataConfigError(
+                    f"data.val_sets=[auto] needs a validation split {bench_name}/val for the training "
+                    f"set {t}; add data.benchmarks.{bench_name}.splits.val (a holdout of its "
+                    "training data, see configs/datasets.yaml) or list data.val_sets explicitly"
+                )
             out.append(f"{bench_name}/val")
     out = list(dict.fromkeys(out))
     for name in out:
-        set_task(data_cfg, name)          # unknown benchmark / split: a clear error now
+        set_task(data_cfg, name)  # unknown benchmark / split: a clear error now
         if name in test:
-            raise DataConfigError(f"data.val_sets lists {name}, which is also in data.test_sets: best.ckpt and the "
-                                  "learning-rate schedule would be chosen on the reported test set; validate on a "
-                                  "held-out part of the training data (e.g. <benchmark>/val, or data.val_sets=[auto])")
+            raise DataConfigError(
+                f"data.val_sets lists {name}, which is also in data.test_sets: best.ckpt and the "
+                "learning-rate schedule would be chosen on the reported test set; validate on a "
+                "held-out part of the training data (e.g. <benchmark>/val, or data.val_sets=[auto])"
+            )
         if name in train:
-            raise DataConfigError(f"data.val_sets lists {name}, which is also in data.train_sets; validate on pairs "
-                                  "the model is not trained on (e.g. <benchmark>/val, or data.val_sets=[auto])")
+            raise DataConfigError(
+                f"data.val_sets lists {name}, which is also in data.train_sets; validate on pairs "
+                "the model is not trained on (e.g. <benchmark>/val, or data.val_sets=[auto])"
+            )
     return out
 
 
@@ -413,7 +444,8 @@ def list_set(data_cfg, set_name):
     _check_holdout_siblings(data_cfg, set_name, spec)
     listing = Listing(set_name, task, root, spec["reader"])
     {"paired": _read_paired, "side_by_side": _read_side_by_side, "list": _read_list}[spec["reader"]](
-        root, spec, listing)
+        root, spec, listing
+    )
     _apply_holdout(spec, listing)
     listing.pairs.sort(key=lambda p: p.name)
     return listing
@@ -424,7 +456,7 @@ def split_halves(img, input_side, path="<image>"):
     w = img.shape[1]
     if w % 2:
         raise PairMismatchError(path, f"side-by-side image width {w} is odd; the halves differ in size")
-    left, right = img[:, : w // 2], img[:, w // 2:]
+    left, right = img[:, : w // 2], img[:, w // 2 :]
     return (left, right) if input_side == "left" else (right, left)
 
 
@@ -439,6 +471,9 @@ def load_pair(pair, strict=True, with_notes=False):
         tgt, tnotes = read_rgb(pair.target, strict=strict, with_notes=True)
         notes = notes + [n for n in tnotes if n not in notes]
         if inp.shape != tgt.shape:
-            raise PairMismatchError(pair.input, f"input is {inp.shape[1]}x{inp.shape[0]} but target "
-                                                f"{pair.target} is {tgt.shape[1]}x{tgt.shape[0]} (WxH)")
+            raise PairMismatchError(
+                pair.input,
+                f"input is {inp.shape[1]}x{inp.shape[0]} but target "
+                f"{pair.target} is {tgt.shape[1]}x{tgt.shape[0]} (WxH)",
+            )
     return (inp, tgt, notes) if with_notes else (inp, tgt)

@@ -9,6 +9,7 @@ An intensity level per rendering spans light to heavy weather (``RAIN_RANGES``, 
 All parameters are drawn from a generator seeded by (seed, file name, copy, task), so a file's
 rendering does not depend on which other files are in the folder.
 """
+
 import json
 import os
 import shutil
@@ -30,8 +31,8 @@ logger = get_logger(__name__)
 # 5: far rain also as short, brighter grain (a downpour's fine drops); 6: the rain veil is never thin
 # (optical depth from 0.5, was 0.3): a thinner veil is indistinguishable from a scene's own haze.
 SYNTH_VERSION = 6
-DEMO_VERSION = 7          # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4; 6: by 5; 7: by 6
-                          # (older demos are rebuilt in place, see build_demo)
+DEMO_VERSION = 7  # 2: val renderings; 3: rendered by SYNTH_VERSION 2; 4: by 3; 5: by 4; 6: by 5; 7: by 6
+# (older demos are rebuilt in place, see build_demo)
 DEMO_MARKER = "demo.json"
 SYNTH_MARKER = "synth.json"
 # scikit-image photos that ship with the wheel (no download). chelsea == cat, so only one is used.
@@ -53,8 +54,7 @@ def _line_kernel(length, angle_deg):
     c = length // 2
     a = np.deg2rad(angle_deg)
     dx, dy = np.sin(a) * c, np.cos(a) * c
-    cv2.line(k, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1,
-             cv2.LINE_AA)
+    cv2.line(k, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1, cv2.LINE_AA)
     return k / max(k.sum(), 1e-6)
 
 
@@ -71,26 +71,26 @@ def _veil(img, rng, beta, light, scale):
 # (rain + fog benchmarks of the Outdoor-Rain kind pair fine streaks with a dense grey veil). Lengths are in pixels of a
 # ~500 px photo (``scale`` = 1).
 RAIN_RANGES = dict(
-    layers=(1, 3),               # streak layers, each with its own density/length around the level
-    density=(0.0008, 0.0030),     # drops per pixel, light → heavy (log-interpolated by u)
-    length=(20.0, 62.0),         # streak length (px)
-    width=(1.0, 2.6),            # streak width (px, by dilating drops; rounded, 1-3)
-    brightness=(0.3, 0.72),     # peak streak intensity
-    angle=(-25.0, 25.0),         # common direction, degrees from vertical (±4° per layer)
-    blur=(0.3, 1.2),             # Gaussian blur of the streaks (σ, px)
-    veil_prob=(0.05, 0.5),       # chance of a haze veil, light → heavy streaks (v3: 0.2 at light)
-    veil_beta=(0.5, 1.6),        # veil optical depth (transmission exp(-β d)), its own level (v5: from 0.3)
-    veil_light=(0.45, 0.98),     # atmospheric light: grey (Outdoor-Rain kind) to bright
-    mist_prob=(0.0, 0.6),        # chance of far rain (a textured, directional white haze), light → heavy
-    mist_density=(0.02, 0.05),   # its drops per pixel (any level)
-    mist_length=(8.0, 70.0),     # its streak length (px; short = the grain of a downpour's fine drops)
+    layers=(1, 3),  # streak layers, each with its own density/length around the level
+    density=(0.0008, 0.0030),  # drops per pixel, light → heavy (log-interpolated by u)
+    length=(20.0, 62.0),  # streak length (px)
+    width=(1.0, 2.6),  # streak width (px, by dilating drops; rounded, 1-3)
+    brightness=(0.3, 0.72),  # peak streak intensity
+    angle=(-25.0, 25.0),  # common direction, degrees from vertical (±4° per layer)
+    blur=(0.3, 1.2),  # Gaussian blur of the streaks (σ, px)
+    veil_prob=(0.05, 0.5),  # chance of a haze veil, light → heavy streaks (v3: 0.2 at light)
+    veil_beta=(0.5, 1.6),  # veil optical depth (transmission exp(-β d)), its own level (v5: from 0.3)
+    veil_light=(0.45, 0.98),  # atmospheric light: grey (Outdoor-Rain kind) to bright
+    mist_prob=(0.0, 0.6),  # chance of far rain (a textured, directional white haze), light → heavy
+    mist_density=(0.02, 0.05),  # its drops per pixel (any level)
+    mist_length=(8.0, 70.0),  # its streak length (px; short = the grain of a downpour's fine drops)
     mist_brightness=(0.06, 0.16),  # its per-drop brightness (dim: it shows as haze, not as streaks)
-    mist_grain=(0.12, 0.35),     # per-drop brightness of far streaks shorter than GRAIN_LENGTH (visible grain)
+    mist_grain=(0.12, 0.35),  # per-drop brightness of far streaks shorter than GRAIN_LENGTH (visible grain)
     mist_grain_blur=(0.5, 1.2),  # and their Gaussian blur σ (px)
-    mist_blur=(1.2, 3.0),        # its Gaussian blur σ (px)
-    splash_prob=(0.05, 0.6),     # chance of splashes on the ground, light → heavy
+    mist_blur=(1.2, 3.0),  # its Gaussian blur σ (px)
+    splash_prob=(0.05, 0.6),  # chance of splashes on the ground, light → heavy
     splash_density=(0.0004, 0.003),  # splashes per pixel where the ground is (log-interpolated by u)
-    splash_radius=(0.6, 2.2),    # splash half-height × 1/0.6 (flat ellipses 1.6r × 0.6r, px)
+    splash_radius=(0.6, 2.2),  # splash half-height × 1/0.6 (flat ellipses 1.6r × 0.6r, px)
     splash_brightness=(0.3, 0.8),
 )
 GRAIN_LENGTH = 25.0  # far rain shorter than this (px) is drawn as a downpour's grain, longer as a haze
@@ -98,13 +98,13 @@ GRAIN_LENGTH = 25.0  # far rain shorter than this (px) is drawn as a downpour's 
 # Snow: a level u sets flake counts and sizes, from small dense flakes (Snow100K-S kind) to large
 # flakes with a strong veil (Snow100K-L, CSD kind).
 SNOW_RANGES = dict(
-    small_area=(600.0, 120.0),   # px² per small flake (r 0.6-1.5 px), sparse → dense
-    mid_area=(6000.0, 700.0),    # px² per middle flake (r 1.5-3.5 px)
+    small_area=(600.0, 120.0),  # px² per small flake (r 0.6-1.5 px), sparse → dense
+    mid_area=(6000.0, 700.0),  # px² per middle flake (r 1.5-3.5 px)
     large_area=(40000.0, 2500.0),  # px² per large flake (r 3.5-8 px); drawn with probability u
     opacity=(0.45, 1.0),
-    motion=(0.0, 12.0),          # motion-blur length (px) of each layer
+    motion=(0.0, 12.0),  # motion-blur length (px) of each layer
     angle=(-30.0, 30.0),
-    veil_beta=(0.0, 0.9),        # veil optical depth, light → heavy
+    veil_beta=(0.0, 0.9),  # veil optical depth, light → heavy
     veil_light=(0.8, 1.0),
 )
 
@@ -182,9 +182,16 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
         v = float(np.clip(u + rng.uniform(-0.15, 0.15), 0, 1))
         width = int(np.clip(round(_lerp(R["width"], v) + rng.uniform(-0.5, 0.5)), 1, 3))
         length = _lerp(R["length"], v) * rng.uniform(0.6, 1.3) * scale
-        layer = _streak_layer(rng, (h, w), _loglerp(R["density"], v) / scale, width, length,
-                              base_angle + rng.uniform(-4, 4), _lerp(R["brightness"], v) * rng.uniform(0.8, 1.1),
-                              rng.uniform(*R["blur"]))
+        layer = _streak_layer(
+            rng,
+            (h, w),
+            _loglerp(R["density"], v) / scale,
+            width,
+            length,
+            base_angle + rng.uniform(-4, 4),
+            _lerp(R["brightness"], v) * rng.uniform(0.8, 1.1),
+            rng.uniform(*R["blur"]),
+        )
         streaks = 1 - (1 - streaks) * (1 - layer)
     draw = rng.random() < _lerp(R["mist_prob"], u)
     if draw if mist is None else mist:  # far rain: dense, dim, soft streaks, denser far away
@@ -192,8 +199,16 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
         grain = length < GRAIN_LENGTH  # short far streaks: the grain of a downpour's fine drops, not a haze
         light = rng.uniform(*R["mist_grain" if grain else "mist_brightness"])
         blur = rng.uniform(*R["mist_grain_blur" if grain else "mist_blur"]) * max(scale, 0.5)
-        far = _streak_layer(rng, (h, w), rng.uniform(*R["mist_density"]) / scale, 1, length * scale,
-                            base_angle + rng.uniform(-4, 4), light, blur)
+        far = _streak_layer(
+            rng,
+            (h, w),
+            rng.uniform(*R["mist_density"]) / scale,
+            1,
+            length * scale,
+            base_angle + rng.uniform(-4, 4),
+            light,
+            blur,
+        )
         streaks = 1 - (1 - streaks) * (1 - far * _depth(h, w, rng, scale))
     draw = rng.random() < _lerp(R["splash_prob"], u)
     if draw if splash is None else splash:  # drops bursting on the ground: flat bright blobs, near = low
@@ -253,8 +268,7 @@ def add_snow(clean, rng, veil=True, level=None, scale=None):
     colour = rng.uniform(0.88, 1.0) * rng.uniform(0.97, 1.0, 3).astype(np.float32)
     out = img * (1 - mask[:, :, None]) + colour * mask[:, :, None]
     if veil:
-        out = _veil(out, rng, _lerp(R["veil_beta"], u) * rng.uniform(0.5, 1.2), rng.uniform(*R["veil_light"]),
-                   scale)
+        out = _veil(out, rng, _lerp(R["veil_beta"], u) * rng.uniform(0.5, 1.2), rng.uniform(*R["veil_light"]), scale)
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
@@ -333,8 +347,9 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
         stems.setdefault(os.path.splitext(f)[0], []).append(f)
     clashes = [v for v in stems.values() if len(v) > 1]
     if clashes:
-        raise UsageError(f"--src {src}: several files share a name: {', '.join('/'.join(c) for c in clashes[:3])}; "
-                         "rename them")
+        raise UsageError(
+            f"--src {src}: several files share a name: {', '.join('/'.join(c) for c in clashes[:3])}; " "rename them"
+        )
     if len(files) > len(images):
         logger.info(f"  ignored {len(files) - len(images)} non-image file(s) in {src}")
     bad = []
@@ -351,23 +366,35 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
     try:
         n = _write_pairs(tmp, photos(), task, seed, int(copies), haze)
         if bad and not skip_bad:
-            raise UsageError(f"{len(bad)} unreadable image(s) in --src {src} (listed above); fix them or "
-                             "pass --skip_bad to leave them out")
-        meta = {"task": task, "seed": int(seed), "copies": int(copies), "haze": float(haze),
-                "src": os.path.abspath(src), "pairs": n, "left_out": bad}
+            raise UsageError(
+                f"{len(bad)} unreadable image(s) in --src {src} (listed above); fix them or "
+                "pass --skip_bad to leave them out"
+            )
+        meta = {
+            "task": task,
+            "seed": int(seed),
+            "copies": int(copies),
+            "haze": float(haze),
+            "src": os.path.abspath(src),
+            "pairs": n,
+            "left_out": bad,
+        }
         with open(os.path.join(tmp, SYNTH_MARKER), "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)
         _publish(tmp, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info(f"wrote {n} {task} pairs to {dst}/{{input,target}} (seed {seed}, {copies} per image)"
-        + (f"; left out {len(bad)} unreadable source(s)" if bad else ""))
+    logger.info(
+        f"wrote {n} {task} pairs to {dst}/{{input,target}} (seed {seed}, {copies} per image)"
+        + (f"; left out {len(bad)} unreadable source(s)" if bad else "")
+    )
     return n
 
 
 def demo_photos(names):
     """The named scikit-image photos as uint8 RGB (all ship with the wheel; no download)."""
     from skimage import data as skd
+
     out = []
     for name in names:
         if name.startswith("motorcycle_"):
@@ -428,26 +455,36 @@ def build_demo(dst="data/demo", seed=0, overwrite=False):
             if meta.get("seed") == int(seed):
                 logger.info(f"demo set already complete at {dst}")
                 return dst
-            raise FileExistsError(f"{dst} holds a demo built with seed {meta.get('seed')} (version "
-                                  f"{version}); pass --overwrite to rebuild it with seed {seed}")
+            raise FileExistsError(
+                f"{dst} holds a demo built with seed {meta.get('seed')} (version "
+                f"{version}); pass --overwrite to rebuild it with seed {seed}"
+            )
         older = isinstance(version, int) and version < DEMO_VERSION
         if not (older and _only_demo_files(dst)):
-            raise FileExistsError(f"{dst} holds a demo of version {version} (this code builds version {DEMO_VERSION}, "
-                                  "with validation renderings under */val, rendered by synthesis version "
-                                  f"{SYNTH_VERSION})"
-                                  + ("" if older else ", or files the demo builder did not write")
-                                  + "; rebuild it with `python prepare_data.py demo --dst " + dst + " --overwrite` "
-                                  "or remove it")
-        logger.info(f"{dst} holds a version {version} demo (older renderings): rebuilding it as version "
-                    f"{DEMO_VERSION}")
+            raise FileExistsError(
+                f"{dst} holds a demo of version {version} (this code builds version {DEMO_VERSION}, "
+                "with validation renderings under */val, rendered by synthesis version "
+                f"{SYNTH_VERSION})"
+                + ("" if older else ", or files the demo builder did not write")
+                + "; rebuild it with `python prepare_data.py demo --dst "
+                + dst
+                + " --overwrite` "
+                "or remove it"
+            )
+        logger.info(
+            f"{dst} holds a version {version} demo (older renderings): rebuilding it as version " f"{DEMO_VERSION}"
+        )
     elif os.path.exists(dst) and not overwrite:
-        raise FileExistsError(f"{dst} exists but is not a complete demo set (no {DEMO_MARKER}); remove it "
-                              "or pass --overwrite")
+        raise FileExistsError(
+            f"{dst} exists but is not a complete demo set (no {DEMO_MARKER}); remove it " "or pass --overwrite"
+        )
     dst, tmp = _prepare_dst(dst, True)
     counts = {}
-    plan = (("train", DEMO_TRAIN, DEMO_TRAIN_COPIES, 0),
-            ("val", DEMO_TRAIN, DEMO_VAL_COPIES, DEMO_TRAIN_COPIES),    # held out: never trained on
-            ("test", DEMO_TEST, DEMO_TEST_COPIES, 0))
+    plan = (
+        ("train", DEMO_TRAIN, DEMO_TRAIN_COPIES, 0),
+        ("val", DEMO_TRAIN, DEMO_VAL_COPIES, DEMO_TRAIN_COPIES),  # held out: never trained on
+        ("test", DEMO_TEST, DEMO_TEST_COPIES, 0),
+    )
     loaded = {}
     try:
         for split, names, copies, first in plan:
@@ -455,11 +492,17 @@ def build_demo(dst="data/demo", seed=0, overwrite=False):
                 loaded[names] = demo_photos(names)
             photos = loaded[names]
             for task in ("rain", "snow"):
-                counts[f"{task}/{split}"] = _write_pairs(os.path.join(tmp, task, split), photos, task, seed,
-                                                         copies, haze=0.3, first_copy=first)
-        meta = {"version": DEMO_VERSION, "seed": int(seed), "train_photos": list(DEMO_TRAIN),
-                "val": f"the training photos, copies {DEMO_TRAIN_COPIES}..{DEMO_TRAIN_COPIES + DEMO_VAL_COPIES - 1}",
-                "test_photos": list(DEMO_TEST), "pairs": counts}
+                counts[f"{task}/{split}"] = _write_pairs(
+                    os.path.join(tmp, task, split), photos, task, seed, copies, haze=0.3, first_copy=first
+                )
+        meta = {
+            "version": DEMO_VERSION,
+            "seed": int(seed),
+            "train_photos": list(DEMO_TRAIN),
+            "val": f"the training photos, copies {DEMO_TRAIN_COPIES}..{DEMO_TRAIN_COPIES + DEMO_VAL_COPIES - 1}",
+            "test_photos": list(DEMO_TEST),
+            "pairs": counts,
+        }
         with open(os.path.join(tmp, DEMO_MARKER), "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=1)
         _publish(tmp, dst)
