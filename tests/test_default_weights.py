@@ -135,3 +135,32 @@ def test_onnx_backend_needs_no_checkpoint(absent, pairs, tmp_path, capsys):
     rc = infer.main(["--backend", "onnxruntime", "--input", pairs[0], "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "needs --onnx_file" in err and "default checkpoint" not in err
+
+
+def test_export_shape_defaults_to_the_tile_the_engine_restores_with():
+    from src.infer.engine import DEFAULT_TILE, PRESET_TILES, Restorer
+    from src.infer.export import export_shape
+
+    assert PRESET_TILES["lite"] == 512 and DEFAULT_TILE == 256
+    assert export_shape(None, None, {"preset": "lite"}) == (512, 512)  # the default weights' preset
+    assert export_shape(None, None, {"preset": "tiny"}) == (256, 256)
+    assert export_shape(None, None, {}) == (256, 256)
+    assert export_shape(96, None, {"preset": "lite"}) == (96, 96)  # one side given: square
+    assert export_shape(None, 64, {}) == (64, 64)
+    assert export_shape(64, 96, {"preset": "lite"}) == (64, 96)
+
+    class Lite:  # what infer.py would restore the same checkpoint with
+        preset, outputs = "lite", ("derain",)
+
+    assert Restorer(Lite()).tile == export_shape(None, None, {"preset": "lite"})[0]
+
+
+def test_export_with_one_side_given_is_square(default_ckpt, tmp_path, capsys):
+    name = str(tmp_path / "sa")
+    rc = export_py.main(["--file_format", "MINDIR", "--file_name", name, "--height", "64", "--task", "rain"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "input 1x3x64x64" in out
+    with open(name + ".mindir.json", encoding="utf-8") as fh:
+        tile = json.load(fh)["tile"]
+    assert (tile["height"], tile["width"]) == (64, 64)

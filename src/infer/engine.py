@@ -50,6 +50,7 @@ __all__ = [
     "pad_image_to_multiple",
     "recognition_view",
     "softmax",
+    "default_tile",
     "task_by_scores",
 ]
 
@@ -68,6 +69,12 @@ DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS 
 PRESET_TILES = {"starter": 512, "lite": 512}
 DEFAULT_OVERLAP = 32
 RECOGNITION_VIEW = 512  # long side (px) of the photo as the recognition head sees it
+
+
+def default_tile(preset: Optional[str]) -> int:
+    """The tile a model of ``preset`` is restored with when none is given (infer/eval), and the
+    shape export.py writes when neither --height nor --width is given."""
+    return PRESET_TILES.get(preset, DEFAULT_TILE)
 
 
 class EngineError(UsageError):
@@ -162,7 +169,7 @@ class Restorer:
                 )
             tile = fixed
         elif tile is None:
-            tile = PRESET_TILES.get(getattr(backend, "preset", None), DEFAULT_TILE)
+            tile = default_tile(getattr(backend, "preset", None))
         if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 0:
             raise EngineError(f"--tile must be 0 (whole image) or a positive size, got {tile!r}")
         if tile and not fixed and tile % self.multiple:

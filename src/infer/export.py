@@ -56,6 +56,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from . import weights
+from .engine import default_tile
 from .sidecar import read_sidecar, sidecar_path
 from ..errors import UsageError, run_entry
 
@@ -287,8 +288,16 @@ def build_parser():
     )
     p.add_argument("--file_format", default="MINDIR", type=str.upper, choices=FORMATS)
     p.add_argument("--file_name", default="smartassign", help="output path without extension")
-    p.add_argument("--height", type=int, default=256, help="tile height (a multiple of 32 avoids padding)")
-    p.add_argument("--width", type=int, default=256, help="tile width (square tiles for preprocess.py)")
+    p.add_argument(
+        "--height",
+        type=int,
+        default=None,
+        help="tile height, a multiple of 32 avoids padding (default: --width if given, else the tile "
+        "infer.py uses for the checkpoint's preset: 512 for lite and starter, 256 otherwise)",
+    )
+    p.add_argument(
+        "--width", type=int, default=None, help="tile width (default: --height; square tiles for the tiled engine)"
+    )
     p.add_argument(
         "--task",
         default="all",
@@ -308,6 +317,14 @@ def build_parser():
     return p
 
 
+def export_shape(height: Optional[int], width: Optional[int], model_cfg: dict) -> Tuple[int, int]:
+    """(height, width) of the export: a missing side copies the given one; with neither, the
+    square tile the engine restores this model with (``engine.default_tile`` of its preset)."""
+    if height is None and width is None:
+        height = width = default_tile((model_cfg or {}).get("preset"))
+    return (width if height is None else height), (height if width is None else width)
+
+
 def _cli(argv):
     from ..device import setup_device
     from ..train.checkpoint import load_model
@@ -323,6 +340,7 @@ def _cli(argv):
     print(f"export.py: {weights.describe(ckpt_file, is_default)}")
     target = setup_device(args.device_target, args.device_id, mode="graph")
     net, model_cfg, _ = load_model(ckpt_file)
+    args.height, args.width = export_shape(args.height, args.width, model_cfg)
     model_path, json_path = export_network(
         net,
         args.file_format,
