@@ -6,6 +6,7 @@
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32   # same-run ratios
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32:rain   # a known task
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32  # the old blind mode
+    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32 --rounds 5  # in turn
 
 A network of the chosen preset with random weights (speed does not depend on the weights) is
 saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
@@ -16,7 +17,9 @@ before the recognition view, both image heads and the recognition head on every 
 ``--tile`` with ``--tile_overlap``) after one warm-up run on the same image (graph compilation and
 session start are excluded from the timing), times ``--repeats`` runs (the median is reported),
 and reports its own peak RSS
-(``ru_maxrss``: model, runtime and image buffers included). Targets: 1920x1080 with peak RSS
+(``ru_maxrss``: model, runtime and image buffers included). ``--rounds N`` measures the configs in
+turn N times and reports each ratio's median over the rounds: on a shared machine a slow spell
+then slows every config of a round, not only the one running in it. Targets: 1920x1080 with peak RSS
 <= 3 GiB; 3840x2160 completes.
 """
 
@@ -141,15 +144,22 @@ def label(preset, tile, overlap, task):
     return f"{preset}@{tile}/{overlap}" + ("" if task == "auto" else f":{task}")
 
 
-def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, repeats=3):
-    """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process."""
+def prepare_config(preset, tile, overlap, task, folder):
+    """(checkpoint, ONNX) of one configuration, timed."""
     t0 = time.perf_counter()
-    ckpt, onnx = prepare(preset, tile, folder, task)
+    models = prepare(preset, tile, folder, task)
     print(
-        f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in "
-        f"{time.perf_counter() - t0:.1f} s ({folder})",
+        f"preset {preset}: checkpoint + ONNX export at {tile}x{tile} in {time.perf_counter() - t0:.1f} s ({folder})",
         flush=True,
     )
+    return models
+
+
+def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, repeats=3, models=None, round_=0):
+    """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process.
+    ``models``: its (checkpoint, ONNX) pair from ``prepare_config`` (made here when None)."""
+    ckpt, onnx = models or prepare_config(preset, tile, overlap, task, folder)
+    print(f"{label(preset, tile, overlap, task)}" + (f", round {round_ + 1}" if round_ else ""), flush=True)
     print(
         f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
         f"{'peak RSS GiB':>12}",
@@ -196,11 +206,12 @@ def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, re
                         "tile": tile,
                         "tile_overlap": overlap,
                         "task": task,
+                        "round": round_,
                     }
                 )
                 continue
             r = json.loads(lines[-1][len("RESULT ") :])
-            rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap, task=task))
+            rows.append(dict(r, name=name, preset=preset, tile=tile, tile_overlap=overlap, task=task, round=round_))
             note = ""
             if name == "1080p":
                 note = "  ok (<= 3 GiB)" if r["peak_rss_gib"] <= RSS_TARGET_GIB else "  OVER 3 GiB"
@@ -212,23 +223,43 @@ def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, re
     return rows
 
 
+def _key(r):
+    return (r["preset"], r["tile"], r["tile_overlap"], r["task"])
+
+
 def print_ratios(rows, configs):
-    """Speed-up of every configuration over the first, per backend and size (same run)."""
+    """Speed-up of every configuration over the first, per backend, size and round (same run); with
+    several rounds also each one's median and range over the rounds."""
     base = configs[0]
     ok = [r for r in rows if "failed" not in r]
     print(f"speed-up over {label(*base)} (same run):")
-
-    def key(r):
-        return (r["preset"], r["tile"], r["tile_overlap"], r["task"])
-
     for r in ok:
-        ref = [b for b in ok if key(b) == base and b["backend"] == r["backend"] and b["size"] == r["size"]]
-        if ref and key(r) != base:
+        ref = [
+            b
+            for b in ok
+            if _key(b) == base and (b["backend"], b["size"], b["round"]) == (r["backend"], r["size"], r["round"])
+        ]
+        if ref and _key(r) != base:
             r["speedup"] = ref[0]["seconds"] / r["seconds"]
             print(
-                f"  {label(*key(r))} {r['backend']} {r['size']}: "
+                f"  {label(*_key(r))} {r['backend']} {r['size']} round {r['round'] + 1}: "
                 f"{r['speedup']:.2f}x ({ref[0]['seconds']:.2f} s -> {r['seconds']:.2f} s)"
             )
+    groups = {}
+    for r in ok:
+        if "speedup" in r:
+            groups.setdefault((_key(r), r["backend"], r["size"]), []).append(r["speedup"])
+    summary = []
+    for (key, backend, size), ups in groups.items():
+        if len(ups) > 1:
+            ups = sorted(ups)
+            med = ups[len(ups) // 2] if len(ups) % 2 else (ups[len(ups) // 2 - 1] + ups[len(ups) // 2]) / 2
+            summary.append({"config": label(*key), "backend": backend, "size": size, "median": med, "runs": ups})
+            print(
+                f"  {label(*key)} {backend} {size}: median {med:.2f}x over {len(ups)} rounds "
+                f"({ups[0]:.2f}-{ups[-1]:.2f}x)"
+            )
+    return summary
 
 
 def main(argv=None):
@@ -246,6 +277,13 @@ def main(argv=None):
     )
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per (backend, size); the median is reported")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every config this many times, in turn (config 1, 2, ..., then again), so a "
+        "slow spell of a shared machine hits all of them; ratios per round and their median",
+    )
     p.add_argument("--workdir", default=None, help="keep the checkpoint/ONNX here (default: temp)")
     p.add_argument("--json", help="also write the results as JSON to this path")
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
@@ -266,12 +304,17 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     configs = parse_configs(args.configs, args.preset, args.tile, args.tile_overlap)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    rows = []
-    for preset, tile, overlap, task in configs:
-        rows += run_config(preset, tile, overlap, task, backends, sizes, args.threads, folder, args.repeats)
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
+    rows, models, summary = [], {}, []
+    for round_ in range(args.rounds):
+        for config in configs:
+            if config not in models:
+                models[config] = prepare_config(*config, folder)
+            rows += run_config(*config, backends, sizes, args.threads, folder, args.repeats, models[config], round_)
     failed = sum(1 for r in rows if "failed" in r)
     if len(configs) > 1:
-        print_ratios(rows, configs)
+        summary = print_ratios(rows, configs)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(
@@ -281,7 +324,9 @@ def main(argv=None):
                     "tile_overlap": args.tile_overlap,
                     "threads": args.threads,
                     "cpus": os.cpu_count(),
+                    "rounds": args.rounds,
                     "rows": rows,
+                    "speedups": summary,
                 },
                 fh,
                 indent=2,

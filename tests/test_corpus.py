@@ -219,6 +219,25 @@ def test_scene_haze_is_a_mild_veil_kept_in_the_target_of_every_kind_of_crop(tree
     assert np.mean([thick[k][1].std() for k in hazed]) < np.mean([hazy[k][1].std() for k in hazed])
 
 
+def test_a_clean_veiled_crop_gets_no_scene_haze_on_top(tree):
+    """clean_veil and scene_haze together: a clean crop has one veil at most (clean_veil's), while
+    the crops clean_veil leaves alone are hazed exactly as without it."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    opts = dict(seed=3, clean_fraction=0.5, clean_veil=0.5)
+    veiled = corpus.CorpusSource(photos, "rain", 80, 32, **opts)
+    both = corpus.CorpusSource(photos, "rain", 80, 32, scene_haze=0.9, **opts)
+    hazy = corpus.CorpusSource(photos, "rain", 80, 32, seed=3, clean_fraction=0.5, scene_haze=0.9)
+    plain = corpus.CorpusSource(photos, "rain", 80, 32, seed=3, clean_fraction=0.5)
+    clean = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
+    by_veil = [k for k in clean if not np.array_equal(veiled[k][1], plain[k][1])]
+    assert len(by_veil) >= 10 and len(clean) - len(by_veil) >= 10
+    for k in by_veil:  # clean_veil's veil alone
+        assert np.array_equal(both[k][1], veiled[k][1]) and not np.array_equal(both[k][1], hazy[k][1])
+    for k in set(range(80)) - set(by_veil):  # everything else: as scene haze alone makes it
+        assert np.array_equal(both[k][0], hazy[k][0]) and np.array_equal(both[k][1], hazy[k][1])
+    assert sum(not np.array_equal(hazy[k][1], plain[k][1]) for k in clean) > len(by_veil)
+
+
 def test_the_config_reaches_the_crop_options(tree):
     """data.corpus's crop options in a config reach the training source; unset ones keep the defaults."""
     photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]

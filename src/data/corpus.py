@@ -27,7 +27,7 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   soft, hazy-looking scenes to leave alone).
 - ``clean_veil``: share of the clean crops shown as a hazy photo, the same veil in input and target
   (``synth.add_veil``, default 0): a veil without rain streaks is scenery to keep, while the rain
-  renders' veils (rain + fog) are removed with the streaks.
+  renders' veils (rain + fog) are removed with the streaks. Such a crop gets no ``scene_haze``.
 - ``scene_haze``: share of all crops (rain, snow and clean alike) whose photo is first given a mild
   veil of its own, kept in the target (default 0): a naturally soft, hazy scene is part of the
   photo, and only the weather and the weather's own veil are removed from it. Drawn from its own
@@ -211,7 +211,8 @@ class CorpusSource:
             clean = max([clean, *others], key=self.clean_pick_by)
             if self.clean_veil and pick.random() < self.clean_veil:
                 clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
-            clean = self._scene(clean, k)
+            else:  # one veil at most: a crop clean_veil veiled gets no scene haze on top
+                clean = self._scene(clean, k)
             return clean.copy(), clean, label
         clean = self._scene(clean, k)
         return degrade(clean, self.task, rng, self.scale), clean, label
