@@ -1,16 +1,19 @@
 """Training from clean photos (data.format: corpus): fresh seeded degradations, determinism, resume,
 exclusion of test images, the synthesis ranges; the shared photo corpus when it is present."""
 
+import csv
 import os
 
 import cv2
+import mindspore as ms
 import numpy as np
 import pytest
 
 from src.config import load_config
 from src.data import corpus, synth
 from src.data.pipeline import create_train_dataset
-from src.metrics import psnr_y
+from src.data.readers import LABELS, LIGHT
+from src.metrics import psnr_y, to_uint8
 from src.train import checkpoint
 from src.train.runner import run
 
@@ -267,6 +270,23 @@ def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
     assert np.array_equal(a[0][1], val_photo[(h - 32) // 2 : (h - 32) // 2 + 32, (w - 32) // 2 : (w - 32) // 2 + 32])
 
 
+def test_val_light_adds_each_photos_lightest_rain_render(tree):
+    """data.corpus.val_light: after each validation photo's rain and snow renders, the photo as the
+    lightest rain (level 0, no veil, its own seed) labelled LIGHT; the other renders are unchanged,
+    and without rain among the tasks there is no such row."""
+    plain = corpus.corpus_val_samples(load_config(STARTER, _overrides(tree)).data, ("rain", "snow"), 32, 0)
+    cfg = load_config(STARTER, _overrides(tree, **{"data.corpus.val_light": True}))
+    light = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)
+    assert [s[2] for s in light] == [0, 1, LIGHT, 0, 1, LIGHT] and LIGHT not in LABELS.values()
+    kept = [s for s in light if s[2] != LIGHT]
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(kept, plain))
+    for i, (inp, tgt, _) in enumerate(s for s in light if s[2] == LIGHT):
+        assert np.array_equal(tgt, plain[2 * i][1])
+        want = synth.add_rain(tgt, np.random.default_rng((1, LIGHT, i)), haze=False, level=0.0, scale=1.0)
+        assert np.array_equal(inp, want) and 20 < psnr_y(inp, tgt) < 60  # light: streaks, no veil
+    assert [s[2] for s in corpus.corpus_val_samples(cfg.data, ("snow",), 32, 0)] == [1, 1]
+
+
 def test_missing_corpus_folder_is_a_one_line_error(tree):
     cfg = load_config(STARTER, _overrides(tree, **{"data.corpus.dirs": "[nowhere]"}))
     with pytest.raises(Exception) as err:
@@ -279,13 +299,24 @@ def test_resume_on_the_corpus_is_exact(tree, tmp_path):
     """5 steps in one run == 2 steps, stop, resume to 5 (crossing the epoch boundary at 5 steps per
     epoch is covered by test_resume_plateau; here the corpus renderings are what must repeat)."""
     whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
-    run(load_config(STARTER, _overrides(tree, whole, **{"train.max_steps": 5})))
+    light = {"data.corpus.val_light": True}  # validation only: the weights must not depend on it
+    run(load_config(STARTER, _overrides(tree, whole, **{"train.max_steps": 5}, **light)))
     run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 2})))
     run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 5, "train.resume": "auto"})))
     a, _, _ = checkpoint.read(os.path.join(whole, "ckpt", "step_00000005.ckpt"))
     b, _, _ = checkpoint.read(os.path.join(split, "ckpt", "step_00000005.ckpt"))
     differ = [k for k in a if not np.array_equal(a[k].asnumpy(), b[k].asnumpy())]
     assert not differ, differ[:5]
+    # The lightest-rain row of the last validation (step 5): the rain head's gain over the input.
+    with open(os.path.join(whole, "val.csv"), newline="", encoding="utf-8") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    assert last["step"] == "5" and float(last["light_gain"]) == pytest.approx(float(last["light_worst"]))
+    cfg = load_config(STARTER, _overrides(tree, whole, **light))
+    inp, tgt, _ = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 1)[2]
+    net, _, _ = checkpoint.load_model(os.path.join(whole, "ckpt", "step_00000005.ckpt"))
+    out = net(ms.Tensor(inp.transpose(2, 0, 1)[None].astype(np.float32) / 255.0))
+    gains = [psnr_y(to_uint8(o.asnumpy()[0], "CHW"), tgt) - psnr_y(inp, tgt) for o in out[:2]]
+    assert abs(gains[0] - float(last["light_gain"])) < 0.05 < abs(gains[1] - float(last["light_gain"]))
 
 
 # ---------------------------------------------------------------- synthesis ranges

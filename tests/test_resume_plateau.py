@@ -17,7 +17,9 @@ from mindspore.train.callback import RunContext, _InternalCallbackParam
 import src.data.pipeline as pipeline
 from src.config import load_config
 from src.train import checkpoint, validate
-from src.train.callbacks import PersistentPlateau, TrainState
+from src.data.readers import LIGHT
+from src.metrics import psnr_y, to_uint8
+from src.train.callbacks import CheckpointSaver, PersistentPlateau, TrainState
 from src.train.runner import run
 
 from helpers import write_demo_tree
@@ -70,8 +72,8 @@ def _lr(params):
 def _val_rows(out_dir):
     """(step, epoch, psnr_y, lr) of every validation in val.csv."""
     lines = open(os.path.join(out_dir, "val.csv"), encoding="utf-8").read().splitlines()
-    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr,recognition"
-    return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr, _ in (ln.split(",") for ln in lines[1:])]
+    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr,recognition,light_gain,light_worst"
+    return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr, *_ in (ln.split(",") for ln in lines[1:])]
 
 
 # ---------------------------------------------------------------- 4. LR on plateau
@@ -249,6 +251,64 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
 # ---------------------------------------------------------------- 5. training only the recognition head
 
 
+def test_the_lightest_rain_row_has_its_own_metrics_and_no_part_in_the_others():
+    """ValLightGain: PSNR-Y of the restored LIGHT samples minus their inputs' (mean; worst = min);
+    ValPSNR and ValRecognition leave those samples out."""
+    rng = np.random.default_rng(0)
+    target = rng.random((3, 3, 16, 16)).astype(np.float32)
+    image = np.clip(target + 0.08 * rng.standard_normal(target.shape), 0, 1).astype(np.float32)
+    pred = np.stack([target[0] + 0.02, target[1] + 0.01, image[2] * 0.8]).astype(np.float32)  # 2nd better, 3rd worse
+    labels, scores = np.array([0, LIGHT, LIGHT], np.int32), np.array([[1.0, 0.0], [0.0, 5.0], [0.0, 5.0]], np.float32)
+    outputs, truths = (ms.Tensor(pred), ms.Tensor(scores)), (ms.Tensor(target), ms.Tensor(labels), ms.Tensor(image))
+    metrics = {
+        "psnr": validate.ValPSNR(),
+        "recognition": validate.ValRecognition(),
+        "light_gain": validate.ValLightGain(),
+        "light_worst": validate.ValLightGain(worst=True),
+    }
+    for m in metrics.values():
+        m.update(outputs, truths)
+    u8 = [[to_uint8(a[i], "CHW") for i in range(3)] for a in (pred, target, image)]
+    gains = [psnr_y(u8[0][i], u8[1][i]) - psnr_y(u8[2][i], u8[1][i]) for i in (1, 2)]
+    assert gains[0] > 0 > gains[1]
+    assert metrics["light_gain"].eval() == pytest.approx(np.mean(gains))
+    assert metrics["light_worst"].eval() == pytest.approx(gains[1])
+    assert metrics["psnr"].eval() == pytest.approx(psnr_y(u8[0][0], u8[1][0]))
+    assert metrics["recognition"].eval() == pytest.approx(1 / (1 + np.exp(-1.0)))
+
+
+def _saver_end(saver, step, results):
+    """An epoch end with these validation results, as Model.fit hands it to CheckpointSaver."""
+    saver.state.step, saver.state.epoch = step, step
+    cb = _InternalCallbackParam()
+    cb.eval_results = dict(results)
+    saver.on_train_epoch_end(RunContext(cb))
+
+
+@pytest.mark.parametrize("needs_light", [True, False])
+def test_best_ckpt_can_require_the_lightest_rain_no_worse(needs_light, tmp_path):
+    """train.best_needs_light: a validation whose lightest-rain row came out worse than its input on
+    average cannot make best.ckpt, however high its PSNR-Y; without it PSNR-Y alone decides."""
+
+    class Step(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.optimizer = _adam()
+
+    ckpt_dir = str(tmp_path / "ckpt")
+    saver = CheckpointSaver(TrainState(4), Step(), nn.Dense(2, 2), {}, ckpt_dir, best_needs_light=needs_light)
+    chosen = []
+    for step, psnr, light in ((1, 30.0, -0.2), (2, 29.0, 0.1), (3, 31.0, -0.01), (4, 29.5, 0.0)):
+        _saver_end(saver, step, {"psnr": psnr, "light_gain": light, "light_worst": light - 1})
+        best = os.path.join(ckpt_dir, "best.ckpt")
+        chosen.append(checkpoint.read(best)[2]["step"] if os.path.exists(best) else None)
+    assert chosen == ([None, 2, 2, 4] if needs_light else [1, 1, 3, 3])
+    _, _, meta = checkpoint.read(os.path.join(ckpt_dir, "best.ckpt"))
+    assert meta["light_gain"] == (0.0 if needs_light else -0.01)
+    rows = open(tmp_path / "val.csv", encoding="utf-8").read().splitlines()
+    assert len(rows) == 5 and rows[1].split(",")[-2:] == ["-0.2", "-1.2"]
+
+
 def test_val_recognition_is_the_mean_probability_of_the_true_task():
     metric = validate.ValRecognition()
     scores = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 3.0]], np.float32)
@@ -264,6 +324,7 @@ def test_val_recognition_is_the_mean_probability_of_the_true_task():
     "extra, message",
     [
         ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition"),
+        ({"train.best_needs_light": True}, r"needs the lightest-rain validation row: set data.corpus.val_light"),
         ({"train.trainable": "recognition"}, r"trains only the recognition head .* --train.pretrained="),
         (
             {"train.trainable": "recognition", "train.pretrained": "x.ckpt", "model.recognition": False},
@@ -304,8 +365,8 @@ def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     _, _, best = checkpoint.read(os.path.join(out, "ckpt", "best.ckpt"))
     assert best["monitor"] == "recognition" and best["score"] == pytest.approx(meta["best_score"])
     rows = open(os.path.join(out, "val.csv"), encoding="utf-8").read().splitlines()
-    assert rows[0].endswith(",recognition") and len(rows) == 3
-    assert all(0.0 < float(r.split(",")[-1]) < 1.0 for r in rows[1:])
+    assert rows[0].endswith(",recognition,light_gain,light_worst") and len(rows) == 3
+    assert all(0.0 < float(r.split(",")[5]) < 1.0 and r.endswith(",,") for r in rows[1:])  # no light row
     with pytest.raises(ConfigError, match=r"chosen by validation recognition, this run chooses by psnr"):
         run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))
     resumed = {**extra, "train.resume": "auto", "train.epochs": 3}

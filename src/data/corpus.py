@@ -10,6 +10,8 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
 
 - ``dirs``: folders of clean photos for training; ``val_dirs``: folders for validation, rendered
   once with ``val_seed`` (``val_copies`` renderings per photo and task, centre crop ``train.val_crop``).
+  ``val_light``: also render each validation photo once as the lightest rain the synthesis makes
+  (level 0, no veil; label ``LIGHT``), the row that shows whether light rain is left no worse.
 - ``exclude_like``: folders of images (e.g. the targets of test pairs, relative to
   ``data.roots.real`` when that root is set, else to ``roots.clean``) whose photos are removed from
   the training and validation photos when their content matches (a 48×32 thumbnail within
@@ -44,8 +46,8 @@ import cv2
 import numpy as np
 
 from src.data.image_io import is_image_file, read_rgb
-from src.data.readers import LABELS, DataConfigError, _get
-from src.data.synth import add_veil, degrade
+from src.data.readers import LABELS, LIGHT, DataConfigError, _get
+from src.data.synth import add_rain, add_veil, degrade
 from src.logs import get_logger
 
 logger = get_logger(__name__)
@@ -302,7 +304,8 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
 
 def corpus_val_samples(data_cfg, tasks, crop, max_images):
     """Validation pairs rendered once from ``data.corpus.val_dirs`` with ``val_seed``: a list of
-    (input uint8 HWC, target uint8 HWC, label), centre-cropped to ``crop`` (0 = whole photo)."""
+    (input uint8 HWC, target uint8 HWC, label), centre-cropped to ``crop`` (0 = whole photo); with
+    ``val_light`` (and rain among ``tasks``) each photo's lightest-rain render last, labelled ``LIGHT``."""
     corpus = _corpus_cfg(data_cfg)
     paths = corpus_photos(data_cfg, "val")
     if max_images:
@@ -320,6 +323,9 @@ def corpus_val_samples(data_cfg, tasks, crop, max_images):
             for c in range(copies):
                 rng = np.random.default_rng((seed, LABELS[task], i, c))
                 out.append((degrade(img, task, rng, scale), img, LABELS[task]))
+        if corpus.get("val_light", False) and "rain" in tasks:
+            rng = np.random.default_rng((seed, LIGHT, i))
+            out.append((add_rain(img, rng, haze=False, level=0.0, scale=scale), img, LIGHT))
     if not out:
         raise DataConfigError("data.corpus.val_dirs holds no photos; validation needs held-out photos")
     return out

@@ -44,6 +44,7 @@ from ..errors import UsageError
 
 TASKS = ("rain", "snow")
 LABELS = {"rain": 0, "snow": 1}
+LIGHT = 2  # validation only: the lightest-rain row (data.corpus.val_light), restored by the rain head
 READERS = ("paired", "side_by_side", "list")
 
 # Problem kinds. "Unpaired" kinds are found by listing; the others by decoding (check.py).

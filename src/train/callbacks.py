@@ -153,22 +153,30 @@ class PersistentPlateau(ReduceLROnPlateau):
         self.state.plateau = {"best": float(self.best), "wait": int(self.wait), "cooldown": int(self.cooldown_counter)}
 
 
-VAL_FIELDS = ("step", "epoch", "psnr_y", "eval_loss", "lr", "recognition")
-VAL_FORMAT = {"psnr": "PSNR-Y {:.3f} dB", "recognition": "recognition {:.4f}"}
+VAL_FIELDS = ("step", "epoch", "psnr_y", "eval_loss", "lr", "recognition", "light_gain", "light_worst")
+VAL_FORMAT = {
+    "psnr": "PSNR-Y {:.3f} dB",
+    "recognition": "recognition {:.4f}",
+    "light_gain": "lightest rain {:+.3f} dB",
+    "light_worst": "worst lightest-rain photo {:+.2f} dB",
+}
 
 
 class CheckpointSaver(Callback):
     """Rank-0 checkpoints of the whole train step (weights, optimizer, LR, loss scale; register it
     after PersistentPlateau) every ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
     After each validation, the network's weights go to ``best.ckpt`` when the monitored metric
-    (``TrainState.monitor``) improved and the result is appended to ``val.csv`` in the run folder."""
+    (``TrainState.monitor``) improved and the result is appended to ``val.csv`` in the run folder.
+    With ``best_needs_light`` (``train.best_needs_light``) only a validation whose lightest-rain row
+    came out no worse than its input on average (``light_gain`` >= 0) can make ``best.ckpt``."""
 
     PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
-    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3):
+    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3, best_needs_light=False):
         super().__init__()
         self.state, self.train_step, self.net, self.model_cfg = state, train_step, net, model_cfg
         self.dir, self.every, self.keep = ckpt_dir, int(every), max(1, int(keep))
+        self.best_needs_light = bool(best_needs_light)
         os.makedirs(ckpt_dir, exist_ok=True)
 
     def save_now(self):
@@ -184,8 +192,8 @@ class CheckpointSaver(Callback):
             self.save_now()
 
     def _record_validation(self, results):
-        """Append (step, epoch, psnr_y, eval_loss, lr, recognition) to val.csv beside the ckpt folder
-        (a file from before the recognition column keeps its own columns)."""
+        """Append (step, epoch, psnr_y, eval_loss, lr, recognition, light_gain, light_worst) to val.csv
+        beside the ckpt folder (a file from before a column was added keeps its own columns)."""
         path = os.path.join(os.path.dirname(os.path.abspath(self.dir)), "val.csv")
         fields = VAL_FIELDS
         if os.path.exists(path):
@@ -198,6 +206,8 @@ class CheckpointSaver(Callback):
             "eval_loss": results.get("eval_loss", ""),
             "lr": float(self.train_step.optimizer.learning_rate.asnumpy()),
             "recognition": results.get("recognition", ""),
+            "light_gain": results.get("light_gain", ""),
+            "light_worst": results.get("light_worst", ""),
         }
         new = not os.path.exists(path)
         with open(path, "a", newline="", encoding="utf-8") as fh:
@@ -211,18 +221,27 @@ class CheckpointSaver(Callback):
         results = cb.get("eval_results") or {}
         score = results.get(self.state.monitor)
         if score is not None:
-            shown = {k: results[k] for k in ("psnr", "recognition") if k in results}
+            eligible = not self.best_needs_light or results.get("light_gain", -math.inf) >= 0
+            if score > self.state.best_score and not eligible:
+                logger.info(
+                    f"epoch {self.state.epoch} is not best.ckpt: its lightest-rain row came out worse than "
+                    "the input on average (train.best_needs_light)"
+                )
+            improved = eligible and score > self.state.best_score
+            shown = {k: results[k] for k in VAL_FORMAT if k in results}
             logger.info(
                 f"validation after epoch {self.state.epoch}: "
                 + ", ".join(VAL_FORMAT[k].format(v) for k, v in shown.items())
-                + f" (best {self.state.monitor} {max(score, self.state.best_score):.4f})"
+                + f" (best {self.state.monitor} {score if improved else self.state.best_score:.4f})"
             )
             self._record_validation(results)
-            if score > self.state.best_score:
+            if improved:
                 self.state.best_score = float(score)
                 meta = {"step": self.state.step, "monitor": self.state.monitor, "score": float(score)}
                 if "psnr" in results:
                     meta["psnr_y"] = float(results["psnr"])
+                if "light_gain" in results:
+                    meta["light_gain"] = float(results["light_gain"])
                 checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg, meta)
             cb.eval_results = {}  # consumed (Model.fit keeps stale results otherwise)
         self.save_now()
