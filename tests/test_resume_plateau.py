@@ -1,6 +1,7 @@
 """LR halving on a validation plateau, its counters across checkpoint + resume, and exact resume
 with two dataset workers across an epoch boundary."""
 
+import csv
 import hashlib
 import json
 import os
@@ -307,6 +308,29 @@ def test_best_ckpt_can_require_the_lightest_rain_no_worse(needs_light, tmp_path)
     assert meta["light_gain"] == (0.0 if needs_light else -0.01)
     rows = open(tmp_path / "val.csv", encoding="utf-8").read().splitlines()
     assert len(rows) == 5 and rows[1].split(",")[-2:] == ["-0.2", "-1.2"]
+
+
+def test_val_csv_gains_a_column_when_a_resumed_run_first_fills_it(tmp_path):
+    """A val.csv from before the lightest-rain columns keeps its columns while rows leave them
+    empty; the first row that fills them rewrites it with them (older rows empty there)."""
+
+    class Step(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.optimizer = _adam()
+
+    old_header = "step,epoch,psnr_y,eval_loss,lr,recognition"
+    (tmp_path / "val.csv").write_text(f"{old_header}\n4,1,25.5,0.01,0.001,0.7\n", encoding="utf-8")
+    saver = CheckpointSaver(TrainState(4), Step(), nn.Dense(2, 2), {}, str(tmp_path / "ckpt"))
+    _saver_end(saver, 8, {"psnr": 25.6, "recognition": 0.71})
+    assert (tmp_path / "val.csv").read_text(encoding="utf-8").splitlines()[0] == old_header
+    _saver_end(saver, 12, {"psnr": 25.7, "recognition": 0.72, "light_gain": 0.25, "light_worst": -0.5})
+    with open(tmp_path / "val.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == old_header.split(",") + ["light_gain", "light_worst"]
+    assert [r["step"] for r in rows] == ["4", "8", "12"] and rows[0]["psnr_y"] == "25.5"
+    assert [(r["light_gain"], r["light_worst"]) for r in rows] == [("", ""), ("", ""), ("0.25", "-0.5")]
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
 
 
 def test_val_recognition_is_the_mean_probability_of_the_true_task():

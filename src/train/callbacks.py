@@ -193,12 +193,9 @@ class CheckpointSaver(Callback):
 
     def _record_validation(self, results):
         """Append (step, epoch, psnr_y, eval_loss, lr, recognition, light_gain, light_worst) to val.csv
-        beside the ckpt folder (a file from before a column was added keeps its own columns)."""
+        beside the ckpt folder. A file from before a column was added keeps its columns until a row
+        fills one it lacks; then it is rewritten (atomically) with that column, empty in older rows."""
         path = os.path.join(os.path.dirname(os.path.abspath(self.dir)), "val.csv")
-        fields = VAL_FIELDS
-        if os.path.exists(path):
-            with open(path, newline="", encoding="utf-8") as fh:
-                fields = tuple(next(csv.reader(fh), ())) or VAL_FIELDS
         row = {
             "step": self.state.step,
             "epoch": self.state.epoch,
@@ -209,12 +206,22 @@ class CheckpointSaver(Callback):
             "light_gain": results.get("light_gain", ""),
             "light_worst": results.get("light_worst", ""),
         }
-        new = not os.path.exists(path)
-        with open(path, "a", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        rows, fields = [], VAL_FIELDS
+        if os.path.exists(path):
+            with open(path, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                rows, fields = list(reader), tuple(reader.fieldnames or ()) or VAL_FIELDS
+        missing = tuple(k for k in VAL_FIELDS if k not in fields and row[k] != "")
+        if rows and not missing:  # the usual case: one more row
+            with open(path, "a", newline="", encoding="utf-8") as fh:
+                csv.DictWriter(fh, fields, extrasaction="ignore").writerow(row)
+            return
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fields + missing, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows + [row])
+        os.replace(tmp, path)
 
     def on_train_epoch_end(self, run_context):
         cb = run_context.original_args()
