@@ -278,6 +278,14 @@ def test_the_lightest_rain_row_has_its_own_metrics_and_no_part_in_the_others():
     assert metrics["recognition"].eval() == pytest.approx(1 / (1 + np.exp(-1.0)))
 
 
+class _Step(nn.Cell):
+    """What CheckpointSaver needs of a train step: a cell with an optimizer."""
+
+    def __init__(self):
+        super().__init__()
+        self.optimizer = _adam()
+
+
 def _saver_end(saver, step, results):
     """An epoch end with these validation results, as Model.fit hands it to CheckpointSaver."""
     saver.state.step, saver.state.epoch = step, step
@@ -291,13 +299,8 @@ def test_best_ckpt_can_require_the_lightest_rain_no_worse(needs_light, tmp_path)
     """train.best_needs_light: a validation whose lightest-rain row came out worse than its input on
     average cannot make best.ckpt, however high its PSNR-Y; without it PSNR-Y alone decides."""
 
-    class Step(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.optimizer = _adam()
-
     ckpt_dir = str(tmp_path / "ckpt")
-    saver = CheckpointSaver(TrainState(4), Step(), nn.Dense(2, 2), {}, ckpt_dir, best_needs_light=needs_light)
+    saver = CheckpointSaver(TrainState(4), _Step(), nn.Dense(2, 2), {}, ckpt_dir, best_needs_light=needs_light)
     chosen = []
     for step, psnr, light in ((1, 30.0, -0.2), (2, 29.0, 0.1), (3, 31.0, -0.01), (4, 29.5, 0.0)):
         _saver_end(saver, step, {"psnr": psnr, "light_gain": light, "light_worst": light - 1})
@@ -314,14 +317,9 @@ def test_val_csv_gains_a_column_when_a_resumed_run_first_fills_it(tmp_path):
     """A val.csv from before the lightest-rain columns keeps its columns while rows leave them
     empty; the first row that fills them rewrites it with them (older rows empty there)."""
 
-    class Step(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.optimizer = _adam()
-
     old_header = "step,epoch,psnr_y,eval_loss,lr,recognition"
     (tmp_path / "val.csv").write_text(f"{old_header}\n4,1,25.5,0.01,0.001,0.7\n", encoding="utf-8")
-    saver = CheckpointSaver(TrainState(4), Step(), nn.Dense(2, 2), {}, str(tmp_path / "ckpt"))
+    saver = CheckpointSaver(TrainState(4), _Step(), nn.Dense(2, 2), {}, str(tmp_path / "ckpt"))
     _saver_end(saver, 8, {"psnr": 25.6, "recognition": 0.71})
     assert (tmp_path / "val.csv").read_text(encoding="utf-8").splitlines()[0] == old_header
     _saver_end(saver, 12, {"psnr": 25.7, "recognition": 0.72, "light_gain": 0.25, "light_worst": -0.5})
