@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,10 +156,10 @@ def prepare_config(preset, tile, overlap, task, folder):
     return models
 
 
-def run_config(preset, tile, overlap, task, backends, sizes, threads, folder, repeats=3, models=None, round_=0):
-    """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process.
-    ``models``: its (checkpoint, ONNX) pair from ``prepare_config`` (made here when None)."""
-    ckpt, onnx = models or prepare_config(preset, tile, overlap, task, folder)
+def run_config(preset, tile, overlap, task, backends, sizes, threads, models, repeats=3, round_=0):
+    """Rows of one (preset, tile, overlap, task) configuration, each (backend, size) in its own process;
+    ``models``: its (checkpoint, ONNX) pair from ``prepare_config``."""
+    ckpt, onnx = models
     print(f"{label(preset, tile, overlap, task)}" + (f", round {round_ + 1}" if round_ else ""), flush=True)
     print(
         f"{'backend':12} {'size':>10} {'tiles':>5} {'warm-up s':>9} {'seconds':>8} {'s/MP':>7} "
@@ -252,8 +253,7 @@ def print_ratios(rows, configs):
     summary = []
     for (key, backend, size), ups in groups.items():
         if len(ups) > 1:
-            ups = sorted(ups)
-            med = ups[len(ups) // 2] if len(ups) % 2 else (ups[len(ups) // 2 - 1] + ups[len(ups) // 2]) / 2
+            ups, med = sorted(ups), statistics.median(ups)
             summary.append({"config": label(*key), "backend": backend, "size": size, "median": med, "runs": ups})
             print(
                 f"  {label(*key)} {backend} {size}: median {med:.2f}x over {len(ups)} rounds "
@@ -311,7 +311,7 @@ def main(argv=None):
         for config in configs:
             if config not in models:
                 models[config] = prepare_config(*config, folder)
-            rows += run_config(*config, backends, sizes, args.threads, folder, args.repeats, models[config], round_)
+            rows += run_config(*config, backends, sizes, args.threads, models[config], args.repeats, round_)
     failed = sum(1 for r in rows if "failed" in r)
     if len(configs) > 1:
         summary = print_ratios(rows, configs)

@@ -265,8 +265,8 @@ def test_the_lightest_rain_row_has_its_own_metrics_and_no_part_in_the_others():
         "psnr": validate.ValPSNR(),
         "recognition": validate.ValRecognition(),
         "light_gain": validate.ValLightGain(),
-        "light_worst": validate.ValLightGain(worst=True),
     }
+    metrics["light_worst"] = validate.LightWorst(metrics["light_gain"])
     for m in metrics.values():
         m.update(outputs, truths)
     u8 = [[to_uint8(a[i], "CHW") for i in range(3)] for a in (pred, target, image)]

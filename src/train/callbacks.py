@@ -206,16 +206,19 @@ class CheckpointSaver(Callback):
             "light_gain": results.get("light_gain", ""),
             "light_worst": results.get("light_worst", ""),
         }
-        rows, fields = [], VAL_FIELDS
+        fields = VAL_FIELDS
         if os.path.exists(path):
             with open(path, newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                rows, fields = list(reader), tuple(reader.fieldnames or ()) or VAL_FIELDS
+                fields = tuple(next(csv.reader(fh), ())) or VAL_FIELDS
         missing = tuple(k for k in VAL_FIELDS if k not in fields and row[k] != "")
-        if rows and not missing:  # the usual case: one more row
+        if os.path.exists(path) and not missing:  # the usual case: one more row
             with open(path, "a", newline="", encoding="utf-8") as fh:
                 csv.DictWriter(fh, fields, extrasaction="ignore").writerow(row)
             return
+        rows = []
+        if os.path.exists(path):
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fields + missing, extrasaction="ignore")

@@ -41,7 +41,8 @@ def validation_metrics(net, light=False):
     if core_network(net).recognition:
         metrics["recognition"] = ValRecognition()
     if light:
-        metrics["light_gain"], metrics["light_worst"] = ValLightGain(), ValLightGain(worst=True)
+        gain = ValLightGain()
+        metrics["light_gain"], metrics["light_worst"] = gain, LightWorst(gain)
     return metrics
 
 
@@ -76,12 +77,7 @@ class ValPSNR(_MeanMetric):
 
 
 class ValLightGain(_MeanMetric):
-    """PSNR-Y of the restored lightest-rain renders minus that of their inputs: the mean, or with
-    ``worst`` the lowest (below 0: the model made that photo worse than the rain did)."""
-
-    def __init__(self, worst=False):
-        self.worst = worst
-        super().__init__()
+    """Mean PSNR-Y of the restored lightest-rain renders minus that of their inputs."""
 
     def update(self, outputs, truths):
         pred, target, image = (self._convert_data(x) for x in (outputs[0], truths[0], truths[2]))
@@ -90,8 +86,23 @@ class ValLightGain(_MeanMetric):
                 t8 = to_uint8(t, "CHW")
                 self.values.append(psnr_y(to_uint8(p, "CHW"), t8) - psnr_y(to_uint8(x, "CHW"), t8))
 
+
+class LightWorst(Metric):
+    """The lowest of ``gain``'s per-photo gains (below 0: the model made that photo worse than the
+    rain did); reads them from ``gain`` (updated in the same pass) instead of computing them again."""
+
+    def __init__(self, gain):
+        super().__init__()
+        self.gain = gain
+
+    def clear(self):
+        pass  # ``gain`` clears its own values
+
+    def update(self, *inputs):
+        pass
+
     def eval(self):
-        return float(np.min(self.values)) if self.worst and self.values else super().eval()
+        return float(np.min(self.gain.values)) if self.gain.values else float("nan")
 
 
 class ValRecognition(_MeanMetric):
