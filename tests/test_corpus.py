@@ -241,6 +241,35 @@ def test_a_clean_veiled_crop_gets_no_scene_haze_on_top(tree):
     assert sum(not np.array_equal(hazy[k][1], plain[k][1]) for k in clean) > len(by_veil)
 
 
+def test_light_rain_renders_thin_unveiled_streaks_on_picked_crops_and_leaves_the_others(tree):
+    """data.corpus.light_rain: that share of the rain stream's rendered crops is light rain without
+    a veil (only brighter pixels, few of them changed: the scene's tones are the target's) on the
+    brightest of clean_pick candidates; the clean crops and every other crop are unchanged, and
+    the snow stream ignores it."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    opts = dict(seed=4, clean_fraction=0.2, clean_pick=4)
+    plain = corpus.CorpusSource(photos, "rain", 80, 48, **opts)
+    light = corpus.CorpusSource(photos, "rain", 80, 48, light_rain=0.5, **opts)
+    clean = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
+    assert 5 <= len(clean) <= 30
+    changed = [k for k in range(80) if any(not np.array_equal(a, b) for a, b in zip(light[k], plain[k]))]
+    assert 0.25 * (80 - len(clean)) <= len(changed) <= 0.75 * (80 - len(clean)) and not set(changed) & set(clean)
+    for k in set(range(80)) - set(changed):
+        assert np.array_equal(light[k][0], plain[k][0]) and np.array_equal(light[k][1], plain[k][1])
+    gain = [light[k][1].mean() - plain[k][1].mean() for k in changed]  # the brightest of 4 candidates
+    assert min(gain) >= 0 and np.mean(gain) > 1.0, gain
+    assert sum(not np.array_equal(light[k][0], light[k][1]) for k in changed) >= 0.8 * len(changed)
+    for k in changed:  # screen-blended streaks: nothing darker, the scene's tones kept (no veil)
+        bad, target = light[k][0].astype(int), light[k][1].astype(int)
+        assert (bad >= target - 1).all() and np.median(bad - target) <= 1 and psnr_y(light[k][0], light[k][1]) > 20
+    snow = corpus.CorpusSource(photos, "snow", 40, 48, light_rain=0.5, **opts)
+    snow_plain = corpus.CorpusSource(photos, "snow", 40, 48, **opts)
+    assert all(np.array_equal(snow[k][0], snow_plain[k][0]) for k in range(40))
+    with pytest.raises(Exception) as err:
+        corpus.CorpusSource(photos, "rain", 4, 32, seed=2, light_rain=1.0)
+    assert "data.corpus.light_rain" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_the_config_reaches_the_crop_options(tree):
     """data.corpus's crop options in a config reach the training source; unset ones keep the defaults."""
     photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
@@ -251,10 +280,12 @@ def test_the_config_reaches_the_crop_options(tree):
         "data.corpus.clean_veil": 0.2,
         "data.corpus.scene_haze": 0.4,
         "data.corpus.scene_haze_beta": "[0.1, 0.2]",
+        "data.corpus.light_rain": 0.25,
     }
     src = corpus.corpus_source(load_config(STARTER, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
     assert (src.clean_fraction, src.clean_pick, src.clean_veil, src.scene_haze) == (0.3, 3, 0.2, 0.4)
     assert src.clean_pick_by is corpus.CLEAN_PICK_BY["flat"] and src.scene_haze_beta == (0.1, 0.2)
+    assert src.light_rain == 0.25
     plain = corpus.corpus_source(load_config(STARTER, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
     assert (plain.clean_pick_by, plain.scene_haze_beta) == (corpus.CLEAN_PICK_BY["bright"], corpus.SCENE_HAZE_BETA)
 

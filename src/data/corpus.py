@@ -37,6 +37,13 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   ``scene_haze_beta``: the range of its optical depth (default ``SCENE_HAZE_BETA``, thinner than any
   rain veil; an upper end above the rain veil's lowest, 0.5, makes the thinnest rain veils more
   often the scene's than the rain's).
+- ``light_rain``: share of the rain stream's crops rendered as light rain without a veil or
+  far-rain haze (level drawn in ``LIGHT_RAIN_LEVELS``) on the best of ``clean_pick`` candidate
+  crops by ``clean_pick_by`` (default 0): bright or soft scenes under a few thin streaks, where the
+  right output removes the streaks and leaves the scene's own tones alone (the lightest-rain row's
+  worst photos are such scenes, darkened as if a veil were removed). Drawn from its own generator
+  after the ``clean_fraction`` draw; every other crop is rendered as without it. Ignored by the
+  snow stream.
 """
 
 import functools
@@ -53,6 +60,7 @@ from src.logs import get_logger
 logger = get_logger(__name__)
 
 EXCLUDE_TOLERANCE = 2.0
+LIGHT_RAIN_LEVELS = (0.0, 0.3)  # light_rain crops: synth level range (0.25: the Kodak24 "light rain" renders)
 SCENE_HAZE_BETA = (0.05, 0.5)  # a scene's own haze: thinner than any rain veil (synth.RAIN_RANGES veil_beta 0.5-1.6)
 _THUMB = (48, 32)
 
@@ -171,6 +179,7 @@ class CorpusSource:
         clean_pick_by="bright",
         scene_haze=0.0,
         scene_haze_beta=SCENE_HAZE_BETA,
+        light_rain=0.0,
     ):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
@@ -186,6 +195,7 @@ class CorpusSource:
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
         self.scene_haze_beta = check_beta_range(scene_haze_beta)
+        self.light_rain = check_clean_fraction(light_rain, "data.corpus.light_rain", "rain crops rendered light")
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
         rng = np.random.default_rng(self.key)
@@ -208,16 +218,25 @@ class CorpusSource:
         label = np.array(LABELS[self.task], np.int32)
         pick = np.random.default_rng(self.key + (k, 1))
         if self.clean_fraction and pick.random() < self.clean_fraction:
-            photo = self._photo(int(self.order[k]))
-            others = [_crop(photo, self.crop, pick, self.flip) for _ in range(self.clean_pick - 1)]
-            clean = max([clean, *others], key=self.clean_pick_by)
+            clean = self._picked(clean, k, pick)
             if self.clean_veil and pick.random() < self.clean_veil:
                 clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
             else:  # one veil at most: a crop clean_veil veiled gets no scene haze on top
                 clean = self._scene(clean, k)
             return clean.copy(), clean, label
+        light = np.random.default_rng(self.key + (k, 3))
+        if self.light_rain and self.task == "rain" and light.random() < self.light_rain:
+            clean = self._scene(self._picked(clean, k, light), k)
+            level = float(light.uniform(*LIGHT_RAIN_LEVELS))
+            return add_rain(clean, light, haze=False, level=level, scale=self.scale, mist=False), clean, label
         clean = self._scene(clean, k)
         return degrade(clean, self.task, rng, self.scale), clean, label
+
+    def _picked(self, crop, k, rng):
+        """The best of ``clean_pick`` candidate crops of crop ``k``'s photo by ``clean_pick_by``."""
+        photo = self._photo(int(self.order[k]))
+        others = [_crop(photo, self.crop, rng, self.flip) for _ in range(self.clean_pick - 1)]
+        return max([crop, *others], key=self.clean_pick_by)
 
     def _scene(self, clean, k):
         """Crop ``k``'s photo with its own mild haze (``scene_haze``; the target keeps it)."""
@@ -229,7 +248,15 @@ class CorpusSource:
         return clean
 
 
-CROP_OPTIONS = ("clean_fraction", "clean_pick", "clean_veil", "clean_pick_by", "scene_haze", "scene_haze_beta")
+CROP_OPTIONS = (
+    "clean_fraction",
+    "clean_pick",
+    "clean_veil",
+    "clean_pick_by",
+    "scene_haze",
+    "scene_haze_beta",
+    "light_rain",
+)
 
 
 def check_clean_fraction(value, key="data.corpus.clean_fraction", what="crops left clean"):
