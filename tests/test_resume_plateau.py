@@ -16,12 +16,12 @@ from mindspore import nn
 from mindspore.train.callback import RunContext, _InternalCallbackParam
 
 import src.data.pipeline as pipeline
-from src.config import load_config
+from src.config import ConfigError, load_config
 from src.train import checkpoint, validate
 from src.data.readers import LIGHT
 from src.metrics import psnr_y, to_uint8
 from src.train.callbacks import CheckpointSaver, PersistentPlateau, TrainState
-from src.train.runner import run
+from src.train.runner import run, warmup_steps
 
 from helpers import write_demo_tree
 
@@ -181,6 +181,16 @@ def test_plateau_through_train_and_resume(one_step_demo, tmp_path, monkeypatch):
         assert _lr(params) == pytest.approx(expected_lr[step - 1]), step
 
 
+@pytest.mark.parametrize("value", [-1, 2.5, "some", 4])
+def test_warmup_must_be_whole_steps_within_the_first_epoch(value):
+    """train.warmup_steps: a negative, fractional or non-numeric value, or one that reaches the
+    plateau schedule's first epoch end (4 steps here), is a one-line error naming the option."""
+    with pytest.raises(ConfigError) as err:
+        warmup_steps({"warmup_steps": value}, 4)
+    assert "train.warmup_steps=" in str(err.value) and "\n" not in str(err.value)
+    assert warmup_steps({"warmup_steps": 3}, 4) == 3 and warmup_steps({}, 4) == 0
+
+
 # ---------------------------------------------------------------- 5. exact resume, 2 workers
 
 
@@ -222,8 +232,9 @@ def test_two_worker_batches_do_not_depend_on_worker_timing(demo, monkeypatch):
 def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     """7 steps in one run == 2 steps (epoch 1), stop, --train.resume auto, 5 more: the resumed part
     finishes epoch 1 (with its validation) and runs 3 steps of epoch 2. Identical weights, optimizer
-    state and per-step losses."""
-    extra = {"data.num_workers": 2, "train.save_every": 1, "train.epochs": 10}
+    state and per-step losses. With a 3-step LR warm-up, stopped in the middle of it: the LR rises
+    lr/3, 2lr/3, lr and stays, in both runs."""
+    extra = {"data.num_workers": 2, "train.save_every": 1, "train.epochs": 10, "train.warmup_steps": 3}
     whole = str(tmp_path / "whole")
     run(load_config(DEMO_CFG, _overrides(demo, whole, **extra, **{"train.max_steps": 7})))
     split = str(tmp_path / "split")
@@ -244,6 +255,8 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
     assert len(rows_a) == len(rows_b) == 8
     assert [r.split(",")[:-1] for r in rows_a] == [r.split(",")[:-1] for r in rows_b]  # all but step_time
+    lr = [float(row["lr"]) for row in csv.DictReader(rows_a)]
+    np.testing.assert_allclose(lr, [1e-3 / 3, 2e-3 / 3] + [1e-3] * 5, rtol=1e-6)
     # Validations after epoch 1 (step 4) and at the final stop (step 7); Model.fit also validates at a
     # max_steps stop, so the split run has an extra row at step 2.
     assert _val_rows(whole) == [r for r in _val_rows(split) if r[0] > 2]

@@ -7,6 +7,8 @@ import re
 import time
 
 import numpy as np
+import mindspore as ms
+from mindspore import ops
 from mindspore.train import Callback, ReduceLROnPlateau
 
 from . import checkpoint
@@ -122,6 +124,23 @@ class StepLogger(Callback):
             if new:
                 writer.writeheader()
             writer.writerow({k: row[k] for k in self.fields})
+
+
+class WarmUp(Callback):
+    """Linear LR warm-up over the run's first ``steps`` steps (``train.warmup_steps``): step n
+    (from 1) trains at ``lr * n / steps``, then at ``lr``. A run started from ``--train.pretrained``
+    has a fresh Adam state, whose first updates move every weight by about ``lr``; the warm-up
+    lets the moment estimates settle first. It follows the global step, so a resumed run goes on
+    where it stopped; it must end within the first epoch, before the plateau schedule can act."""
+
+    def __init__(self, state, optimizer, lr, steps):
+        super().__init__()
+        self.state, self.optimizer, self.lr, self.steps = state, optimizer, float(lr), int(steps)
+
+    def on_train_step_begin(self, run_context):
+        if self.state.step <= self.steps:  # step `steps` (counted from 0 here) sets the full lr back
+            value = self.lr * min(self.state.step + 1, self.steps) / self.steps
+            ops.assign(self.optimizer.learning_rate, ms.Tensor(value, ms.float32))
 
 
 class PersistentPlateau(ReduceLROnPlateau):

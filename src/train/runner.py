@@ -10,7 +10,15 @@ from mindspore import amp, nn
 from mindspore.train import Model
 
 from . import checkpoint
-from .callbacks import CheckpointSaver, PersistentPlateau, ReplicaProbe, StepLogger, TrainState, list_checkpoints
+from .callbacks import (
+    CheckpointSaver,
+    PersistentPlateau,
+    ReplicaProbe,
+    StepLogger,
+    TrainState,
+    WarmUp,
+    list_checkpoints,
+)
 from .step import TrainStep, build_optimizer
 from .validate import ValidationNet, create_val_dataset, validation_metrics
 from ..config import ConfigError, dump
@@ -342,12 +350,32 @@ def create_validation(cfg, val_sets):
     return create_val_dataset(cfg.data, val_sets, int(t.val_crop), int(t.val_max_images))
 
 
+def warmup_steps(train_cfg, steps_per_epoch):
+    """``train.warmup_steps`` as a whole number below one epoch's steps; else a one-line error."""
+    value = train_cfg.get("warmup_steps", 0) or 0
+    try:
+        steps = int(value)
+        whole = steps == float(value)
+    except (TypeError, ValueError):
+        steps, whole = -1, False
+    if steps < 0 or not whole or (steps and steps >= steps_per_epoch):
+        raise ConfigError(
+            f"train.warmup_steps={value!r}: give a whole number of steps below one epoch's "
+            f"{steps_per_epoch} (0 = no warm-up)"
+        )
+    return steps
+
+
 def create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_dir):
-    """Step logger (+ the non-finite stop), LR on plateau (with validation), checkpoints (rank 0) and
-    the replica probe (``train.check_replicas``), in the order they must run."""
+    """LR warm-up (``train.warmup_steps``), step logger (+ the non-finite stop), LR on plateau (with
+    validation), checkpoints (rank 0) and the replica probe (``train.check_replicas``), in the order
+    they must run."""
     t = cfg.train
     log_csv = os.path.join(out_dir, "log.csv") if rank == 0 else None
     callbacks = [StepLogger(state, optimizer, log_csv, t.log_every, t.max_nonfinite, t.max_steps, loss.terms)]
+    warmup = warmup_steps(t, state.steps_per_epoch)
+    if warmup:
+        callbacks.insert(0, WarmUp(state, optimizer, float(t.lr), warmup))
     if val_ds:
         plateau = PersistentPlateau(
             state,
