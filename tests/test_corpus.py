@@ -163,6 +163,9 @@ def test_clean_pick_keeps_the_brightest_candidate_and_leaves_the_other_crops(tre
 
     softer = [contrast(k, flat) - contrast(k, one) for k in kept]
     assert max(softer) <= 1e-9 and np.mean(softer) < -1.0, softer
+    busy = corpus.CorpusSource(photos, "rain", 60, 32, seed=2, clean_fraction=0.3, clean_pick=4, clean_pick_by="busy")
+    finer = [corpus._detail(busy[k][1]) - corpus._detail(one[k][1]) for k in kept]
+    assert min(finer) >= 0 and np.mean(finer) > 0.1, finer
     with pytest.raises(Exception, match="clean_pick_by='dark'"):
         corpus.CorpusSource(photos, "rain", 4, 32, seed=2, clean_pick_by="dark")
 
@@ -262,12 +265,18 @@ def test_light_rain_renders_thin_unveiled_streaks_on_picked_crops_and_leaves_the
     for k in changed:  # screen-blended streaks: nothing darker, the scene's tones kept (no veil)
         bad, target = light[k][0].astype(int), light[k][1].astype(int)
         assert (bad >= target - 1).all() and np.median(bad - target) <= 1 and psnr_y(light[k][0], light[k][1]) > 20
+    busy = corpus.CorpusSource(photos, "rain", 80, 48, light_rain=0.5, light_pick_by="busy", **opts)
+    assert all(np.array_equal(busy[k][0], plain[k][0]) for k in set(range(80)) - set(changed))
+    assert all(np.array_equal(busy[k][1], light[k][1]) for k in clean)  # clean crops still by clean_pick_by
+    detail = [corpus._detail(busy[k][1]) - corpus._detail(plain[k][1]) for k in changed]
+    assert min(detail) >= 0 and np.mean(detail) > 0.1, detail
     snow = corpus.CorpusSource(photos, "snow", 40, 48, light_rain=0.5, **opts)
     snow_plain = corpus.CorpusSource(photos, "snow", 40, 48, **opts)
     assert all(np.array_equal(snow[k][0], snow_plain[k][0]) for k in range(40))
-    with pytest.raises(Exception) as err:
-        corpus.CorpusSource(photos, "rain", 4, 32, seed=2, light_rain=1.0)
-    assert "data.corpus.light_rain" in str(err.value) and "\n" not in str(err.value)
+    for bad in ({"light_rain": 1.0}, {"light_pick_by": "dark"}):
+        with pytest.raises(Exception) as err:
+            corpus.CorpusSource(photos, "rain", 4, 32, seed=2, **bad)
+        assert f"data.corpus.{next(iter(bad))}=" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_the_config_reaches_the_crop_options(tree):
@@ -281,13 +290,15 @@ def test_the_config_reaches_the_crop_options(tree):
         "data.corpus.scene_haze": 0.4,
         "data.corpus.scene_haze_beta": "[0.1, 0.2]",
         "data.corpus.light_rain": 0.25,
+        "data.corpus.light_pick_by": "busy",
     }
     src = corpus.corpus_source(load_config(STARTER, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
     assert (src.clean_fraction, src.clean_pick, src.clean_veil, src.scene_haze) == (0.3, 3, 0.2, 0.4)
     assert src.clean_pick_by is corpus.CLEAN_PICK_BY["flat"] and src.scene_haze_beta == (0.1, 0.2)
-    assert src.light_rain == 0.25
+    assert src.light_rain == 0.25 and src.light_pick_by is corpus.CLEAN_PICK_BY["busy"]
     plain = corpus.corpus_source(load_config(STARTER, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
     assert (plain.clean_pick_by, plain.scene_haze_beta) == (corpus.CLEAN_PICK_BY["bright"], corpus.SCENE_HAZE_BETA)
+    assert plain.light_pick_by is plain.clean_pick_by
 
 
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):

@@ -25,8 +25,9 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
 - ``clean_pick``: a clean crop is the best of this many candidate crops of its photo (default 1:
   any crop) by ``clean_pick_by``: ``bright`` (default; the highest mean, so that clean skies, water
   and walls teach the heads not to remove a veil that is not there; what it changed:
-  ``docs/lite.md``) or ``flat`` (the lowest contrast, the standard deviation of its grey levels:
-  soft, hazy-looking scenes to leave alone).
+  ``docs/lite.md``), ``flat`` (the lowest contrast, the standard deviation of its grey levels:
+  soft, hazy-looking scenes to leave alone) or ``busy`` (the most fine detail, the mean gradient
+  magnitude of its grey levels).
 - ``clean_veil``: share of the clean crops shown as a hazy photo, the same veil in input and target
   (``synth.add_veil``, default 0): a veil without rain streaks is scenery to keep, while the rain
   renders' veils (rain + fog) are removed with the streaks. Such a crop gets no ``scene_haze``.
@@ -39,9 +40,11 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   often the scene's than the rain's).
 - ``light_rain``: share of the rain stream's crops rendered as light rain without a veil or
   far-rain haze (level drawn in ``LIGHT_RAIN_LEVELS``) on the best of ``clean_pick`` candidate
-  crops by ``clean_pick_by`` (default 0): bright or soft scenes under a few thin streaks, where the
-  right output removes the streaks and leaves the scene's own tones alone (the lightest-rain row's
-  worst photos are such scenes, darkened as if a veil were removed). Drawn from its own generator
+  crops by ``light_pick_by`` (default: ``clean_pick_by``'s score; default share 0): bright or soft
+  scenes under a few thin streaks, where the right output removes the streaks and leaves the
+  scene's own tones alone (the lightest-rain row's worst photos are such scenes, darkened as if a
+  veil were removed), or with ``busy`` (the most fine detail) windows, shutters and railings whose
+  thin lines are not streaks. Drawn from its own generator
   after the ``clean_fraction`` draw; every other crop is rendered as without it. Ignored by the
   snow stream.
 """
@@ -180,6 +183,7 @@ class CorpusSource:
         scene_haze=0.0,
         scene_haze_beta=SCENE_HAZE_BETA,
         light_rain=0.0,
+        light_pick_by="",
     ):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
@@ -192,6 +196,11 @@ class CorpusSource:
                 f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}"
             )
         self.clean_pick_by = CLEAN_PICK_BY[clean_pick_by]
+        if light_pick_by and light_pick_by not in CLEAN_PICK_BY:
+            raise DataConfigError(
+                f"data.corpus.light_pick_by={light_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}"
+            )
+        self.light_pick_by = CLEAN_PICK_BY[light_pick_by] if light_pick_by else self.clean_pick_by
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
         self.scene_haze_beta = check_beta_range(scene_haze_beta)
@@ -218,7 +227,7 @@ class CorpusSource:
         label = np.array(LABELS[self.task], np.int32)
         pick = np.random.default_rng(self.key + (k, 1))
         if self.clean_fraction and pick.random() < self.clean_fraction:
-            clean = self._picked(clean, k, pick)
+            clean = self._picked(clean, k, pick, self.clean_pick_by)
             if self.clean_veil and pick.random() < self.clean_veil:
                 clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
             else:  # one veil at most: a crop clean_veil veiled gets no scene haze on top
@@ -226,17 +235,17 @@ class CorpusSource:
             return clean.copy(), clean, label
         light = np.random.default_rng(self.key + (k, 3))
         if self.light_rain and self.task == "rain" and light.random() < self.light_rain:
-            clean = self._scene(self._picked(clean, k, light), k)
+            clean = self._scene(self._picked(clean, k, light, self.light_pick_by), k)
             level = float(light.uniform(*LIGHT_RAIN_LEVELS))
             return add_rain(clean, light, haze=False, level=level, scale=self.scale, mist=False), clean, label
         clean = self._scene(clean, k)
         return degrade(clean, self.task, rng, self.scale), clean, label
 
-    def _picked(self, crop, k, rng):
-        """The best of ``clean_pick`` candidate crops of crop ``k``'s photo by ``clean_pick_by``."""
+    def _picked(self, crop, k, rng, score):
+        """The best of ``clean_pick`` candidate crops of crop ``k``'s photo by ``score``."""
         photo = self._photo(int(self.order[k]))
         others = [_crop(photo, self.crop, rng, self.flip) for _ in range(self.clean_pick - 1)]
-        return max([crop, *others], key=self.clean_pick_by)
+        return max([crop, *others], key=score)
 
     def _scene(self, clean, k):
         """Crop ``k``'s photo with its own mild haze (``scene_haze``; the target keeps it)."""
@@ -256,6 +265,7 @@ CROP_OPTIONS = (
     "scene_haze",
     "scene_haze_beta",
     "light_rain",
+    "light_pick_by",
 )
 
 
@@ -286,7 +296,14 @@ def check_beta_range(value):
 CLEAN_PICK_BY = {  # data.corpus.clean_pick_by: the score a clean candidate crop is picked by (highest wins)
     "bright": np.mean,  # sky, water, walls
     "flat": lambda crop: -float(np.std(crop.mean(axis=2))),  # the lowest contrast: soft, hazy-looking scenes
+    "busy": lambda crop: _detail(crop),  # the most fine detail: windows, shutters, railings, foliage
 }
+
+
+def _detail(crop):
+    """Mean gradient magnitude of a crop's grey levels (``clean_pick_by: busy``)."""
+    grey = crop.mean(axis=2, dtype=np.float32)
+    return float(np.mean(np.abs(np.diff(grey, axis=0))) + np.mean(np.abs(np.diff(grey, axis=1))))
 
 
 def check_clean_pick(value):
