@@ -279,6 +279,40 @@ def test_light_rain_renders_thin_unveiled_streaks_on_picked_crops_and_leaves_the
         assert f"data.corpus.{next(iter(bad))}=" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_scene_lines_are_thin_opaque_lines_kept_in_the_target_of_every_kind_of_crop(tree):
+    """data.corpus.scene_lines: that share of all crops (rendered and clean) shows its photo with a
+    few thin straight lines of its own, which the target keeps; the weather is rendered over them
+    as it would be without them, which crops are clean stays, and the other crops are unchanged."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    plain = corpus.CorpusSource(photos, "rain", 80, 48, seed=5, clean_fraction=0.3)
+    lined = corpus.CorpusSource(photos, "rain", 80, 48, seed=5, clean_fraction=0.3, scene_lines=0.5)
+    clean = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
+    assert clean == [k for k in range(80) if np.array_equal(lined[k][0], lined[k][1])]
+    drawn = [k for k in range(80) if not np.array_equal(lined[k][1], plain[k][1])]
+    assert 0.25 * 80 <= len(drawn) <= 0.75 * 80 and set(drawn) & set(clean) and set(drawn) - set(clean)
+    for k in drawn:  # thin lines: a minority of the pixels changed, the rest exactly the photo
+        changed = np.any(lined[k][1] != plain[k][1], axis=2)
+        assert 0.005 < changed.mean() < 0.5, changed.mean()
+        if k not in clean:
+            rng = np.random.default_rng(lined.key + (k,))
+            corpus._crop(lined._photo(int(lined.order[k])), 48, rng, True)
+            assert np.array_equal(lined[k][0], synth.degrade(lined[k][1], "rain", rng, 1.0))
+    for k in set(range(80)) - set(drawn):
+        assert np.array_equal(lined[k][0], plain[k][0]) and np.array_equal(lined[k][1], plain[k][1])
+    flat = np.full((128, 128, 3), 128, np.uint8)
+    upright, cover = [], []
+    for seed in range(60):  # straight lines, often along the streaks' directions (near vertical)
+        mask = np.any(corpus.add_lines(flat, np.random.default_rng(seed)) != 128, axis=2).astype(float)
+        if mask.any():  # a line may fall outside the crop
+            across, down = np.abs(np.diff(mask, axis=1)).sum(), np.abs(np.diff(mask, axis=0)).sum()
+            upright.append(across > 1.5 * down)
+            cover.append(mask.mean())
+    assert len(cover) > 40 and 0.3 < np.mean(upright) < 0.9 and 0.02 < np.median(cover) < 0.2 and max(cover) < 0.4
+    with pytest.raises(Exception) as err:
+        corpus.CorpusSource(photos, "rain", 4, 32, seed=2, scene_lines=1.5)
+    assert "data.corpus.scene_lines=" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_the_config_reaches_the_crop_options(tree):
     """data.corpus's crop options in a config reach the training source; unset ones keep the defaults."""
     photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
@@ -291,11 +325,12 @@ def test_the_config_reaches_the_crop_options(tree):
         "data.corpus.scene_haze_beta": "[0.1, 0.2]",
         "data.corpus.light_rain": 0.25,
         "data.corpus.light_pick_by": "busy",
+        "data.corpus.scene_lines": 0.2,
     }
     src = corpus.corpus_source(load_config(STARTER, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
     assert (src.clean_fraction, src.clean_pick, src.clean_veil, src.scene_haze) == (0.3, 3, 0.2, 0.4)
     assert src.clean_pick_by is corpus.CLEAN_PICK_BY["flat"] and src.scene_haze_beta == (0.1, 0.2)
-    assert src.light_rain == 0.25 and src.light_pick_by is corpus.CLEAN_PICK_BY["busy"]
+    assert src.light_rain == 0.25 and src.light_pick_by is corpus.CLEAN_PICK_BY["busy"] and src.scene_lines == 0.2
     plain = corpus.corpus_source(load_config(STARTER, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
     assert (plain.clean_pick_by, plain.scene_haze_beta) == (corpus.CLEAN_PICK_BY["bright"], corpus.SCENE_HAZE_BETA)
     assert plain.light_pick_by is plain.clean_pick_by

@@ -38,6 +38,11 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   ``scene_haze_beta``: the range of its optical depth (default ``SCENE_HAZE_BETA``, thinner than any
   rain veil; an upper end above the rain veil's lowest, 0.5, makes the thinnest rain veils more
   often the scene's than the rain's).
+- ``scene_lines``: share of all crops whose photo first gets a few thin, straight, opaque lines of
+  its own (``add_lines``: window frames, railings, masts; often along the streaks' directions, half
+  of them crossed into a grid), kept in the target: thin lines along the rain are scenery unless
+  they are streaks (the lightest-rain row's worst photos are facades whose window frames the rain
+  head dims). Drawn from its own generator; every crop is otherwise rendered as without it.
 - ``light_rain``: share of the rain stream's crops rendered as light rain without a veil or
   far-rain haze (level drawn in ``LIGHT_RAIN_LEVELS``) on the best of ``clean_pick`` candidate
   crops by ``light_pick_by`` (default: ``clean_pick_by``'s score; default share 0): bright or soft
@@ -63,6 +68,14 @@ from src.logs import get_logger
 logger = get_logger(__name__)
 
 EXCLUDE_TOLERANCE = 2.0
+SCENE_LINES = dict(
+    count=(2, 8),  # lines per family in a 128² crop, scaled with the crop's diagonal (a family: parallel
+    # lines; a second family at right angles half the time)
+    width=(1, 3),  # px
+    along=0.6,  # share of renders whose first family runs within the rain streaks' angles (±25° of vertical)
+    alpha=(0.7, 1.0),  # opacity
+)
+LINES_DIAG = float(np.hypot(128, 128))  # the crop diagonal SCENE_LINES["count"] is given for
 LIGHT_RAIN_LEVELS = (0.0, 0.3)  # light_rain crops: synth level range (0.25: the Kodak24 "light rain" renders)
 SCENE_HAZE_BETA = (0.05, 0.5)  # a scene's own haze: thinner than any rain veil (synth.RAIN_RANGES veil_beta 0.5-1.6)
 _THUMB = (48, 32)
@@ -184,6 +197,7 @@ class CorpusSource:
         scene_haze_beta=SCENE_HAZE_BETA,
         light_rain=0.0,
         light_pick_by="",
+        scene_lines=0.0,
     ):
         if not paths:
             raise DataConfigError(f"the {task} corpus has no photos; check data.corpus.dirs")
@@ -204,6 +218,7 @@ class CorpusSource:
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
         self.scene_haze_beta = check_beta_range(scene_haze_beta)
+        self.scene_lines = check_clean_fraction(scene_lines, "data.corpus.scene_lines", "crops with lines of their own")
         self.light_rain = check_clean_fraction(light_rain, "data.corpus.light_rain", "rain crops rendered light")
         self.key = (int(seed), int(rank), LABELS[task])
         cycles = -(-self.length // len(self.paths))
@@ -229,7 +244,7 @@ class CorpusSource:
         if self.clean_fraction and pick.random() < self.clean_fraction:
             clean = self._picked(clean, k, pick, self.clean_pick_by)
             if self.clean_veil and pick.random() < self.clean_veil:
-                clean = add_veil(clean, pick, self.scale)  # natural haze: input = target, both veiled
+                clean = add_veil(self._lines(clean, k), pick, self.scale)  # natural haze: input = target, both veiled
             else:  # one veil at most: a crop clean_veil veiled gets no scene haze on top
                 clean = self._scene(clean, k)
             return clean.copy(), clean, label
@@ -247,14 +262,58 @@ class CorpusSource:
         others = [_crop(photo, self.crop, rng, self.flip) for _ in range(self.clean_pick - 1)]
         return max([crop, *others], key=score)
 
+    def _lines(self, clean, k):
+        """Crop ``k``'s photo with thin lines of its own (``scene_lines``; the target keeps them)."""
+        if self.scene_lines:
+            lines = np.random.default_rng(self.key + (k, 4))
+            if lines.random() < self.scene_lines:
+                return add_lines(clean, lines)
+        return clean
+
     def _scene(self, clean, k):
-        """Crop ``k``'s photo with its own mild haze (``scene_haze``; the target keeps it)."""
+        """Crop ``k``'s photo with its own lines (``scene_lines``) and mild haze (``scene_haze``);
+        the target keeps both."""
+        clean = self._lines(clean, k)
         if not self.scene_haze:
             return clean
         haze = np.random.default_rng(self.key + (k, 2))
         if haze.random() < self.scene_haze:
             return add_veil(clean, haze, self.scale, self.scene_haze_beta)
         return clean
+
+
+def add_lines(img, rng):
+    """Thin straight opaque lines drawn into a uint8 RGB photo as part of the scene (``SCENE_LINES``):
+    one family of parallel lines, within the rain's angles in ``along`` of renders, else at any angle,
+    crossed by a second family at right angles half the time; each line spans the crop or a part of
+    it; near-white, dark or one of the photo's own colours."""
+    out = img.astype(np.float32)
+    h, w = img.shape[:2]
+    diag = float(np.hypot(h, w))
+    angle = rng.uniform(-25.0, 25.0) if rng.random() < SCENE_LINES["along"] else rng.uniform(-90.0, 90.0)
+    for family in range(1 + int(rng.random() < 0.5)):
+        a = np.deg2rad(angle + 90.0 * family)
+        along, normal = np.array([np.sin(a), np.cos(a)]), np.array([np.cos(a), -np.sin(a)])
+        mask = np.zeros((h, w), np.float32)
+        width = int(rng.integers(SCENE_LINES["width"][0], SCENE_LINES["width"][1] + 1))
+        count = int(rng.integers(SCENE_LINES["count"][0], SCENE_LINES["count"][1] + 1))
+        for _ in range(max(1, int(round(count * diag / LINES_DIAG)))):
+            mid = np.array([w / 2.0, h / 2.0]) + rng.uniform(-diag / 2, diag / 2) * normal
+            start, span = (
+                (-diag, 2 * diag) if rng.random() < 0.5 else (rng.uniform(-diag / 2, 0), rng.uniform(0.3, 1) * diag)
+            )
+            p, q = mid + start * along, mid + (start + span) * along
+            cv2.line(mask, tuple(int(round(v)) for v in p), tuple(int(round(v)) for v in q), 1.0, width, cv2.LINE_AA)
+        kind = rng.random()
+        if kind < 0.5:
+            colour = rng.uniform(200.0, 255.0) * rng.uniform(0.92, 1.0, 3)
+        elif kind < 0.8:
+            colour = rng.uniform(0.0, 60.0, 3)
+        else:
+            colour = out[int(rng.integers(h)), int(rng.integers(w))].copy()
+        cover = np.clip(mask, 0.0, 1.0)[:, :, None] * rng.uniform(*SCENE_LINES["alpha"])
+        out = out * (1.0 - cover) + colour.astype(np.float32) * cover
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 CROP_OPTIONS = (
@@ -266,6 +325,7 @@ CROP_OPTIONS = (
     "scene_haze_beta",
     "light_rain",
     "light_pick_by",
+    "scene_lines",
 )
 
 
