@@ -192,28 +192,38 @@ def test_clean_veil_hazes_input_and_target_alike_and_leaves_the_other_crops(tree
         assert "data.corpus.clean_veil" in str(err.value) and "\n" not in str(err.value)
 
 
+def _scene_option(tree, crop, seed, **option):
+    """The rain source without and with a scene option (``scene_haze``, ``scene_lines``), the clean
+    crops and the crops the option changed, after what every scene option must do: the same crops
+    stay clean; about half of the crops change, clean and rendered ones; a changed rendered crop is
+    the same weather rendered over the changed photo; every other crop is exactly as without it."""
+    photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
+    plain = corpus.CorpusSource(photos, "rain", 80, crop, seed=seed, clean_fraction=0.3)
+    scene = corpus.CorpusSource(photos, "rain", 80, crop, seed=seed, clean_fraction=0.3, **option)
+    clean = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
+    assert clean == [k for k in range(80) if np.array_equal(scene[k][0], scene[k][1])]
+    changed = [k for k in range(80) if not np.array_equal(scene[k][1], plain[k][1])]
+    assert 0.25 * 80 <= len(changed) <= 0.75 * 80 and set(changed) & set(clean) and set(changed) - set(clean)
+    for k in set(changed) - set(clean):
+        rng = np.random.default_rng(scene.key + (k,))
+        corpus._crop(scene._photo(int(scene.order[k])), crop, rng, True)
+        assert np.array_equal(scene[k][0], synth.degrade(scene[k][1], "rain", rng, 1.0))
+    for k in set(range(80)) - set(changed):
+        assert np.array_equal(scene[k][0], plain[k][0]) and np.array_equal(scene[k][1], plain[k][1])
+    return plain, scene, clean, changed
+
+
 def test_scene_haze_is_a_mild_veil_kept_in_the_target_of_every_kind_of_crop(tree):
     """data.corpus.scene_haze: that share of all crops (rendered and clean) shows a photo with a mild
     haze of its own, thinner than any rain veil, that the target keeps; which crops are clean stays,
     and the crops without it are unchanged."""
     assert corpus.SCENE_HAZE_BETA[1] <= synth.RAIN_RANGES["veil_beta"][0]
     photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
-    plain = corpus.CorpusSource(photos, "rain", 80, 32, seed=2, clean_fraction=0.3)
-    hazy = corpus.CorpusSource(photos, "rain", 80, 32, seed=2, clean_fraction=0.3, scene_haze=0.5)
-    kept = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
-    assert kept == [k for k in range(80) if np.array_equal(hazy[k][0], hazy[k][1])]
-    hazed = [k for k in range(80) if not np.array_equal(hazy[k][1], plain[k][1])]
-    assert 0.25 * 80 <= len(hazed) <= 0.75 * 80 and set(hazed) & set(kept) and set(hazed) - set(kept)
+    plain, hazy, kept, hazed = _scene_option(tree, 32, 2, scene_haze=0.5)
     for k in hazed:  # the target itself is hazier: dark pixels lifted, contrast lower, mildly
         target, photo = hazy[k][1].astype(float), plain[k][1].astype(float)
         assert np.percentile(target, 5) > np.percentile(photo, 5) and target.std() < photo.std()
         assert np.abs(target - photo).mean() < 40
-        if k not in kept:  # the same weather as without haze, rendered over the hazy photo
-            rng = np.random.default_rng(hazy.key + (k,))
-            corpus._crop(hazy._photo(int(hazy.order[k])), 32, rng, True)
-            assert np.array_equal(hazy[k][0], synth.degrade(hazy[k][1], "rain", rng, 1.0))
-    for k in set(range(80)) - set(hazed):
-        assert np.array_equal(hazy[k][0], plain[k][0]) and np.array_equal(hazy[k][1], plain[k][1])
     for bad in ({"scene_haze": 1.5}, {"scene_haze_beta": (0.5, 0.1)}, {"scene_haze_beta": "thin"}):
         with pytest.raises(Exception) as err:
             corpus.CorpusSource(photos, "rain", 4, 32, seed=2, **bad)
@@ -284,21 +294,10 @@ def test_scene_lines_are_thin_opaque_lines_kept_in_the_target_of_every_kind_of_c
     few thin straight lines of its own, which the target keeps; the weather is rendered over them
     as it would be without them, which crops are clean stays, and the other crops are unchanged."""
     photos = [str(tree / "clean" / "train" / f"p{i}.png") for i in range(3)]
-    plain = corpus.CorpusSource(photos, "rain", 80, 48, seed=5, clean_fraction=0.3)
-    lined = corpus.CorpusSource(photos, "rain", 80, 48, seed=5, clean_fraction=0.3, scene_lines=0.5)
-    clean = [k for k in range(80) if np.array_equal(plain[k][0], plain[k][1])]
-    assert clean == [k for k in range(80) if np.array_equal(lined[k][0], lined[k][1])]
-    drawn = [k for k in range(80) if not np.array_equal(lined[k][1], plain[k][1])]
-    assert 0.25 * 80 <= len(drawn) <= 0.75 * 80 and set(drawn) & set(clean) and set(drawn) - set(clean)
+    plain, lined, _, drawn = _scene_option(tree, 48, 5, scene_lines=0.5)
     for k in drawn:  # thin lines: a minority of the pixels changed, the rest exactly the photo
         changed = np.any(lined[k][1] != plain[k][1], axis=2)
         assert 0.005 < changed.mean() < 0.5, changed.mean()
-        if k not in clean:
-            rng = np.random.default_rng(lined.key + (k,))
-            corpus._crop(lined._photo(int(lined.order[k])), 48, rng, True)
-            assert np.array_equal(lined[k][0], synth.degrade(lined[k][1], "rain", rng, 1.0))
-    for k in set(range(80)) - set(drawn):
-        assert np.array_equal(lined[k][0], plain[k][0]) and np.array_equal(lined[k][1], plain[k][1])
     flat = np.full((128, 128, 3), 128, np.uint8)
     upright, cover = [], []
     for seed in range(60):  # straight lines, often along the streaks' directions (near vertical)
