@@ -191,6 +191,15 @@ def check_choice(cfg_value, name, choices):
     return cfg_value
 
 
+def whole_number(value):
+    """``value`` as an int when it is a whole number (3, 3.0, "3"), else None."""
+    try:
+        number = int(value)
+        return number if number == float(value) else None
+    except (TypeError, ValueError):
+        return None
+
+
 def dump(cfg):
     """The resolved config as YAML text (for logs and run folders)."""
     data = cfg.to_dict() if isinstance(cfg, Config) else cfg

@@ -49,9 +49,8 @@ skips the first ``n`` batches sees exactly what the uninterrupted run saw.
   scenes under a few thin streaks, where the right output removes the streaks and leaves the
   scene's own tones alone (the lightest-rain row's worst photos are such scenes, darkened as if a
   veil were removed), or with ``busy`` (the most fine detail) windows, shutters and railings whose
-  thin lines are not streaks. Drawn from its own generator
-  after the ``clean_fraction`` draw; every other crop is rendered as without it. Ignored by the
-  snow stream.
+  thin lines are not streaks. Drawn from its own generator after the ``clean_fraction`` draw;
+  every other crop is rendered as without it. Ignored by the snow stream.
 """
 
 import functools
@@ -60,6 +59,7 @@ import os
 import cv2
 import numpy as np
 
+from src.config import whole_number
 from src.data.image_io import is_image_file, read_rgb
 from src.data.readers import LABELS, LIGHT, DataConfigError, _get
 from src.data.synth import add_rain, add_veil, degrade
@@ -205,16 +205,8 @@ class CorpusSource:
         self.crop, self.flip, self.scale = int(crop), bool(flip), float(scale)
         self.clean_fraction = check_clean_fraction(clean_fraction)
         self.clean_pick = check_clean_pick(clean_pick)
-        if clean_pick_by not in CLEAN_PICK_BY:
-            raise DataConfigError(
-                f"data.corpus.clean_pick_by={clean_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}"
-            )
-        self.clean_pick_by = CLEAN_PICK_BY[clean_pick_by]
-        if light_pick_by and light_pick_by not in CLEAN_PICK_BY:
-            raise DataConfigError(
-                f"data.corpus.light_pick_by={light_pick_by!r}: choose one of {', '.join(CLEAN_PICK_BY)}"
-            )
-        self.light_pick_by = CLEAN_PICK_BY[light_pick_by] if light_pick_by else self.clean_pick_by
+        self.clean_pick_by = pick_score(clean_pick_by, "clean_pick_by")
+        self.light_pick_by = pick_score(light_pick_by, "light_pick_by") if light_pick_by else self.clean_pick_by
         self.clean_veil = check_clean_fraction(clean_veil, "data.corpus.clean_veil", "clean crops shown veiled")
         self.scene_haze = check_clean_fraction(scene_haze, "data.corpus.scene_haze", "crops whose scene is hazy")
         self.scene_haze_beta = check_beta_range(scene_haze_beta)
@@ -248,11 +240,12 @@ class CorpusSource:
             else:  # one veil at most: a crop clean_veil veiled gets no scene haze on top
                 clean = self._scene(clean, k)
             return clean.copy(), clean, label
-        light = np.random.default_rng(self.key + (k, 3))
-        if self.light_rain and self.task == "rain" and light.random() < self.light_rain:
-            clean = self._scene(self._picked(clean, k, light, self.light_pick_by), k)
-            level = float(light.uniform(*LIGHT_RAIN_LEVELS))
-            return add_rain(clean, light, haze=False, level=level, scale=self.scale, mist=False), clean, label
+        if self.light_rain and self.task == "rain":
+            light = np.random.default_rng(self.key + (k, 3))
+            if light.random() < self.light_rain:
+                clean = self._scene(self._picked(clean, k, light, self.light_pick_by), k)
+                level = float(light.uniform(*LIGHT_RAIN_LEVELS))
+                return add_rain(clean, light, haze=False, level=level, scale=self.scale, mist=False), clean, label
         clean = self._scene(clean, k)
         return degrade(clean, self.task, rng, self.scale), clean, label
 
@@ -353,28 +346,31 @@ def check_beta_range(value):
     return low, high
 
 
-CLEAN_PICK_BY = {  # data.corpus.clean_pick_by: the score a clean candidate crop is picked by (highest wins)
-    "bright": np.mean,  # sky, water, walls
-    "flat": lambda crop: -float(np.std(crop.mean(axis=2))),  # the lowest contrast: soft, hazy-looking scenes
-    "busy": lambda crop: _detail(crop),  # the most fine detail: windows, shutters, railings, foliage
-}
-
-
 def _detail(crop):
     """Mean gradient magnitude of a crop's grey levels (``clean_pick_by: busy``)."""
     grey = crop.mean(axis=2, dtype=np.float32)
     return float(np.mean(np.abs(np.diff(grey, axis=0))) + np.mean(np.abs(np.diff(grey, axis=1))))
 
 
+CLEAN_PICK_BY = {  # data.corpus.clean_pick_by / light_pick_by: the score a candidate crop is picked by (highest wins)
+    "bright": np.mean,  # sky, water, walls
+    "flat": lambda crop: -float(np.std(crop.mean(axis=2))),  # the lowest contrast: soft, hazy-looking scenes
+    "busy": _detail,  # the most fine detail: windows, shutters, railings, foliage
+}
+
+
+def pick_score(name, key):
+    """The score ``data.corpus.<key>`` (``clean_pick_by``, ``light_pick_by``) names; else a one-line error."""
+    if name not in CLEAN_PICK_BY:
+        raise DataConfigError(f"data.corpus.{key}={name!r}: choose one of {', '.join(CLEAN_PICK_BY)}")
+    return CLEAN_PICK_BY[name]
+
+
 def check_clean_pick(value):
     """``data.corpus.clean_pick`` as an int >= 1; anything else is a one-line error."""
     value = 1 if value is None else value
-    try:
-        pick = int(value)
-        whole = pick == float(value)
-    except (TypeError, ValueError):
-        pick, whole = 0, False
-    if pick < 1 or not whole:
+    pick = whole_number(value)
+    if pick is None or pick < 1:
         raise DataConfigError(f"data.corpus.clean_pick={value!r}: give a whole number >= 1 of candidate crops")
     return pick
 

@@ -21,7 +21,7 @@ from .callbacks import (
 )
 from .step import TrainStep, build_optimizer
 from .validate import ValidationNet, create_val_dataset, validation_metrics
-from ..config import ConfigError, dump
+from ..config import ConfigError, dump, whole_number
 from ..data.pipeline import active_tasks, create_train_dataset
 from ..data.readers import resolve_val_sets
 from ..device import setup_device
@@ -353,12 +353,8 @@ def create_validation(cfg, val_sets):
 def warmup_steps(train_cfg, steps_per_epoch):
     """``train.warmup_steps`` as a whole number below one epoch's steps; else a one-line error."""
     value = train_cfg.get("warmup_steps", 0) or 0
-    try:
-        steps = int(value)
-        whole = steps == float(value)
-    except (TypeError, ValueError):
-        steps, whole = -1, False
-    if steps < 0 or not whole or (steps and steps >= steps_per_epoch):
+    steps = whole_number(value)
+    if steps is None or steps < 0 or (steps and steps >= steps_per_epoch):
         raise ConfigError(
             f"train.warmup_steps={value!r}: give a whole number of steps below one epoch's "
             f"{steps_per_epoch} (0 = no warm-up)"
