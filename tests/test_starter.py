@@ -79,7 +79,11 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
         "kodak24 lightest rain",
     ]
     assert [s["n"] for s in result["sets"].values()] == [1, 1, 2, 2, 2, 2]
-    assert all(0 <= s["worse"] <= s["n"] for s in result["sets"].values())
+    for s in result["sets"].values():  # per-photo records: the worse count and the mean gain follow them
+        assert len(s["photos"]) == s["n"] and s["worse"] == sum(p["gain_y"] < 0 for p in s["photos"])
+        gain = np.mean([p["gain_y"] for p in s["photos"]])
+        assert gain == pytest.approx(s["output"]["psnr_y"] - s["input"]["psnr_y"], abs=1e-9)
+        assert all(0 <= p["p_true"] <= 1 for p in s["photos"])
     lightest = result["sets"]["kodak24 lightest rain"]["input"]["psnr_y"]
     assert lightest > result["sets"]["kodak24 light rain"]["input"]["psnr_y"]
     heavy = result["sets"]["heavy rain pairs"]
@@ -87,6 +91,11 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
     for label in ("real rainy photos", "real snowy photos"):
         b = result["blind"][label]
         assert b["n"] == 1 and sum(b["chose"].values()) == 1
+        (photo,) = b["photos"]  # p(true task) above one half exactly when the head chose the true task
+        assert (photo["p_true"] > 0.5) == (b["chose"][b["task"]] == 1) and b["least_sure"] == (
+            photo["name"],
+            photo["p_true"],
+        )
     md = format_markdown(result)
     assert "| heavy rain pairs | rain | 1 |" in md and "real snowy photos" in md and "Protocol:" in md
     assert "within a kind" in md

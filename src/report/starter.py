@@ -22,7 +22,9 @@ import re
 import numpy as np
 
 from ..data.image_io import is_image_file, read_rgb
+from ..data.readers import TASKS
 from ..data.synth import add_rain, add_snow
+from ..infer.engine import softmax
 from ..metrics import MetricAccumulator, describe_protocol, to_uint8
 from .common import ReportError
 from ..logs import get_logger
@@ -83,6 +85,17 @@ def _choice(scores):
     return "rain" if scores[0] >= scores[1] else "snow"
 
 
+def _p_true(scores, task):
+    """Softmax probability the recognition head gives the photo's true ``task`` (None without scores)."""
+    return None if scores is None else float(softmax(scores)[TASKS.index(task)])
+
+
+def _least_sure(photos):
+    """(name, p) of the photo whose true task got the lowest probability, or None."""
+    known = [(p["name"], p["p_true"]) for p in photos if p["p_true"] is not None]
+    return min(known, key=lambda item: item[1]) if known else None
+
+
 def evaluate_starter(restorer, root, ckpt=None):
     """The results dictionary (see module docstring); with ``ckpt`` (the
     restorer's checkpoint) also the DRM's same-kind and cross-kind distances."""
@@ -90,12 +103,13 @@ def evaluate_starter(restorer, root, ckpt=None):
     scored = _scored_sets(root)
     for label, task, pairs in scored:
         acc_in, acc_out, chose = MetricAccumulator(label), MetricAccumulator(label), {"rain": 0, "snow": 0}
-        worse = 0
+        photos = []
         for name, inp, tgt in pairs:
             r = restorer.restore(inp, task=task, recognize=True)
             after = acc_out.add(name, to_uint8(r.image), tgt, task)
             before = acc_in.add(name, inp, tgt, task)
-            worse += int(after["psnr_y"] < before["psnr_y"])
+            gain = after["psnr_y"] - before["psnr_y"]
+            photos.append({"name": name, "gain_y": gain, "p_true": _p_true(r.scores, task)})
             if r.scores is not None:
                 chose[_choice(r.scores)] += 1
         result["sets"][label] = {
@@ -103,9 +117,10 @@ def evaluate_starter(restorer, root, ckpt=None):
             "n": len(pairs),
             "input": acc_in.means()["all"],
             "output": acc_out.means()["all"],
-            "worse": worse,
+            "worse": sum(p["gain_y"] < 0 for p in photos),
+            "photos": photos,
         }
-        result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose}
+        result["blind"][label] = {"task": task, "n": len(pairs), "chose": chose, "least_sure": _least_sure(photos)}
         m_in, m_out = result["sets"][label]["input"], result["sets"][label]["output"]
         logger.info(f"{label}: PSNR-Y {m_in['psnr_y']:.2f} -> {m_out['psnr_y']:.2f} dB; recognised {chose}")
     result["drm_distances"] = None
@@ -115,38 +130,52 @@ def evaluate_starter(restorer, root, ckpt=None):
         result["drm_distances"] = drm_distances(ckpt, photos)
     for label, rel, task in REAL_PHOTOS:
         folder = os.path.join(root, rel)
-        chose = {"rain": 0, "snow": 0}
+        chose, photos = {"rain": 0, "snow": 0}, []
         for f in _images(folder):
             r = restorer.restore(read_rgb(os.path.join(folder, f), apply_exif=True), task="auto")
             chose[r.task] += 1
-        result["blind"][label] = {"task": task, "n": sum(chose.values()), "chose": chose}
+            photos.append({"name": f, "p_true": _p_true(r.scores, task)})
+        result["blind"][label] = {
+            "task": task,
+            "n": sum(chose.values()),
+            "chose": chose,
+            "photos": photos,
+            "least_sure": _least_sure(photos),
+        }
         logger.info(f"{label}: recognised {chose}")
     return result
+
+
+def _named(item, number_format):
+    """``name (number)`` for a (name, number) pair, an en dash for None."""
+    return "–" if not item else f"{os.path.splitext(item[0])[0]} ({number_format.format(item[1])})"
 
 
 def format_markdown(result):
     lines = [
         "| test data | task | n | input PSNR-Y / SSIM-Y | output PSNR-Y / SSIM-Y | gain Y (dB) "
-        "| worse than input | input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| worse than input | worst photo (gain Y) | input PSNR-RGB / SSIM-RGB | output PSNR-RGB / SSIM-RGB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, s in result["sets"].items():
         i, o = s["input"], s["output"]
+        worst = min(s.get("photos") or [], key=lambda p: p["gain_y"], default=None)
         lines.append(
             f"| {label} | {s['task']} | {s['n']} | {i['psnr_y']:.2f} / {i['ssim_y']:.3f} "
             f"| {o['psnr_y']:.2f} / {o['ssim_y']:.3f} | {o['psnr_y'] - i['psnr_y']:+.2f} | {s.get('worse', '–')} "
+            f"| {_named(worst and (worst['name'], worst['gain_y']), '{:+.2f}')} "
             f"| {i['psnr_rgb']:.2f} / {i['ssim_rgb']:.3f} | {o['psnr_rgb']:.2f} / {o['ssim_rgb']:.3f} |"
         )
     lines += [
         "",
-        "| blind mode (`--task auto`) | true task | n | chose rain | chose snow | right |",
-        "|---|---|---|---|---|---|",
+        "| blind mode (`--task auto`) | true task | n | chose rain | chose snow | right | least sure: p(true task) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, b in result["blind"].items():
         right = b["chose"][b["task"]] / max(b["n"], 1)
         lines.append(
             f"| {label} | {b['task']} | {b['n']} | {b['chose']['rain']} | {b['chose']['snow']} "
-            f"| {100 * right:.0f}% |"
+            f"| {100 * right:.0f}% | {_named(b.get('least_sure'), '{:.2f}')} |"
         )
     d = result.get("drm_distances")
     if d:
