@@ -358,9 +358,10 @@ def test_val_recognition_is_the_mean_probability_of_the_true_task():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition"),
+        ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition or derain"),
         ({"train.best_needs_light": True}, r"needs the lightest-rain validation row: set data.corpus.val_light"),
         ({"train.trainable": "recognition"}, r"trains only the recognition head .* --train.pretrained="),
+        ({"train.trainable": "derain"}, r"trains only the derain head .* --train.pretrained="),
         (
             {"train.trainable": "recognition", "train.pretrained": "x.ckpt", "model.recognition": False},
             r"this model has no recognition head",
@@ -407,3 +408,26 @@ def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     resumed = {**extra, "train.resume": "auto", "train.epochs": 3}
     state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **resumed)))
     assert state.step == 3 and state.best_score >= meta["best_score"]
+
+
+@pytest.mark.slow
+def test_derain_only_training_changes_only_d_dr(one_step_demo, tmp_path):
+    """train.trainable=derain from a trained model: after two steps only D_dr's weights moved (so
+    R_ds and R_re are as before), best.ckpt follows validation PSNR-Y, and a run that trains the
+    whole network refuses to resume from it (its optimizer holds D_dr's moments only)."""
+    from src.config import ConfigError
+    from src.models import build_network
+
+    net = build_network({"preset": "tiny"}, seed=3)
+    pre = checkpoint.save(net, str(tmp_path / "pre" / "best.ckpt"), {"preset": "tiny"})
+    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    out = str(tmp_path / "run")
+    extra = {"train.trainable": "derain", "train.pretrained": pre, "train.epochs": 2}
+    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra)))
+    assert state.step == 2 and state.monitor == "psnr"
+    params, _, meta = _ckpt(out, 2)
+    moved = {n for n, v in before.items() if not np.array_equal(params[n].asnumpy(), v)}
+    assert moved and all(n.startswith("tkff.head_dr.") for n in moved), sorted(moved)
+    assert meta["trainable"] == "derain" and meta["monitor"] == "psnr"
+    with pytest.raises(ConfigError, match=r"its run trained train.trainable=derain, this run trains all"):
+        run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))

@@ -32,6 +32,7 @@ class TrainState:
         self.steps_per_epoch = steps_per_epoch
         self.step, self.epoch = step, epoch
         self.monitor = monitor  # the validation metric (higher is better) that picks best.ckpt
+        self.trainable = "all"  # train.trainable: the weights the optimizer holds
         self.best_score, self.last_ckpt = best_score, last_ckpt
         self.plateau = {}
         self.config = ""  # the config file of the run (named by resume refusals)
@@ -43,6 +44,7 @@ class TrainState:
             "epoch": self.epoch,
             "steps_per_epoch": self.steps_per_epoch,
             "monitor": self.monitor,
+            "trainable": self.trainable,
             "best_score": None if self.best_score == -math.inf else self.best_score,
             "plateau": self.plateau,
             "config": self.config,

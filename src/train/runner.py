@@ -87,7 +87,7 @@ def apply_amp(net, level, target):
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
-TRAINABLE = ("all", "recognition")
+TRAINABLE = ("all", "recognition", "derain")
 
 
 def check_train_config(cfg):
@@ -115,16 +115,14 @@ def check_train_config(cfg):
     trainable = t.get("trainable", "all")
     if trainable not in TRAINABLE:
         raise ConfigError(f"train.trainable={trainable!r} is not valid; choose {' or '.join(TRAINABLE)}")
-    if trainable == "recognition":
-        if not m.get("recognition", True):
-            raise ConfigError(
-                "train.trainable=recognition: this model has no recognition head (model.recognition=false)"
-            )
-        if not t.get("pretrained") and not t.get("resume"):
-            raise ConfigError(
-                "train.trainable=recognition trains only the recognition head of a trained model: "
-                "pass --train.pretrained=<best.ckpt> (e.g. weights/lite.ckpt)"
-            )
+    if trainable == "recognition" and not m.get("recognition", True):
+        raise ConfigError("train.trainable=recognition: this model has no recognition head (model.recognition=false)")
+    if trainable != "all" and not t.get("pretrained") and not t.get("resume"):
+        head = "the recognition head" if trainable == "recognition" else "the derain head"
+        raise ConfigError(
+            f"train.trainable={trainable} trains only {head} of a trained model: "
+            "pass --train.pretrained=<best.ckpt> (e.g. weights/lite.ckpt)"
+        )
     return notes
 
 
@@ -158,11 +156,15 @@ def build_train_cell(cfg, target):
                 f"{t.pretrained}: ignored {len(ignored)} weights the network does not have "
                 f"(modules {', '.join(modules)})"
             )
-    if t.get("trainable", "all") == "recognition":
-        keep = {id(p) for p in net.recognition_parameters()}
+    trainable = t.get("trainable", "all")
+    if trainable != "all":
+        keep = {id(p) for p in getattr(net, f"{trainable}_parameters")()}
+        if not keep:
+            raise ConfigError(f"train.trainable={trainable}: this network has no separate {trainable} head")
         for p in net.get_parameters():
             p.requires_grad = id(p) in keep
-        logger.info(f"train.trainable=recognition: training only D_re ({len(keep)} parameter tensors)")
+        head = "D_re" if trainable == "recognition" else "D_dr"
+        logger.info(f"train.trainable={trainable}: training only {head} ({len(keep)} parameter tensors)")
     net, fp16 = apply_amp(net, t.amp_level, target)
     if fp16:
         loss_scale = float(t.loss_scale) or 65536.0
@@ -301,6 +303,12 @@ def resume_training(cfg, state, step, optimizer, fp16, ckpt_dir):
             f"{resume}: its best.ckpt was chosen by validation {stored}, this run chooses by {state.monitor} "
             f"(train.trainable); start a new run with --train.pretrained={resume} instead"
         )
+    trained = meta.get("trainable", "recognition" if stored == "recognition" else "all")  # older runs
+    if trained != state.trainable:
+        raise ConfigError(
+            f"{resume}: its run trained train.trainable={trained}, this run trains {state.trainable}; "
+            f"start a new run with --train.pretrained={resume} instead"
+        )
     not_loaded, _ = ms.load_param_into_net(step, params, strict_load=False)
     if not_loaded:
         raise checkpoint.CheckpointError(
@@ -438,6 +446,7 @@ def run(cfg, dataset_factory=None):
     net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
     first = factory(0)
     state = TrainState(first.get_dataset_size(), monitor=monitored_metric(cfg))
+    state.trainable = cfg.train.get("trainable", "all")
     state.config = os.path.basename(cfg.get("config_path") or "")
     ckpt_dir = os.path.join(out_dir, "ckpt")
     resumed = resume_training(cfg, state, step, optimizer, fp16, ckpt_dir)
