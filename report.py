@@ -10,6 +10,8 @@
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
     python report.py starter   [--ckpt_file weights/lite.ckpt] [--name lite] [--data_root ../shared/data]
                                [--out docs/<name>_results.md] [--package RUN --note TEXT]
+    python report.py validate  --ckpt_file A.ckpt --ckpt_file B.ckpt ... [--config configs/starter.yaml]
+                               [--out runs/validate.md] [--key=value ...]
 
 ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
   or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
@@ -24,6 +26,10 @@ figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a s
 curves:    every loss term of log.csv and the validation PSNR (val.csv, or parsed from the console log).
 starter:   how a checkpoint does on real photos: real heavy-rain and rain+fog pairs, Kodak24 renders
   (light rain, heavy rain, snow; fixed seeds) and blind-mode recognition of real rainy/snowy photos.
+validate:  checkpoints compared on the config's validation data (never a test set), per render: PSNR-Y
+  per task, recognition, the lightest-rain row (mean, worst photo, photos made worse) and each
+  checkpoint's paired difference to the first (mean ± standard error, renders where it is higher).
+  --key=value overrides go to the config (e.g. --data.roots.clean=... --train.val_max_images=0).
 bench:     runs bench/bench_model.py, bench_ops.py, bench_train.py, bench_infer.py and bench_data.py
   with --json and writes the performance table (Markdown + JSON).
 Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
@@ -142,6 +148,12 @@ def build_parser():
         "(default lite = the default checkpoint of infer/eval/export)",
     )
     s.add_argument("--note", default="", help="with --package: a note for <name>.json (e.g. why training stopped)")
+    v = sub.add_parser("validate", help="checkpoints compared on the validation data, per render and paired")
+    v.add_argument(
+        "--ckpt_file", action="append", required=True, help="a checkpoint (repeat it; the first is the reference)"
+    )
+    v.add_argument("--config", default=os.path.join(ROOT, "configs", "starter.yaml"), help="the training config")
+    v.add_argument("--out", help="also write this Markdown file (JSON beside it)")
     return p
 
 
@@ -149,7 +161,7 @@ def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "ablations":
+    if extra and args.command not in ("ablations", "validate"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     bad = [o for o in extra if not (o.startswith("--") and "=" in o)]
     if bad:
@@ -248,11 +260,40 @@ def _main(argv):
 
             package_run(args.package, os.path.join(ROOT, "weights"), result, args.note, args.name)
             print(f"report.py: shipped weights/{args.name}.ckpt, weights/{args.name}.json, weights/resume/")
+    elif args.command == "validate":
+        validate(args, extra)
     elif args.command == "bench":
         from src.report.bench import run_bench
 
         out = run_bench(args.out, args.only, args.quick, args.workdir)
         print(f"report.py: wrote {out}")
+
+
+def validate(args, overrides):
+    """``report.py validate``: load the config, score every checkpoint, print (and write) the table."""
+    from src.config import load_config
+    from src.device import setup_device
+    from src.infer.backends import make_backend
+    from src.infer.engine import Restorer
+    from src.report.common import write_json, write_text
+    from src.report.validation import compare_checkpoints, format_markdown
+    from src.train.runner import validation_sets
+
+    cfg = load_config(args.config, overrides)
+    if cfg.data.get("format") == "corpus" and not cfg.data.corpus.get("val_light", False):
+        cfg = load_config(args.config, overrides + ["--data.corpus.val_light=true"])  # the lightest-rain row too
+    setup_device(cfg.train.get("device_target", "auto"), mode="graph")
+    restorers = [(ck, Restorer(make_backend("mindspore", ckpt_file=ck), tile=0)) for ck in args.ckpt_file]
+    crop, most = int(cfg.train.val_crop), int(cfg.train.val_max_images)
+    rows = compare_checkpoints(restorers, cfg.data, validation_sets(cfg), crop, most)
+    what = f"{os.path.basename(args.config)}, " + (f"centre {crop}² crops" if crop else "full images")
+    what += f", {'all' if not most else f'the first {most}'} held-out photos or pairs per set"
+    text = format_markdown(rows, what)
+    print(text)
+    if args.out:
+        write_text(args.out, text + "\n")
+        write_json(os.path.splitext(args.out)[0] + ".json", {"validation": what, "checkpoints": rows})
+        print(f"report.py: wrote {args.out} and {os.path.splitext(args.out)[0]}.json")
 
 
 def main(argv=None):

@@ -356,7 +356,8 @@ def test_val_light_adds_each_photos_lightest_rain_render(tree):
     assert [s[2] for s in light] == [0, 1, LIGHT, 0, 1, LIGHT] and LIGHT not in LABELS.values()
     kept = [s for s in light if s[2] != LIGHT]
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(kept, plain))
-    for i, (inp, tgt, _) in enumerate(s for s in light if s[2] == LIGHT):
+    for i, (inp, tgt, _, name) in enumerate(s for s in light if s[2] == LIGHT):
+        assert name == f"p{i}.png"
         assert np.array_equal(tgt, plain[2 * i][1])
         want = synth.add_rain(tgt, np.random.default_rng((1, LIGHT, i)), haze=False, level=0.0, scale=1.0)
         assert np.array_equal(inp, want) and 20 < psnr_y(inp, tgt) < 60  # light: streaks, no veil
@@ -388,7 +389,7 @@ def test_resume_on_the_corpus_is_exact(tree, tmp_path):
         last = list(csv.DictReader(fh))[-1]
     assert last["step"] == "5" and float(last["light_gain"]) == pytest.approx(float(last["light_worst"]))
     cfg = load_config(STARTER, _overrides(tree, whole, **light))
-    inp, tgt, _ = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 1)[2]
+    inp, tgt, _, _ = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 1)[2]
     net, _, _ = checkpoint.load_model(os.path.join(whole, "ckpt", "step_00000005.ckpt"))
     out = net(ms.Tensor(inp.transpose(2, 0, 1)[None].astype(np.float32) / 255.0))
     gains = [psnr_y(to_uint8(o.asnumpy()[0], "CHW"), tgt) - psnr_y(inp, tgt) for o in out[:2]]
@@ -536,3 +537,55 @@ def test_shared_corpus_leaves_out_every_real_test_target():
     assert len(matched) == len(targets)  # each real heavy-rain target is a BSDS photo
     assert not matched & (set(train) | set(val))
     assert not set(train) & set(val)
+
+
+def test_paired_difference_reference():
+    """report.py validate's paired column: d = (1, 0, 2) has mean 1, standard error 1/sqrt(3), 2 wins."""
+    from src.report.validation import paired
+
+    got = paired([1.0, 2.0, 3.0], [0.0, 2.0, 1.0])
+    assert got["mean"] == pytest.approx(1.0) and got["se"] == pytest.approx(1 / np.sqrt(3))
+    assert (got["better"], got["n"]) == (2, 3)
+
+
+def test_report_validate_measures_what_training_validation_does(tree, tmp_path, capsys):
+    """report.py validate on the corpus validation renders gives training's validation numbers
+    (PSNR-Y, recognition, the lightest-rain row's mean and worst); a checkpoint compared with itself
+    differs by exactly 0; the command writes its table and JSON, and a missing checkpoint is one line."""
+    import json
+
+    from mindspore.train import Model
+
+    import report
+    from src.infer.backends import make_backend
+    from src.infer.engine import Restorer
+    from src.models import build_network
+    from src.report.validation import compare_checkpoints
+    from src.train.validate import ValidationNet, create_val_dataset, validation_metrics
+
+    cfg = load_config(STARTER, _overrides(tree, **{"data.corpus.val_light": True}))
+    net = build_network({"preset": "tiny"}, seed=0)
+    ckpt = checkpoint.save(net, str(tmp_path / "a.ckpt"), {"preset": "tiny"})
+    net.set_train(False)
+    metrics = validation_metrics(net, light=True)
+    model = Model(ValidationNet(net), eval_network=ValidationNet(net), metrics=metrics, eval_indexes=[0, 1, 2])
+    want = model.eval(create_val_dataset(cfg.data, [], 32, 0), dataset_sink_mode=False)
+    restorer = Restorer(make_backend("mindspore", ckpt_file=ckpt), tile=0)
+    first, second = compare_checkpoints([("a", restorer), ("b", restorer)], cfg.data, [], 32, 0)
+    assert first["psnr_y"] == pytest.approx(want["psnr"], abs=1e-3) and first["n"] == 4
+    assert first["recognition"] == pytest.approx(want["recognition"], abs=1e-4)
+    assert first["light"]["gain"] == pytest.approx(want["light_gain"], abs=1e-3)
+    assert first["light"]["worst"] == pytest.approx(want["light_worst"], abs=1e-3)
+    assert first["light"]["n"] == 2 and first["light"]["worst_photo"] in ("p0.png", "p1.png")
+    assert "paired" not in first and second["paired"] == {"mean": 0.0, "se": 0.0, "better": 0, "n": 4}
+
+    out = tmp_path / "v.md"
+    argv = ["validate", "--ckpt_file", ckpt, "--ckpt_file", ckpt, "--config", STARTER, "--out", str(out)]
+    assert report.main(argv + _overrides(tree, **{"train.val_crop": 32, "train.val_max_images": 0})) == 0
+    assert "| reference |" in out.read_text() and "+0.000 ± 0.000, 0 of 4" in out.read_text()
+    rows = json.loads((tmp_path / "v.json").read_text())["checkpoints"]
+    assert rows[0]["psnr_y"] == pytest.approx(first["psnr_y"]) and rows[0]["light"]["worse"] >= 0
+    capsys.readouterr()
+    assert report.main(["validate", "--ckpt_file", str(tmp_path / "none.ckpt"), "--config", STARTER]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "none.ckpt" in err and "\n" not in err

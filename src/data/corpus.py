@@ -404,8 +404,9 @@ def corpus_task_dataset(data_cfg, paths, task, length, crop, seed, rank, workers
 
 def corpus_val_samples(data_cfg, tasks, crop, max_images):
     """Validation pairs rendered once from ``data.corpus.val_dirs`` with ``val_seed``: a list of
-    (input uint8 HWC, target uint8 HWC, label), centre-cropped to ``crop`` (0 = whole photo); with
-    ``val_light`` (and rain among ``tasks``) each photo's lightest-rain render last, labelled ``LIGHT``."""
+    (input uint8 HWC, target uint8 HWC, label, photo file name), centre-cropped to ``crop`` (0 = whole
+    photo); with ``val_light`` (and rain among ``tasks``) each photo's lightest-rain render last,
+    labelled ``LIGHT``."""
     corpus = _corpus_cfg(data_cfg)
     paths = corpus_photos(data_cfg, "val")
     if max_images:
@@ -422,10 +423,10 @@ def corpus_val_samples(data_cfg, tasks, crop, max_images):
         for task in tasks:
             for c in range(copies):
                 rng = np.random.default_rng((seed, LABELS[task], i, c))
-                out.append((degrade(img, task, rng, scale), img, LABELS[task]))
+                out.append((degrade(img, task, rng, scale), img, LABELS[task], os.path.basename(p)))
         if corpus.get("val_light", False) and "rain" in tasks:
             rng = np.random.default_rng((seed, LIGHT, i))
-            out.append((add_rain(img, rng, haze=False, level=0.0, scale=scale), img, LIGHT))
+            out.append((add_rain(img, rng, haze=False, level=0.0, scale=scale), img, LIGHT, os.path.basename(p)))
     if not out:
         raise DataConfigError("data.corpus.val_dirs holds no photos; validation needs held-out photos")
     return out

@@ -127,42 +127,41 @@ def _center_crop(img, size):
     return img[y : y + th, x : x + tw]
 
 
-def create_val_dataset(data_cfg, sets, crop=0, max_images=0):
-    """Batch-1 dataset (image, target, label) of full-size (or centre-cropped) held-out pairs; with
-    ``data.format: corpus`` also the held-out clean photos rendered with a fixed seed."""
+def validation_samples(data_cfg, sets, crop=0, max_images=0):
+    """The held-out pairs as (input uint8 HWC, target uint8 HWC, label, name), full size or
+    centre-cropped to ``crop``: with ``data.format: corpus`` the held-out clean photos rendered with
+    a fixed seed, then up to ``max_images`` (0 = all) pairs of each set in ``sets``."""
     samples = []
     if (data_cfg.get("format") if hasattr(data_cfg, "get") else None) == "corpus":
         from ..data.corpus import corpus_val_samples
         from ..data.pipeline import active_tasks
 
-        for inp, tgt, label in corpus_val_samples(data_cfg, active_tasks(data_cfg), crop, max_images):
-            samples.append(
-                (
-                    np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                    np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                    np.array([label], np.int32),
-                )
-            )
+        samples.extend(corpus_val_samples(data_cfg, active_tasks(data_cfg), crop, max_images))
     for name in sets:
         per_set = 0
         for s in iterate_test_set(data_cfg, name):
             if max_images and per_set >= max_images:
                 break
-            inp, tgt = _center_crop(s.input, crop), _center_crop(s.target, crop)
-            label = np.array([0 if s.task == "rain" else 1], np.int32)
-            samples.append(
-                (
-                    np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                    np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32)[None] / 255.0,
-                    label,
-                )
-            )
+            label = 0 if s.task == "rain" else 1
+            samples.append((_center_crop(s.input, crop), _center_crop(s.target, crop), label, s.name))
             per_set += 1
     if not samples:
         raise ConfigError(f"no validation images in {sets}; set data.val_sets")
+    return samples
+
+
+def create_val_dataset(data_cfg, sets, crop=0, max_images=0):
+    """Batch-1 dataset (image, target, label) of ``validation_samples`` (CHW float in [0, 1])."""
+    samples = [
+        (
+            np.ascontiguousarray(inp.transpose(2, 0, 1), np.float32) / 255.0,
+            np.ascontiguousarray(tgt.transpose(2, 0, 1), np.float32) / 255.0,
+            np.int32(label),
+        )
+        for inp, tgt, label, _ in validation_samples(data_cfg, sets, crop, max_images)
+    ]
 
     def gen():
-        for x, y, lab in samples:
-            yield x[0], y[0], lab[0]
+        yield from samples
 
     return ds.GeneratorDataset(gen, ["image", "target", "label"], shuffle=False).batch(1)
