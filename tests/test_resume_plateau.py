@@ -378,6 +378,24 @@ def test_trainable_refuses_what_it_cannot_train(extra, message, tmp_path):
     assert "\n" not in str(exc.value)
 
 
+def _head_only_run(demo, tmp_path, trainable, prefix):
+    """Two steps of ``train.trainable`` from a saved network: asserts that weights moved and that
+    every moved weight starts with ``prefix``; returns (run folder, overrides, state, step-2 meta)."""
+    from src.models import build_network
+
+    net = build_network({"preset": "tiny"}, seed=3)
+    pre = checkpoint.save(net, str(tmp_path / "pre" / "best.ckpt"), {"preset": "tiny"})
+    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    out = str(tmp_path / "run")
+    extra = {"train.trainable": trainable, "train.pretrained": pre, "train.epochs": 2}
+    state = run(load_config(DEMO_CFG, _overrides(demo, out, **extra)))
+    assert state.step == 2
+    params, _, meta = _ckpt(out, 2)
+    moved = {n for n, v in before.items() if not np.array_equal(params[n].asnumpy(), v)}
+    assert moved and all(n.startswith(prefix) for n in moved), sorted(moved)
+    return out, extra, state, meta
+
+
 @pytest.mark.slow
 def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     """train.trainable=recognition from a trained model: after two steps every weight outside D_re
@@ -385,18 +403,9 @@ def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     best.ckpt follows the validation recognition score (val.csv records it), and a run that
     chooses by PSNR refuses to resume from it."""
     from src.config import ConfigError
-    from src.models import build_network
 
-    net = build_network({"preset": "tiny"}, seed=3)
-    pre = checkpoint.save(net, str(tmp_path / "pre" / "best.ckpt"), {"preset": "tiny"})
-    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
-    out = str(tmp_path / "run")
-    extra = {"train.trainable": "recognition", "train.pretrained": pre, "train.epochs": 2}
-    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra)))
-    assert state.step == 2 and state.monitor == "recognition"
-    params, _, meta = _ckpt(out, 2)
-    moved = {n for n, v in before.items() if not np.array_equal(params[n].asnumpy(), v)}
-    assert moved and all(n.startswith("tkff.head_re.") for n in moved), sorted(moved)
+    out, extra, state, meta = _head_only_run(one_step_demo, tmp_path, "recognition", "tkff.head_re.")
+    assert state.monitor == "recognition"
     assert meta["monitor"] == "recognition" and 0.0 < meta["best_score"] < 1.0
     _, _, best = checkpoint.read(os.path.join(out, "ckpt", "best.ckpt"))
     assert best["monitor"] == "recognition" and best["score"] == pytest.approx(meta["best_score"])
@@ -416,18 +425,9 @@ def test_derain_only_training_changes_only_d_dr(one_step_demo, tmp_path):
     R_ds and R_re are as before), best.ckpt follows validation PSNR-Y, and a run that trains the
     whole network refuses to resume from it (its optimizer holds D_dr's moments only)."""
     from src.config import ConfigError
-    from src.models import build_network
 
-    net = build_network({"preset": "tiny"}, seed=3)
-    pre = checkpoint.save(net, str(tmp_path / "pre" / "best.ckpt"), {"preset": "tiny"})
-    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
-    out = str(tmp_path / "run")
-    extra = {"train.trainable": "derain", "train.pretrained": pre, "train.epochs": 2}
-    state = run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **extra)))
-    assert state.step == 2 and state.monitor == "psnr"
-    params, _, meta = _ckpt(out, 2)
-    moved = {n for n, v in before.items() if not np.array_equal(params[n].asnumpy(), v)}
-    assert moved and all(n.startswith("tkff.head_dr.") for n in moved), sorted(moved)
+    out, _, state, meta = _head_only_run(one_step_demo, tmp_path, "derain", "tkff.head_dr.")
+    assert state.monitor == "psnr"
     assert meta["trainable"] == "derain" and meta["monitor"] == "psnr"
     with pytest.raises(ConfigError, match=r"its run trained train.trainable=derain, this run trains all"):
         run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))
