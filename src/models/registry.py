@@ -94,7 +94,7 @@ class RestorationNet(nn.Cell):
 
     def derain_parameters(self):
         """The derain image head D_dr's parameters (the cells named ``head_dr``): all that
-        ``train.trainable: derain`` trains, so R_ds (eq. 2) and R_re (eq. 3) stay as they are."""
+        ``train.trainable: derain`` trains, so R_ds and R_re (eq. 3) stay as they are."""
         heads = [cell for name, cell in self.cells_and_names() if name.split(".")[-1] == "head_dr"]
         return [p for head in heads for p in head.get_parameters()]
 

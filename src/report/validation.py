@@ -79,10 +79,6 @@ def compare_checkpoints(restorers, data_cfg, sets, crop, max_images):
     return rows
 
 
-def _signed(x, digits):
-    return "–" if x is None else f"{x:+.{digits}f}"
-
-
 def format_markdown(rows, what):
     """The comparison table, with what was validated (``what``) and how the paired column reads."""
     table = []
@@ -97,7 +93,7 @@ def format_markdown(rows, what):
                 "–" if not light else f"{light['gain']:+.3f}",
                 "–" if not light else f"{light['worst']:+.2f} ({light['worst_photo']})",
                 "–" if not light else f"{light['worse']} of {light['n']}",
-                "reference" if not p else f"{_signed(p['mean'], 3)} ± {p['se']:.3f}, {p['better']} of {p['n']}",
+                "reference" if not p else f"{p['mean']:+.3f} ± {p['se']:.3f}, {p['better']} of {p['n']}",
             ]
         )
     head = [
