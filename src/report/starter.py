@@ -24,7 +24,7 @@ import numpy as np
 from ..data.image_io import is_image_file, read_rgb
 from ..data.readers import TASKS
 from ..data.synth import add_rain, add_snow
-from ..infer.engine import softmax
+from ..infer.engine import softmax, task_by_scores
 from ..metrics import MetricAccumulator, describe_protocol, to_uint8
 from .common import ReportError
 from ..logs import get_logger
@@ -81,10 +81,6 @@ def _scored_sets(root):
     return out
 
 
-def _choice(scores):
-    return "rain" if scores[0] >= scores[1] else "snow"
-
-
 def _p_true(scores, task):
     """Softmax probability the recognition head gives the photo's true ``task`` (None without scores)."""
     return None if scores is None else float(softmax(scores)[TASKS.index(task)])
@@ -111,7 +107,7 @@ def evaluate_starter(restorer, root, ckpt=None):
             gain = after["psnr_y"] - before["psnr_y"]
             photos.append({"name": name, "gain_y": gain, "p_true": _p_true(r.scores, task)})
             if r.scores is not None:
-                chose[_choice(r.scores)] += 1
+                chose[task_by_scores(r.scores)] += 1
         result["sets"][label] = {
             "task": task,
             "n": len(pairs),

@@ -28,11 +28,13 @@ class NonFiniteLossError(RunFailure):
 class TrainState:
     """Progress shared by the callbacks and saved in every checkpoint's meta."""
 
-    def __init__(self, steps_per_epoch, step=0, epoch=0, best_score=-math.inf, last_ckpt="", monitor="psnr"):
+    def __init__(
+        self, steps_per_epoch, step=0, epoch=0, best_score=-math.inf, last_ckpt="", monitor="psnr", trainable="all"
+    ):
         self.steps_per_epoch = steps_per_epoch
         self.step, self.epoch = step, epoch
         self.monitor = monitor  # the validation metric (higher is better) that picks best.ckpt
-        self.trainable = "all"  # train.trainable: the weights the optimizer holds
+        self.trainable = trainable  # train.trainable: the weights the optimizer holds
         self.best_score, self.last_ckpt = best_score, last_ckpt
         self.plateau = {}
         self.config = ""  # the config file of the run (named by resume refusals)

@@ -87,7 +87,7 @@ def apply_amp(net, level, target):
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
-TRAINABLE = ("all", "recognition", "derain")
+TRAINABLE = {"all": "", "recognition": "the recognition head D_re", "derain": "the derain head D_dr"}
 
 
 def check_train_config(cfg):
@@ -118,9 +118,8 @@ def check_train_config(cfg):
     if trainable == "recognition" and not m.get("recognition", True):
         raise ConfigError("train.trainable=recognition: this model has no recognition head (model.recognition=false)")
     if trainable != "all" and not t.get("pretrained") and not t.get("resume"):
-        head = "the recognition head" if trainable == "recognition" else "the derain head"
         raise ConfigError(
-            f"train.trainable={trainable} trains only {head} of a trained model: "
+            f"train.trainable={trainable} trains only {TRAINABLE[trainable]} of a trained model: "
             "pass --train.pretrained=<best.ckpt> (e.g. weights/lite.ckpt)"
         )
     return notes
@@ -163,8 +162,7 @@ def build_train_cell(cfg, target):
             raise ConfigError(f"train.trainable={trainable}: this network has no separate {trainable} head")
         for p in net.get_parameters():
             p.requires_grad = id(p) in keep
-        head = "D_re" if trainable == "recognition" else "D_dr"
-        logger.info(f"train.trainable={trainable}: training only {head} ({len(keep)} parameter tensors)")
+        logger.info(f"train.trainable={trainable}: training only {TRAINABLE[trainable]} ({len(keep)} tensors)")
     net, fp16 = apply_amp(net, t.amp_level, target)
     if fp16:
         loss_scale = float(t.loss_scale) or 65536.0
@@ -445,8 +443,7 @@ def run(cfg, dataset_factory=None):
     factory = dataset_factory or train_dataset_factory(cfg, rank, group)
     net, loss, optimizer, step, fp16 = build_train_cell(cfg, target)
     first = factory(0)
-    state = TrainState(first.get_dataset_size(), monitor=monitored_metric(cfg))
-    state.trainable = cfg.train.get("trainable", "all")
+    state = TrainState(first.get_dataset_size(), monitor=monitored_metric(cfg), trainable=t.get("trainable", "all"))
     state.config = os.path.basename(cfg.get("config_path") or "")
     ckpt_dir = os.path.join(out_dir, "ckpt")
     resumed = resume_training(cfg, state, step, optimizer, fp16, ckpt_dir)
