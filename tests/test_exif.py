@@ -1,9 +1,11 @@
 """EXIF orientation: infer.py (and preprocess.py for photos without targets) turn phone photos the
-way viewers show them; training/evaluation data keep the stored pixels."""
+way viewers show them; training/evaluation data keep the stored pixels. HEIC photos always come
+out as displayed."""
 
 import io
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -13,7 +15,7 @@ PIL = pytest.importorskip("PIL")
 from PIL import Image, ImageOps  # noqa: E402
 
 from helpers import smooth_image  # noqa: E402
-from src.data.image_io import apply_orientation, decode_rgb, read_rgb, write_rgb  # noqa: E402
+from src.data.image_io import ImageReadError, apply_orientation, decode_rgb, read_rgb, write_rgb  # noqa: E402
 from src.infer.backends import MindSporeBackend  # noqa: E402
 from src.infer.engine import Restorer  # noqa: E402
 from src.infer.pipeline310 import preprocess  # noqa: E402
@@ -41,6 +43,17 @@ def encoded(rgb, fmt, orientation, **kw):
     exif[0x0112] = orientation
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, fmt, exif=exif.tobytes(), **kw)
+    return buf.getvalue()
+
+
+def encoded_heic(rgb, orientation):
+    """``rgb`` as a HEIC file (pillow-heif, lossless 4:4:4) with an EXIF Orientation tag."""
+    import pillow_heif
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(rgb)).save(buf, quality=-1, chroma=444, exif=exif.tobytes())
     return buf.getvalue()
 
 
@@ -73,6 +86,34 @@ def test_tiff_is_always_oriented_by_opencv():
     assert np.array_equal(decode_rgb(data, apply_exif=True), displayed(data))
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_heic_is_decoded_as_displayed(orientation):
+    """Phones' default format: pillow-heif applies the turn, with or without ``apply_exif``."""
+    rgb = stored_pixels()
+    data = encoded_heic(rgb, orientation)
+    want = apply_orientation(rgb, orientation)
+    for apply_exif in (False, True):
+        got = decode_rgb(data, apply_exif=apply_exif)
+        assert got.shape == want.shape == ((W, H, 3) if orientation >= 5 else (H, W, 3))
+        assert np.abs(got.astype(int) - want).max() <= 2  # lossless up to the YCbCr rounding
+
+
+def test_heic_alpha_bad_data_and_a_missing_decoder(monkeypatch):
+    import pillow_heif
+
+    rgba = np.dstack([stored_pixels(), np.full((H, W), 90, np.uint8)])
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(rgba)).save(buf, quality=-1, chroma=444)
+    rgb, notes = decode_rgb(buf.getvalue(), with_notes=True)
+    assert notes == ["alpha dropped"] and np.abs(rgb.astype(int) - rgba[:, :, :3]).max() <= 2
+    data = encoded_heic(stored_pixels(), 1)
+    with pytest.raises(ImageReadError, match=r"^x\.heic: cannot decode \(HEIF data"):
+        decode_rgb(data[: len(data) // 2], name="x.heic")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if not installed
+    with pytest.raises(ImageReadError, match=r"^x\.heic: .*pip install pillow-heif"):
+        decode_rgb(data, name="x.heic")
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     net = build_network(MODEL_CFG, seed=0)
@@ -92,18 +133,21 @@ def test_infer_outputs_phone_photos_as_displayed(tiny, tmp_path, capsys):
         (folder / f"o{o}.jpg").write_bytes(data)
         shown[o] = decode_rgb(data, apply_exif=True)
         assert np.abs(shown[o].astype(int) - displayed(data)).max() <= 2
+    (folder / "iphone.heic").write_bytes(encoded_heic(rgb, 6))
+    shown["iphone"] = decode_rgb(encoded_heic(rgb, 6))
     rc = infer.main(
         ["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"), "--task", "rain", "--compare"]
     )
     out = capsys.readouterr().out
     assert rc == 0, out
-    for o, size in ((3, (H, W)), (6, (W, H)), (8, (W, H))):
-        got = cv2.imread(str(tmp_path / "out" / f"o{o}.png"))[:, :, ::-1]
+    for o, size in ((3, (H, W)), (6, (W, H)), (8, (W, H)), ("iphone", (W, H))):
+        name = f"o{o}" if o != "iphone" else o
+        got = cv2.imread(str(tmp_path / "out" / f"{name}.png"))[:, :, ::-1]
         assert got.shape[:2] == size
-        assert f"o{o}.jpg -> " in out and f"| {size[1]}x{size[0]}, " in out
+        assert f"{name}.{'jpg' if o != 'iphone' else 'heic'} -> " in out and f"| {size[1]}x{size[0]}, " in out
         want = to_uint8(restorer.restore(shown[o], task="rain").image)
         assert np.abs(got.astype(int) - want).max() <= 1, o  # the network saw the turned photo
-        side = cv2.imread(str(tmp_path / "out" / "compare" / f"o{o}.png"))[:, :, ::-1]
+        side = cv2.imread(str(tmp_path / "out" / "compare" / f"{name}.png"))[:, :, ::-1]
         assert np.array_equal(side[:, : size[1]], shown[o])  # left half = the photo as displayed
 
 

@@ -22,11 +22,16 @@ read, Pillow reads the tag (:func:`exif_orientation`) and :func:`apply_orientati
 TIFF is the exception either way: OpenCV's TIFF decoder (libtiff) always applies the TIFF
 ``Orientation`` tag, even with ``IMREAD_UNCHANGED``, as ``cv2.imread`` does.
 
+HEIC/HEIF (what phones save by default), which OpenCV cannot read, is decoded by pillow-heif
+(libheif) to 8 bits, always as viewers show it: libheif applies the file's rotation and mirror and
+pillow-heif then resets the EXIF tag, so ``apply_exif`` makes no difference for it either.
+
 Unreadable files (missing, zero bytes, not an image, truncated) raise :class:`ImageReadError`,
 whose message names the file and the reason. Truncated JPEGs (which OpenCV decodes with a grey
 bottom and only a warning) are caught by checking for the end-of-image marker.
 """
 
+import io
 import os
 import tempfile
 
@@ -36,7 +41,8 @@ from ..errors import UsageError
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".heic", ".heif")
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 
 
 class ImageReadError(UsageError):
@@ -54,8 +60,8 @@ def is_image_file(name):
 
 
 def sniff_format(buf):
-    """The container format from the first bytes: 'jpeg', 'png', 'tiff', 'bmp', 'webp', 'gif'
-    (recognised only to say it is not supported) or ''."""
+    """The container format from the first bytes: 'jpeg', 'png', 'tiff', 'bmp', 'webp', 'heif',
+    'gif' (recognised only to say it is not supported) or ''."""
     head = bytes(buf[:12])
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
@@ -67,6 +73,8 @@ def sniff_format(buf):
         return "bmp"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "heif"
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "gif"
     return ""
@@ -181,6 +189,22 @@ def _as_uint8(buf):
     return np.frombuffer(buf, np.uint8)
 
 
+def _decode_heif(data, name):
+    """A HEIC/HEIF stream decoded by pillow-heif, in OpenCV's channel order (BGR[A] or grey), or
+    None when libheif cannot decode it; a one-line error when pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise ImageReadError(
+            name, "HEIC/HEIF images need the pillow-heif package (pip install pillow-heif), or convert it to JPEG"
+        ) from exc
+    try:
+        arr = np.asarray(pillow_heif.open_heif(io.BytesIO(data.tobytes())))
+    except (ValueError, RuntimeError, OSError):
+        return None
+    return arr[:, :, [2, 1, 0, 3][: arr.shape[2]]] if arr.ndim == 3 else arr
+
+
 def decode_rgb(buf, name="<bytes>", strict=True, apply_exif=False, with_notes=False):
     """Decode encoded image bytes to uint8 RGB (H, W, 3).
 
@@ -202,7 +226,7 @@ def decode_rgb(buf, name="<bytes>", strict=True, apply_exif=False, with_notes=Fa
     # IMREAD_UNCHANGED never applies EXIF orientation (TIFF aside); any other flag set without
     # IMREAD_IGNORE_ORIENTATION makes OpenCV apply it (JPEG, PNG). The pixels are the same.
     flags = (cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if apply_exif else cv2.IMREAD_UNCHANGED
-    raw = cv2.imdecode(data, flags)
+    raw = _decode_heif(data, name) if fmt == "heif" else cv2.imdecode(data, flags)
     if raw is None or raw.size == 0:
         if fmt:
             raise ImageReadError(name, f"cannot decode ({fmt.upper()} data; the file is corrupt or " "truncated)")
@@ -232,7 +256,7 @@ def read_bytes(path):
 
 
 def read_rgb(path, strict=True, apply_exif=False, with_notes=False):
-    """Read an image file (JPEG/PNG/TIFF/BMP/WebP/PNM, any depth) as uint8 RGB (H, W, 3).
+    """Read an image file (JPEG/PNG/TIFF/BMP/WebP/PNM/HEIC, any depth) as uint8 RGB (H, W, 3).
 
     ``apply_exif=True`` for users' photos (oriented as viewers show them); the default keeps the
     stored pixels, as training and evaluation data need (see :func:`decode_rgb`)."""

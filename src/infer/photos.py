@@ -69,12 +69,10 @@ class InferReport:
     failed: List[Failure] = field(default_factory=list)
 
 
-SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, PNM"
+SUPPORTED = "JPEG, PNG, TIFF, BMP, WebP, PNM, HEIC/HEIF"
 # image formats people have that OpenCV (as shipped in the wheel) cannot read
 UNSUPPORTED_IMAGES = {
     ".gif": "GIF",
-    ".heic": "HEIC",
-    ".heif": "HEIF",
     ".avif": "AVIF",
     ".jp2": "JPEG 2000",
     ".jxl": "JPEG XL",
