@@ -136,6 +136,7 @@ def build_parser():
     )
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
+    s.add_argument("--flip_ensemble", action="store_true", help="as infer.py --flip_ensemble")
     s.add_argument(
         "--package",
         metavar="RUN",
@@ -154,6 +155,9 @@ def build_parser():
     )
     v.add_argument("--config", default=os.path.join(ROOT, "configs", "starter.yaml"), help="the training config")
     v.add_argument("--out", help="also write this Markdown file (JSON beside it)")
+    v.add_argument(
+        "--flip_ensemble", action="store_true", help="also score each checkpoint with infer.py's --flip_ensemble"
+    )
     return p
 
 
@@ -250,6 +254,7 @@ def _main(argv):
         restorer = Restorer(
             make_backend("mindspore", ckpt_file=ckpt),
             overlap=args.tile_overlap if args.tile_overlap is not None else DEFAULT_OVERLAP,
+            flip=args.flip_ensemble,
             **kw,
         )
         out_json = os.path.splitext(args.out)[0] + ".json"
@@ -283,7 +288,12 @@ def validate(args, overrides):
     if cfg.data.get("format") == "corpus" and not cfg.data.corpus.get("val_light", False):
         cfg = load_config(args.config, overrides + ["--data.corpus.val_light=true"])  # the lightest-rain row too
     setup_device(cfg.train.get("device_target", "auto"), mode="graph")
-    restorers = [(ck, Restorer(make_backend("mindspore", ckpt_file=ck), tile=0)) for ck in args.ckpt_file]
+    restorers = []
+    for ck in args.ckpt_file:
+        backend = make_backend("mindspore", ckpt_file=ck)
+        restorers.append((ck, Restorer(backend, tile=0)))
+        if args.flip_ensemble:
+            restorers.append((f"{ck} (flip ensemble)", Restorer(backend, tile=0, flip=True)))
     crop, most = int(cfg.train.val_crop), int(cfg.train.val_max_images)
     rows = compare_checkpoints(restorers, cfg.data, validation_sets(cfg), crop, most)
     what = f"{os.path.basename(args.config)}, " + (f"centre {crop}² crops" if crop else "full images")

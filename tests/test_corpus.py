@@ -551,7 +551,8 @@ def test_paired_difference_reference():
 def test_report_validate_measures_what_training_validation_does(tree, tmp_path, capsys):
     """report.py validate on the corpus validation renders gives training's validation numbers
     (PSNR-Y, recognition, the lightest-rain row's mean and worst); a checkpoint compared with itself
-    differs by exactly 0; the command writes its table and JSON, and a missing checkpoint is one line."""
+    differs by exactly 0; the command writes its table and JSON (with ``--flip_ensemble`` a second
+    row per checkpoint), and a missing checkpoint is one line."""
     import json
 
     from mindspore.train import Model
@@ -581,10 +582,13 @@ def test_report_validate_measures_what_training_validation_does(tree, tmp_path, 
 
     out = tmp_path / "v.md"
     argv = ["validate", "--ckpt_file", ckpt, "--ckpt_file", ckpt, "--config", STARTER, "--out", str(out)]
-    assert report.main(argv + _overrides(tree, **{"train.val_crop": 32, "train.val_max_images": 0})) == 0
+    overrides = _overrides(tree, **{"train.val_crop": 32, "train.val_max_images": 0})
+    assert report.main(argv + ["--flip_ensemble"] + overrides) == 0
     assert "| reference |" in out.read_text() and "+0.000 ± 0.000, 0 of 4" in out.read_text()
     rows = json.loads((tmp_path / "v.json").read_text())["checkpoints"]
+    assert [r["checkpoint"] for r in rows] == [ckpt, f"{ckpt} (flip ensemble)"] * 2
     assert rows[0]["psnr_y"] == pytest.approx(first["psnr_y"]) and rows[0]["light"]["worse"] >= 0
+    assert rows[1]["paired"]["mean"] != 0 and rows[3]["paired"] == rows[1]["paired"]  # the mirror changes it
     capsys.readouterr()
     assert report.main(["validate", "--ckpt_file", str(tmp_path / "none.ckpt"), "--config", STARTER]) == 2
     err = capsys.readouterr().err.strip()

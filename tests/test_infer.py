@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import add_rain, smooth_image
-from src.data.image_io import write_rgb
+from src.data.image_io import read_rgb, write_rgb
 from src.infer.backends import BackendError, MindSporeBackend, OnnxBackend
 from src.infer.engine import EngineError, Restorer, softmax
 from src.metrics import to_uint8
@@ -131,6 +131,40 @@ def test_blind_mode_recognises_a_shrunk_view_then_runs_one_head(backend, image_3
     assert [c[0] for c in calls] == [("derain", "desnow", "recognition")] * 15
     with pytest.raises(EngineError, match="recognition view"):
         Restorer(backend, view=0)
+
+
+def test_flip_ensemble_averages_the_photo_and_its_mirror(backend, ckpt, image_300x500, whole_300x500, tmp_path):
+    """--flip_ensemble: every restoring pass also runs the image heads on the mirror and averages
+    the images (mirrored back); recognition sees only the photo; the progress counts both passes."""
+    ref = whole_300x500["rain"]
+    mirror = Restorer(backend, tile=0).restore(np.ascontiguousarray(image_300x500[:, ::-1]), "rain", recognize=True)
+    seen = []
+    r = Restorer(backend, tile=0, flip=True).restore(
+        image_300x500, "rain", progress=lambda done, total: seen.append((done, total)), recognize=True
+    )
+    assert np.abs(r.image - (ref.image + mirror.image[:, ::-1]) / 2).max() <= 1e-5
+    assert np.array_equal(r.scores, ref.scores) and np.abs(mirror.scores - ref.scores).max() > 1e-5
+    assert r.tiles == 1 and seen == [(1, 2), (2, 2)]
+    assert np.abs(r.image - ref.image).max() > 1e-2  # the network is not mirror-symmetric
+    tiled = Restorer(backend, tile=128, overlap=32, flip=True).restore(image_300x500, "rain")
+    assert tiled.tiles == 15 and np.abs(tiled.image - r.image).max() <= 1e-3
+    calls = []
+
+    def spy(tiles, names=None):
+        calls.append(tuple(names))
+        return backend(tiles, names)
+
+    spy.outputs, spy.multiple, spy.preset = backend.outputs, backend.multiple, None
+    blind = Restorer(spy, tile=128, overlap=32, view=128, flip=True).restore(image_300x500, "auto")
+    head = "derain" if blind.task == "rain" else "desnow"
+    assert calls == [("recognition",)] + [(head,)] * 30  # the view once, the photo's tiles twice
+    write_rgb(str(tmp_path / "p.png"), to_uint8(image_300x500))
+    x = read_rgb(str(tmp_path / "p.png"))
+    args = ["--ckpt_file", ckpt, "--input", str(tmp_path / "p.png"), "--task", "rain", "--tile", "0"]
+    assert infer.main(args + ["--output", str(tmp_path / "out"), "--flip_ensemble"]) == 0
+    got = read_rgb(str(tmp_path / "out" / "p.png"))
+    want = to_uint8(Restorer(backend, tile=0, flip=True).restore(x, "rain").image)
+    assert np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_blind_mode_picks_by_the_scores_with_and_without_a_view():

@@ -13,7 +13,7 @@ __all__ = ["ProgressLine", "add_engine_args", "make_restorer", "resolve_checkpoi
 
 def add_engine_args(parser, task_default="auto", task_help=None):
     """Add --ckpt_file, --backend, --onnx_file, --task, --tile, --tile_overlap, --tile_batch,
-    --device_target, --device_id and --threads to an argparse parser."""
+    --flip_ensemble, --device_target, --device_id and --threads to an argparse parser."""
     g = parser.add_argument_group("model and engine")
     g.add_argument(
         "--ckpt_file",
@@ -53,6 +53,12 @@ def add_engine_args(parser, task_default="auto", task_help=None):
     )
     g.add_argument("--tile_batch", type=int, default=1, help="tiles per network call (default 1)")
     g.add_argument(
+        "--flip_ensemble",
+        action="store_true",
+        help="also restore the left-right mirror and average the two (twice the time; "
+        "about +0.07 dB PSNR-Y with the default weights on their validation photos)",
+    )
+    g.add_argument(
         "--device_target",
         default="auto",
         choices=("auto", "CPU", "GPU", "Ascend"),
@@ -88,7 +94,9 @@ def make_restorer(args, fallback_model_cfg=None) -> Restorer:
         fallback_model_cfg=fallback_model_cfg,
         threads=args.threads,
     )
-    return Restorer(backend, tile=args.tile, overlap=args.tile_overlap, tile_batch=args.tile_batch)
+    return Restorer(
+        backend, tile=args.tile, overlap=args.tile_overlap, tile_batch=args.tile_batch, flip=args.flip_ensemble
+    )
 
 
 class ProgressLine:

@@ -25,6 +25,13 @@ view is restored and recognised in one pass with both heads.
 Strategy models with a ``blind`` output (cross-stitch: the fusion head; task-parameterised: the
 decoder at γ = softmax(recognition), decided per tile) answer ``auto`` with that image instead;
 ``Restored.task`` is then ``"blind"`` (confidence: recognition's top probability, if present).
+
+Flip self-ensemble (``flip=True``, off by default): every pass that restores also runs on the
+left-right mirror of its input, and the two restored images (the mirror's mirrored back) are
+averaged. Training flips crops left-right, so the mirror is a photo the network knows; it costs
+twice the time. The task choice stays with the photo itself: averaging the recognition scores with
+the mirror's turned 2 of the 12 real rainy photos to "snow" with the default weights (their
+margins are thin), so recognition never sees the mirror.
 """
 
 from __future__ import annotations
@@ -145,7 +152,8 @@ class Restorer:
     ``tile=None`` means the backend's fixed tile, else ``DEFAULT_TILE``; ``tile=0`` = whole image
     (not for fixed-tile backends). ``tile_batch`` tiles go through the backend at a time (always
     full batches, so one compiled shape serves every image). ``view``: long side of the image the
-    recognition head sees (``RECOGNITION_VIEW``; see the module docstring).
+    recognition head sees (``RECOGNITION_VIEW``; see the module docstring). ``flip``: average each
+    pass with its left-right mirror (see the module docstring).
     """
 
     def __init__(
@@ -157,8 +165,10 @@ class Restorer:
         window: str = "cosine",
         margin: Optional[int] = None,
         view: int = RECOGNITION_VIEW,
+        flip: bool = False,
     ):
         self.backend = backend
+        self.flip = bool(flip)
         self.multiple = int(getattr(backend, "multiple", 32))
         fixed = getattr(backend, "fixed_tile", None)
         if fixed:
@@ -275,16 +285,29 @@ class Restorer:
 
     def _run(self, img: np.ndarray, names, progress=None):
         """({name: array}, tiles): the backend's ``names`` outputs for a float H x W x 3 image,
-        whole or tiled (images cropped back to H x W, scores averaged by tile area)."""
+        whole or tiled (images cropped back to H x W, scores averaged by tile area); with ``flip``
+        the image outputs are averaged with those of the mirrored image (mirrored back)."""
+        total = self.plan(*img.shape[:2])
+        images = [n for n in names if n != "recognition"] if self.flip else []
+        runs = total * (2 if images else 1)
+        by_name = dict(zip(names, self._pass(img, names, total, runs, 0, progress)))
+        if images:
+            mirrored = np.ascontiguousarray(img[:, ::-1])
+            for name, out in zip(images, self._pass(mirrored, images, total, runs, total, progress)):
+                by_name[name] = (by_name[name] + out[:, ::-1]) / 2
+        return by_name, total
+
+    def _pass(self, img, names, total, runs, offset, progress):
+        """The ``names`` outputs (a list) of one pass over ``img``; ``progress(done, runs)`` counts
+        tiles from ``offset``."""
         h, w = img.shape[:2]
-        total = self.plan(h, w)
-        done = [0]
+        done = [offset]
 
         def fn(batch):
             arrays = self.backend(batch, names)
-            done[0] = min(total, done[0] + batch.shape[0])
+            done[0] = min(runs, done[0] + batch.shape[0])
             if progress is not None:
-                progress(done[0], total)
+                progress(done[0], runs)
             return arrays
 
         if total == 1 and self._whole(h, w):
@@ -303,7 +326,7 @@ class Restorer:
                 fixed_batch=self.tile_batch > 1,
             )
             outs = [o[:h, :w] if o.ndim == 3 else o for o in outs]
-        return dict(zip(names, outs)), total
+        return outs
 
     @staticmethod
     def _restored(by_name, chosen, auto, total, start) -> Restored:
