@@ -196,7 +196,7 @@ def _decode_heif(data, name):
         import pillow_heif
     except ImportError as exc:
         raise ImageReadError(
-            name, "HEIC/HEIF images need the pillow-heif package (pip install pillow-heif), or convert it to JPEG"
+            name, "HEIC/HEIF images need the pillow-heif package: pip install pillow-heif, or convert the photo to JPEG"
         ) from exc
     try:
         arr = np.asarray(pillow_heif.open_heif(io.BytesIO(data.tobytes())))

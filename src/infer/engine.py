@@ -153,7 +153,7 @@ class Restorer:
     (not for fixed-tile backends). ``tile_batch`` tiles go through the backend at a time (always
     full batches, so one compiled shape serves every image). ``view``: long side of the image the
     recognition head sees (``RECOGNITION_VIEW``; see the module docstring). ``flip``: average each
-    pass with its left-right mirror (see the module docstring).
+    restored image with that of the photo's left-right mirror; recognition sees the photo only.
     """
 
     def __init__(
