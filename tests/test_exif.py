@@ -127,28 +127,30 @@ def test_infer_outputs_phone_photos_as_displayed(tiny, tmp_path, capsys):
     rgb = stored_pixels(seed=1)
     folder = tmp_path / "phone"
     folder.mkdir()
-    shown = {}
+    shown = {}  # file name -> the photo as displayed
     for o in (3, 6, 8):
         data = encoded(rgb, "JPEG", o, quality=95)
         (folder / f"o{o}.jpg").write_bytes(data)
-        shown[o] = decode_rgb(data, apply_exif=True)
-        assert np.abs(shown[o].astype(int) - displayed(data)).max() <= 2
-    (folder / "iphone.heic").write_bytes(encoded_heic(rgb, 6))
-    shown["iphone"] = decode_rgb(encoded_heic(rgb, 6))
+        shown[f"o{o}.jpg"] = decode_rgb(data, apply_exif=True)
+        assert np.abs(shown[f"o{o}.jpg"].astype(int) - displayed(data)).max() <= 2
+    heic = encoded_heic(rgb, 6)
+    (folder / "iphone.heic").write_bytes(heic)
+    shown["iphone.heic"] = decode_rgb(heic)
     rc = infer.main(
         ["--ckpt_file", ckpt, "--input", str(folder), "--output", str(tmp_path / "out"), "--task", "rain", "--compare"]
     )
     out = capsys.readouterr().out
     assert rc == 0, out
-    for o, size in ((3, (H, W)), (6, (W, H)), (8, (W, H)), ("iphone", (W, H))):
-        name = f"o{o}" if o != "iphone" else o
-        got = cv2.imread(str(tmp_path / "out" / f"{name}.png"))[:, :, ::-1]
+    sizes = {"o3.jpg": (H, W), "o6.jpg": (W, H), "o8.jpg": (W, H), "iphone.heic": (W, H)}
+    for name, size in sizes.items():
+        png = os.path.splitext(name)[0] + ".png"
+        got = cv2.imread(str(tmp_path / "out" / png))[:, :, ::-1]
         assert got.shape[:2] == size
-        assert f"{name}.{'jpg' if o != 'iphone' else 'heic'} -> " in out and f"| {size[1]}x{size[0]}, " in out
-        want = to_uint8(restorer.restore(shown[o], task="rain").image)
-        assert np.abs(got.astype(int) - want).max() <= 1, o  # the network saw the turned photo
-        side = cv2.imread(str(tmp_path / "out" / "compare" / f"{name}.png"))[:, :, ::-1]
-        assert np.array_equal(side[:, : size[1]], shown[o])  # left half = the photo as displayed
+        assert f"{name} -> " in out and f"| {size[1]}x{size[0]}, " in out
+        want = to_uint8(restorer.restore(shown[name], task="rain").image)
+        assert np.abs(got.astype(int) - want).max() <= 1, name  # the network saw the turned photo
+        side = cv2.imread(str(tmp_path / "out" / "compare" / png))[:, :, ::-1]
+        assert np.array_equal(side[:, : size[1]], shown[name])  # left half = the photo as displayed
 
 
 def test_eval_keeps_the_stored_pixels(tiny, tmp_path, capsys):
