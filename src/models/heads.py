@@ -17,20 +17,32 @@ from .layers import conv1x1, conv3x3
 class ImageHead(nn.Cell):
     """R = I + Conv₃(features): 3×3 fuse, 1×1 + pixel shuffle back to full resolution, 3×3 to RGB;
     the head predicts a residual. ``skip`` (a full-resolution map of ``shallow_dim`` channels) is
-    added before the last conv only where it is task-specific (a cross-stitch branch's own F_sam)."""
+    added before the last conv only where it is task-specific (a cross-stitch branch's own F_sam).
 
-    def __init__(self, in_dim, embed_dim, shallow_dim, patch_size):
+    ``fullres``: the head's own full-resolution path. It sees the input image through its own 3×3
+    conv and refines [its upsampled knowledge, that view] with two 3×3 convs before the output conv.
+    Everything in it belongs to this head, so no shared feature passes GKFM/TKFF (K1/K2 stay exact)."""
+
+    def __init__(self, in_dim, embed_dim, shallow_dim, patch_size, fullres=False):
         super().__init__()
         self.fuse = conv3x3(in_dim, embed_dim)
         self.act = nn.SiLU()
         self.up = conv1x1(embed_dim, shallow_dim * patch_size * patch_size)
         self.shuffle = nn.PixelShuffle(patch_size)
+        self.fullres = bool(fullres)
+        if self.fullres:
+            self.view = conv3x3(3, shallow_dim)
+            self.refine = nn.SequentialCell(
+                conv3x3(2 * shallow_dim, shallow_dim), nn.SiLU(), conv3x3(shallow_dim, shallow_dim), nn.SiLU()
+            )
         self.out = conv3x3(shallow_dim, 3)
 
     def construct(self, feats, image, skip=None):
         y = self.shuffle(self.up(self.act(self.fuse(feats))))
         if skip is not None:
             y = y + skip
+        if self.fullres:
+            y = self.refine(ops.cat((y, self.view(image)), 1))
         return image + self.out(y)
 
 
@@ -69,15 +81,15 @@ ROUTES = {
 class TKFF(nn.Cell):
     """Routes knowledge to D_dr, D_ds and D_re according to one of ``ROUTES``."""
 
-    def __init__(self, route, embed_dim, shallow_dim, patch_size, recognition=True):
+    def __init__(self, route, embed_dim, shallow_dim, patch_size, recognition=True, fullres=False):
         super().__init__()
         if route not in ROUTES:
             raise ConfigError(f"unknown TKFF route {route!r}; choose one of {', '.join(ROUTES)}")
         self.route = ROUTES[route]
         self.index = tuple(tuple(KNOWLEDGE.index(n) for n in names) for names in self.route)
         dr, ds, re = self.route
-        self.head_dr = ImageHead(len(dr) * embed_dim, embed_dim, shallow_dim, patch_size)
-        self.head_ds = ImageHead(len(ds) * embed_dim, embed_dim, shallow_dim, patch_size)
+        self.head_dr = ImageHead(len(dr) * embed_dim, embed_dim, shallow_dim, patch_size, fullres)
+        self.head_ds = ImageHead(len(ds) * embed_dim, embed_dim, shallow_dim, patch_size, fullres)
         self.recognition = recognition
         if recognition:
             self.head_re = RecognitionHead(len(re) * embed_dim, embed_dim)

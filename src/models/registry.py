@@ -39,7 +39,16 @@ PRESETS = {
     "default": dict(zip(SIZES, (32, 128, 4, 12, 4, 8, 2.0, 4, 4, 32))),
 }
 # model keys beyond the preset's sizes (each network takes those its constructor names)
-SWITCHES = ("head_input", "gated_conv", "recognition", "contrast", "attention", "topk_fractions", "cross_stitch_fixed")
+SWITCHES = (
+    "head_input",
+    "head_fullres",
+    "gated_conv",
+    "recognition",
+    "contrast",
+    "attention",
+    "topk_fractions",
+    "cross_stitch_fixed",
+)
 ATTENTIONS = ("window", "global", "topk")
 
 NETWORKS = {}
@@ -114,6 +123,8 @@ def network_config(model_cfg):
     takes = inspect.signature(NETWORKS[assignment]).parameters
     if model_cfg.get("head_input") not in (None, "both") and "head_input" not in takes:
         raise ConfigError(f"model.head_input={model_cfg['head_input']!r} (K1/K2) needs model.assignment=smartassign")
+    if model_cfg.get("head_fullres") and "head_fullres" not in takes:
+        raise ConfigError(f"model.head_fullres=true needs model.assignment=smartassign or hard, not {assignment}")
     values = {k: (model_cfg[k] if model_cfg.get(k) is not None else v) for k, v in PRESETS[preset].items()}
     values.update({k: model_cfg[k] for k in SWITCHES if model_cfg.get(k) is not None})
     if attention == "topk" and "topk_fractions" in values:

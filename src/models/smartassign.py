@@ -24,10 +24,19 @@ class SmartAssign(RestorationNet):
     (V5); the M matrices are present when the contrast is on (not V1, not V2).
     Any H×W works: the input is padded to a multiple of patch_size·window_size and cropped back.
     ``assignment="hard"`` is V2: no GKFM, every head reads F_wk (and no contrast).
+    ``head_fullres``: each image head adds its own full-resolution path (``heads.ImageHead``).
     """
 
     def __init__(
-        self, encoder, drm_grid, drm_dim, assignment="smartassign", head_input="both", recognition=True, contrast=True
+        self,
+        encoder,
+        drm_grid,
+        drm_dim,
+        assignment="smartassign",
+        head_input="both",
+        recognition=True,
+        contrast=True,
+        head_fullres=False,
     ):
         """``encoder``: the keyword arguments of :class:`Encoder` (sizes, attention, gated conv)."""
         if assignment not in ("smartassign", "hard"):
@@ -52,7 +61,7 @@ class SmartAssign(RestorationNet):
         route = (
             "hard" if not self.smart else {"both": "smartassign", "common": "common", "unique": "unique"}[head_input]
         )
-        self.tkff = TKFF(route, embed_dim, shallow_dim, patch_size, recognition)
+        self.tkff = TKFF(route, embed_dim, shallow_dim, patch_size, recognition, head_fullres)
         if self.contrast:
             self.drm = DRM(drm_grid, drm_dim)
 
