@@ -1,6 +1,7 @@
 """Documentation references resolve: every ``docs/<name>.md`` / ``docs/<name>.png`` named in the
 repository's sources, configs, scripts and Markdown exists, and nothing cites the design guide
-that lives outside the repository (the notes the code relies on are docs/design.md)."""
+that lives outside the repository (the notes the code relies on are docs/design.md). The README is
+the user's path: short, status first, its test command the one CI runs, every file it names real."""
 
 import os
 import re
@@ -81,3 +82,48 @@ def test_every_cited_design_heading_exists():
     cite = re.compile(r'docs/design\.md,? \\?"([^"\\]+)\\?"')
     bad = [f"{os.path.relpath(p, ROOT)}: {h!r}" for p in FILES for h in cite.findall(read(p)) if h not in headings]
     assert not bad, "docs/design.md has no such heading:\n" + "\n".join(bad)
+
+
+README = os.path.join(ROOT, "README.md")
+README_MAX_LINES = 250
+# Repository paths the README names: under a top-level folder of the project, or a root entry point.
+README_PATH = re.compile(
+    r"(?<![\w./-])((?:scripts|configs|src|docs|weights|ascend310_infer|bench|tests|\.ci)/[\w./-]*[\w/])"
+)
+README_ENTRY = re.compile(r"\bpython (\w+\.py)\b")
+README_BARE_CONFIG = re.compile(r"`(\w+\.yaml)`")
+
+
+def readme_sections():
+    return [ln[3:].strip() for ln in read(README).splitlines() if ln.startswith("## ")]
+
+
+def test_readme_is_short_and_starts_with_the_status():
+    """The README is the user path (lab material lives in docs/), and what ran where comes first."""
+    lines = read(README).splitlines()
+    assert (
+        len(lines) <= README_MAX_LINES
+    ), f"README.md has {len(lines)} lines (at most {README_MAX_LINES}); move details to a docs/ page and link it"
+    sections = readme_sections()
+    assert sections and sections[0].lower().startswith("status"), f"first README section is {sections[:1]}"
+    for must in ("Quick start", "Architecture", "Data", "Training", "Evaluation", "Results", "Tests"):
+        assert any(s.startswith(must) for s in sections), f"README has no '{must}' section: {sections}"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci_calls = [ln.strip() for ln in read(os.path.join(ROOT, ".ci", "run")).splitlines() if "run_tests.sh" in ln]
+    assert ci_calls, ".ci/run no longer calls scripts/run_tests.sh"
+    readme_commands = {ln.split("#")[0].strip() for ln in read(README).splitlines()}
+    for call in ci_calls:
+        assert call in readme_commands, f"README does not show the test command .ci/run runs: {call!r}"
+
+
+def test_every_file_the_readme_names_exists():
+    text = read(README)
+    missing = [p for p in sorted(set(README_PATH.findall(text))) if not os.path.exists(os.path.join(ROOT, p))]
+    missing += [p for p in sorted(set(README_ENTRY.findall(text))) if not os.path.isfile(os.path.join(ROOT, p))]
+    # a bare file name on a line that names configs/ (a table row of overlays) is a config file too
+    config_names = {n for _, _, names in os.walk(os.path.join(ROOT, "configs")) for n in names}
+    bare = {n for ln in text.splitlines() if "configs/" in ln for n in README_BARE_CONFIG.findall(ln)}
+    missing += [f"configs/**/{n}" for n in sorted(bare) if n not in config_names]
+    assert not missing, "README.md names files that do not exist: " + ", ".join(missing)
