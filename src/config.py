@@ -4,13 +4,25 @@ A config file is a nested mapping. A file may name a parent with ``_base_: other
 the file); the child is merged over the parent. Every scalar key can be overridden on the command
 line as ``--section.key=value`` or, when the leaf name is unique, as ``--key=value``. Values are
 parsed as YAML scalars and must match the type of the value they replace; unknown keys are errors.
+
+The valid keys are those of the reference configuration, configs/starter.yaml with its ``_base_``
+chain (smartassign.yaml: model, loss, train; data_defaults.yaml and datasets.yaml: data; starter.yaml
+adds data.corpus). Every file of a chain is checked against it, so a misspelt key stops the run
+naming the file that wrote it. Sections whose entries the user names (``OPEN``) take any name.
 """
 
 import copy
+import functools
 import os
 
 import yaml
 from .errors import UsageError
+
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "starter.yaml")
+# Sections whose entries the user names: any data root; any benchmark, whose own keys are those some
+# benchmark of the reference uses (task, root, holdout, splits), one level deep: its splits and
+# holdout are checked where they are read (src/data/readers.py).
+OPEN = {"data.roots": 0, "data.benchmarks": 1}
 
 
 class ConfigError(UsageError):
@@ -52,29 +64,78 @@ def _merge(base, over, path=""):
     return out
 
 
-def read_yaml(path, _seen=None):
-    """Read one YAML config file, resolving its ``_base_`` chain."""
+def _shown(path):
+    """``path`` as a message names it: relative to the working folder when inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def read_yaml(path, check=True, _seen=()):
+    """Read one YAML config file, resolving its ``_base_`` chain; with ``check``, every file's keys
+    must be keys of the reference configuration (:func:`check_keys`)."""
     path = os.path.abspath(path)
-    _seen = _seen or []
     if path in _seen:
-        raise ConfigError(f"{path}: '_base_' chain loops back to itself")
+        raise ConfigError(f"{_shown(path)}: '_base_' chain loops back to itself")
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path} (check --config_path)")
     with open(path, encoding="utf-8") as fh:
         try:
             data = yaml.safe_load(fh) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from exc
+            raise ConfigError(f"{_shown(path)}: not valid YAML ({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+        raise ConfigError(f"{_shown(path)}: a config file must be a mapping of keys to values")
     base = data.pop("_base_", None)
+    if check:
+        check_keys(data, _shown(path))
     if base is None:
         return data
     bases = base if isinstance(base, list) else [base]
     merged = {}
     for b in bases:
-        merged = _merge(merged, read_yaml(os.path.join(os.path.dirname(path), b), _seen + [path]))
+        merged = _merge(merged, read_yaml(os.path.join(os.path.dirname(path), b), check, _seen + (path,)))
     return _merge(merged, data)
+
+
+@functools.lru_cache(maxsize=1)
+def reference():
+    """The reference configuration's resolved tree: its sections and keys are the valid ones."""
+    return read_yaml(REFERENCE, check=False)
+
+
+def _listed(keys):
+    return ", ".join(sorted(map(str, keys)))
+
+
+def check_keys(tree, where, schema=None, section="", depth=None):
+    """Raise a one-line ConfigError at the first key of ``tree`` (the file ``where``) that the
+    reference configuration lacks, listing the valid keys of its section; ``depth`` limits how many
+    levels are checked (entries of ``OPEN`` sections)."""
+    schema = reference() if schema is None else schema
+    if depth == 0:
+        return
+    if section in OPEN:
+        entry = {}
+        for value in schema.values():
+            entry.update(value if isinstance(value, dict) else {})
+        for name, value in tree.items():
+            if isinstance(value, dict):
+                check_keys(value, where, entry, f"{section}.{name}", OPEN[section])
+        return
+    for key, value in tree.items():
+        name = f"{section}.{key}" if section else str(key)
+        if key not in schema:
+            if section:
+                raise ConfigError(f"{where}: unknown key {name}; valid keys of {section}: {_listed(schema)}")
+            raise ConfigError(f"{where}: unknown key {name}; valid top-level keys: _base_, {_listed(schema)}")
+        if isinstance(schema[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{where}: {name} is a section; write its keys under it ({name}.<key>: value) or drop the line"
+                )
+            check_keys(value, where, schema[key], name, None if depth is None else depth - 1)
+        elif isinstance(value, dict):
+            raise ConfigError(f"{where}: {name} takes a value, not a section of keys")
 
 
 def _leaves(tree, prefix=""):
@@ -129,7 +190,12 @@ def apply_overrides(tree, overrides):
             elif len(matches) > 1:
                 raise ConfigError(f"--{key}: ambiguous, use one of " + ", ".join("--" + m for m in matches))
             else:
-                raise ConfigError(f"--{key}: unknown config key (see the YAML file for valid keys)")
+                section, _, _ = key.rpartition(".")
+                node = tree
+                for part in section.split(".") if section else ():
+                    node = node.get(part) if isinstance(node, dict) else None
+                valid = f"; valid keys of {section}: {_listed(node)}" if section and isinstance(node, dict) else ""
+                raise ConfigError(f"--{key}: unknown config key{valid}")
         value = _coerce(key, leaves[key], text)
         node = tree
         parts = key.split(".")

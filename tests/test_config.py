@@ -106,3 +106,69 @@ def test_every_config_gets_its_own_run_folder(tmp_path):
     child = tmp_path / "my_run.yaml"  # a user's overlay of an ablation
     child.write_text(f"_base_: {os.path.join(CONFIGS, 'ablations', 'v5_no_recognition.yaml')}\n")
     assert load_config(str(child)).train.output_dir == os.path.join("runs", "my_run")
+
+
+def test_every_shipped_config_loads():
+    paths = glob.glob(os.path.join(CONFIGS, "**", "*.yaml"), recursive=True)
+    assert len(paths) >= 15
+    for path in paths:
+        load_config(path)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_misspelt_key_in_any_file_of_the_chain_names_that_file(tmp_path):
+    """A typo in a base file stops the run naming the base file, not the one given on the command line."""
+    base = _write(tmp_path / "base.yaml", f"_base_: {os.path.join(CONFIGS, 'demo.yaml')}\ntrain:\n  lrr: 0.1\n")
+    child = _write(tmp_path / "child.yaml", "_base_: base.yaml\nmodel:\n  preset: tiny\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(child)
+    message = str(err.value)
+    where, _, rest = message.partition(": ")
+    assert where in (base, os.path.relpath(base)) and rest.startswith("unknown key train.lrr; valid keys of train: ")
+    assert ", lr, " in message and "\n" not in message
+    top = _write(tmp_path / "top.yaml", f"_base_: {MAIN}\nmodle:\n  preset: tiny\n")
+    with pytest.raises(ConfigError, match=r"top.yaml: unknown key modle; valid top-level keys: _base_, data, loss"):
+        load_config(top)
+    corpus = _write(tmp_path / "corpus.yaml", f"_base_: {os.path.join(CONFIGS, 'starter.yaml')}\n"
+                    "data:\n  corpus:\n    crops_per_foto: 2\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"corpus.yaml: unknown key data.corpus.crops_per_foto; valid keys of "
+                       r"data.corpus: clean_fraction, crops_per_photo, dirs"):  # fmt: skip
+        load_config(corpus)
+
+
+def test_user_named_roots_and_benchmarks_are_open_their_fields_are_not(tmp_path):
+    bench = (
+        "data:\n  roots: {mine: /data/mine}\n  benchmarks:\n    mine:\n      task: rain\n      root: mine\n"
+        "      splits:\n        train: {reader: paired, input: a, target: b, input_glob: '*.png'}\n"
+        "  train_sets: [mine/train]\n"
+    )
+    cfg = load_config(_write(tmp_path / "mine.yaml", f"_base_: {MAIN}\n{bench}"))
+    assert cfg.data.roots.mine == "/data/mine" and cfg.data.roots.csd == "data/CSD"
+    assert cfg.data.benchmarks.mine.splits.train.input_glob == "*.png"
+    typo = _write(tmp_path / "typo.yaml", f"_base_: {MAIN}\n" + bench.replace("task: rain", "tsak: rain"))
+    with pytest.raises(ConfigError, match=r"typo.yaml: unknown key data.benchmarks.mine.tsak; valid keys of "
+                       r"data.benchmarks.mine: holdout, root, splits, task$"):  # fmt: skip
+        load_config(typo)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("train:\n# lr: 0.1\n", r"train is a section; write its keys under it \(train.<key>: value\)"),
+        ("train:\n  lr: {value: 0.1}\n", r"train.lr takes a value, not a section of keys"),
+        ("- train\n", r"a config file must be a mapping"),
+    ],
+)
+def test_a_file_of_the_wrong_shape_is_named(tmp_path, text, message):
+    path = _write(tmp_path / "shape.yaml", text)
+    with pytest.raises(ConfigError, match=r"shape.yaml: " + message):
+        load_config(path)
+
+
+def test_an_unknown_override_lists_the_valid_keys_of_its_section():
+    with pytest.raises(ConfigError, match=r"--loss.lambda_sparse: unknown config key; valid keys of loss: char_eps"):
+        load_config(MAIN, ["--loss.lambda_sparse=0.1"])

@@ -91,3 +91,29 @@ def test_training_that_diverges_exits_1(monkeypatch, capsys):
     assert train.main(["--config_path", DEMO]) == EXIT_FAILURE
     errors, _ = _error_lines(capsys.readouterr().err, "train.py")
     assert errors == ["train.py: error: stopped at step 3: the loss was not finite for 3 steps in a row"]
+
+
+CONFIGS = os.path.dirname(DEMO)
+TYPO = {  # entry points that read a config: the argv that loads it
+    "train.py": lambda cfg, t: (__import__("train").main, ["--config_path", cfg]),
+    "eval.py": lambda cfg, t: (__import__("eval").main, ["--config_path", cfg, "--output_dir", str(t / "o")]),
+    "prepare_data.py": lambda cfg, t: (__import__("prepare_data").main, ["check", "--config_path", cfg]),
+    "report.py": lambda cfg, t: (
+        __import__("report").main,
+        ["validate", "--ckpt_file", str(t / "none.ckpt"), "--config", cfg, "--out", str(t / "v.md")],
+    ),
+}
+
+
+@pytest.mark.parametrize("prog", sorted(TYPO))
+def test_a_misspelt_yaml_key_stops_every_entry_point(prog, tmp_path, capsys):
+    """A typo in a YAML file (here in the file given, over a shipped config) exits 2 before any work,
+    with one line naming the file and the key."""
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(f"_base_: {os.path.join(CONFIGS, 'demo.yaml')}\ndata:\n  crop_sise: 64\n")
+    main, argv = TYPO[prog](str(cfg), tmp_path)
+    assert main(argv) == EXIT_USAGE
+    errors, lines = _error_lines(capsys.readouterr().err, prog)
+    assert len(errors) == 1, lines
+    assert errors[0].startswith(f"{prog}: error: {cfg}: unknown key data.crop_sise; valid keys of data: ")
+    assert "crop_size" in errors[0]
