@@ -5,15 +5,18 @@ import os
 import mindspore as ms
 
 from .errors import UsageError
+from .logs import quiet_device_probe
 
 
 def available_target():
-    """The best device this MindSpore build can use: Ascend, then GPU, then CPU."""
+    """The best device this MindSpore build can use: Ascend, then GPU, then CPU (the warnings
+    about missing device plugins only with --verbose, src/logs.py)."""
     for name in ("ascend", "gpu"):
         ctx = getattr(ms.device_context, name, None)
         try:
-            if ctx is not None and ctx.is_available():
-                return name.capitalize() if name == "ascend" else "GPU"
+            with quiet_device_probe():
+                if ctx is not None and ctx.is_available():
+                    return name.capitalize() if name == "ascend" else "GPU"
         except Exception:  # a missing plugin raises on some builds
             continue
     return "CPU"

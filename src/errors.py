@@ -56,7 +56,11 @@ def fail(prog, exc, code=None):
 def run_entry(prog, body, argv=None):
     """Run an entry point's ``body(argv)`` under the policy: its return value (None = 0), or the exit
     code of a :class:`SmartAssignError`; a missing or unreadable path the user gave (OSError) is a
-    usage error. Other exceptions are bugs and keep their traceback."""
+    usage error. Other exceptions are bugs and keep their traceback. ``--verbose`` anywhere in
+    ``argv`` (default ``sys.argv[1:]``) is taken out and shows MindSpore's startup messages (src/logs.py)."""
+    from .logs import take_verbose
+
+    argv = take_verbose(sys.argv[1:] if argv is None else argv)
     try:
         code = body(argv)
     except SmartAssignError as exc:

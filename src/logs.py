@@ -5,6 +5,12 @@ console output is unchanged. ``setup_rank`` silences ranks other than 0 in distr
 (or, with ``train.log_all_ranks``, prefixes their lines with the rank); ``log_to_file`` also
 appends every message to a file for as long as a ``with`` block lasts (a run folder's train.log),
 optionally without the console (``echo=False``).
+
+MindSpore's own messages go to stderr through its logger. Asking it whether Ascend or GPU is there
+(``device.available_target``) warns about every device plugin this build lacks ("Load dynamic
+library: libmindspore_ops_ascend.so failed ... cannot open shared object file"), which reads like a
+failure on a CPU machine; :func:`quiet_device_probe` hides those warnings unless ``--verbose`` (any
+entry point) or ``SMARTASSIGN_VERBOSE=1`` asks for them, or the user set MindSpore's ``GLOG_v``.
 """
 
 import contextlib
@@ -116,3 +122,40 @@ def capture():
         yield lines
     finally:
         _root.removeHandler(handler)
+
+
+VERBOSE_ENV = "SMARTASSIGN_VERBOSE"
+
+
+def verbose():
+    """True when ``SMARTASSIGN_VERBOSE`` is set to anything but '', 0, false or no."""
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def take_verbose(argv):
+    """``argv`` without ``--verbose``; the flag sets ``SMARTASSIGN_VERBOSE=1``, so processes the run
+    starts (a study's trainings) are verbose too."""
+    argv = list(argv)
+    if "--verbose" in argv:
+        os.environ[VERBOSE_ENV] = "1"
+        argv = [a for a in argv if a != "--verbose"]
+    return argv
+
+
+@contextlib.contextmanager
+def quiet_device_probe():
+    """Inside the block, MindSpore logs errors only: its warnings about missing device plugins are
+    hidden. Nothing changes when verbose or when the user set ``GLOG_v`` (their level wins)."""
+    from mindspore import log as ms_log
+
+    get = getattr(ms_log, "_get_logger", None)  # MindSpore's logger, set up from GLOG_* on first use
+    if verbose() or "GLOG_v" in os.environ or get is None:
+        yield
+        return
+    ms_logger = get()
+    level = ms_logger.level
+    ms_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ms_logger.setLevel(level)
