@@ -164,3 +164,26 @@ def test_check_command_exit_codes(tmp_path, capsys):
         == 2
     )
     assert "--data.roots.csd=" in capsys.readouterr().err
+
+
+def test_training_prints_the_data_check_once(tmp_path):
+    """Every epoch builds its dataset and checks its sets again; the report is printed by the first
+    epoch only, and again when the files change."""
+    from helpers import write_demo_tree
+    from src.logs import capture
+    from src.train.runner import train_dataset_factory
+
+    root = write_demo_tree(tmp_path / "demo", train=4, test=1, val=1)
+    demo = os.path.join(os.path.dirname(CFG), "demo.yaml")
+    cfg = load_config(demo, [f"--data.roots.demo={root}", "--train.batch_size=2", "--data.num_workers=1"])
+    factory = train_dataset_factory(cfg, 0, 1)
+    with capture() as lines:
+        factory(0)
+        factory(1)
+    headers = [line for line in lines if line.startswith(("demo_rain/train [", "demo_snow/train ["))]
+    assert len(headers) == 2 and "pairs found 4, good 4, bad 0" in "\n".join(lines), lines
+    os.remove(os.path.join(root, "rain", "train", "target", "rain00.png"))
+    with capture() as lines, pytest.raises(DataCheckError, match="1 bad pair"):
+        factory(2)
+    assert [line for line in lines if line.startswith("demo_rain/train [")], lines  # changed: printed again
+    assert not [line for line in lines if line.startswith("demo_snow/train [")], lines

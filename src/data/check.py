@@ -4,8 +4,13 @@ Bad pairs (unpaired, undecodable, size mismatch) are reported with names and cou
 ``data.skip_bad`` is true, :func:`check_sets` then raises :class:`DataCheckError`; with it, the bad
 pairs are left out of ``report.pairs(set)`` and still reported. Conversions to 8-bit RGB
 (grayscale, alpha dropped, 16-bit, palette) are counted, not errors.
+
+Training checks its sets again whenever it builds an epoch's dataset (decoding them again only with
+``skip_bad``); a set whose outcome (pairs found, good, the bad files) this process has already printed
+is logged at DEBUG only, so a run prints its data check once, and again only if the files change.
 """
 
+import logging
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +33,7 @@ from ..logs import get_logger
 logger = get_logger(__name__)
 
 MAX_NAMES = 20  # problems listed per kind and set (the counts are always complete)
+_reported = set()  # outcomes this process has printed (SetReport.outcome, skip_bad lines)
 
 
 class DataCheckError(UsageError):
@@ -51,6 +57,12 @@ class SetReport:
 
     def counts(self):
         return Counter(p.kind for p in self.problems)
+
+    def outcome(self):
+        """What the check found, whether or not it decoded: a later check of an unchanged set
+        (names matched only) has the same outcome as the first, full one."""
+        bad = tuple(sorted((p.kind, p.path) for p in self.problems))
+        return self.set_name, self.root, self.found, len(self.good), bad
 
 
 @dataclass
@@ -141,6 +153,12 @@ def format_set(r):
     return "\n".join(lines)
 
 
+def _log_once(key, text):
+    """Log ``text`` at INFO the first time this process reports ``key``, at DEBUG after that."""
+    logger.log(logging.DEBUG if key in _reported else logging.INFO, text)
+    _reported.add(key)
+
+
 def check_sets(data_cfg, sets=None, decode=True, workers=None):
     """Check ``sets`` (default: train_sets + test_sets); log the report.
 
@@ -156,7 +174,7 @@ def check_sets(data_cfg, sets=None, decode=True, workers=None):
     for name in sets:
         r = check_set(data_cfg, name, decode=decode, workers=workers)
         report.sets[name] = r
-        logger.info(format_set(r))
+        _log_once(r.outcome(), format_set(r))
     bad = report.bad_count
     if bad and not skip_bad:
         raise DataCheckError(
@@ -164,7 +182,8 @@ def check_sets(data_cfg, sets=None, decode=True, workers=None):
             "the files listed above, or set --data.skip_bad=true to leave them out"
         )
     if bad:
-        logger.info(f"data.skip_bad=true: leaving out {bad} bad pair(s) ({report.summary()})")
+        text = f"data.skip_bad=true: leaving out {bad} bad pair(s) ({report.summary()})"
+        _log_once(text, text)
     empty = [n for n, r in report.sets.items() if not r.good]
     if empty:
         raise DataCheckError("no usable pairs in " + ", ".join(empty) + "; check data.roots and the folder layout")
