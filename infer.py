@@ -3,6 +3,7 @@
     python infer.py --input photos/ --output restored/          # the default weights
     python infer.py --ckpt_file run/best.ckpt --input photos/ --output restored/
     python infer.py --ckpt_file run/best.ckpt --input img.jpg --output out/ --task snow --compare
+    python infer.py --ckpt_file run/best.ckpt --compare_with weights/lite.ckpt --input photos/ --output out/
     python infer.py --backend onnxruntime --onnx_file sa.onnx --input photos/ --output restored/
 
 Without --ckpt_file the weights shipped in weights/lite.ckpt are used (found relative
@@ -24,6 +25,7 @@ arguments, model, checkpoint or input path); docs/cli.md.
 """
 
 import argparse
+import os
 import sys
 
 import src  # noqa: F401  (sets the oneDNN ISA cap before MindSpore loads)
@@ -46,6 +48,16 @@ def build_parser():
     p.add_argument(
         "--compare", action="store_true", help="also write input | restored side by side under OUTPUT/compare/"
     )
+    p.add_argument(
+        "--compare_with",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="CKPT",
+        help="add each photo's restoration by these checkpoints (e.g. weights/lite.ckpt) to its "
+        "--compare image, left to right after --ckpt_file's (implies --compare; panels named in "
+        "OUTPUT/compare/README.txt)",
+    )
     add_engine_args(p)
     return p
 
@@ -53,7 +65,7 @@ def build_parser():
 def _main(argv):
     args = build_parser().parse_args(argv)
     from src.infer.cli import make_restorer, resolve_checkpoint
-    from src.infer.photos import SUPPORTED, list_inputs, restore_files
+    from src.infer.photos import COMPARE_DIR, SUPPORTED, list_inputs, restore_files
 
     inputs, skipped = list_inputs(args.input)
 
@@ -72,8 +84,15 @@ def _main(argv):
             )
         )
     which = resolve_checkpoint(args)
+    if args.compare_with and args.backend != "mindspore":
+        raise UsageError("--compare_with takes checkpoints: use it with --backend mindspore (the default)")
     restorer = make_restorer(args)
     restorer.check_task(args.task)
+    compare_with = []
+    for ckpt in args.compare_with:
+        other = make_restorer(argparse.Namespace(**dict(vars(args), ckpt_file=ckpt)))
+        other.check_task(args.task)
+        compare_with.append((ckpt, other))
     how = "whole images" if restorer.tile == 0 else f"tiles {restorer.tile}x{restorer.tile}, overlap {restorer.overlap}"
     if which:
         print(f"infer.py: {which}")
@@ -86,7 +105,18 @@ def _main(argv):
         )
         + f"; backend {restorer.backend.name}, {how}, task {args.task}"
     )
-    report = restore_files(restorer, inputs, args.output, task=args.task, compare=args.compare)
+    if compare_with:
+        panels = " | ".join(["input", args.ckpt_file] + args.compare_with)
+        print(f"infer.py: side-by-side images in {os.path.join(args.output, COMPARE_DIR)}, left to right: {panels}")
+    report = restore_files(
+        restorer,
+        inputs,
+        args.output,
+        task=args.task,
+        compare=args.compare,
+        compare_with=compare_with,
+        name=args.ckpt_file or args.onnx_file,
+    )
     sys.stdout.flush()
     list_skipped()
     for f in report.failed:

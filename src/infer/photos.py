@@ -7,7 +7,10 @@ inputs would get the same name (``x.jpg`` and ``x.tif``) both keep their extensi
 (``x.jpg.png``, ``x.tif.png``). Grayscale, RGBA (alpha dropped) and 16-bit inputs are decoded to
 8-bit RGB by ``data.image_io.read_rgb``, with the EXIF orientation applied (``apply_exif=True``),
 so a phone photo comes out the way viewers show it (a portrait stays portrait). ``--compare``
-also writes input | restored side by side under ``OUT/compare/`` with the same relative names.
+also writes input | restored side by side under ``OUT/compare/`` with the same relative names;
+``--compare_with`` adds the restorations of other checkpoints as further panels, to the right.
+The panels are plain images separated by white gaps (no labels drawn); ``OUT/compare/README.txt``
+names them, left to right.
 
 Nothing is left out silently. ``list_inputs`` returns, besides the images, every entry of the
 folder that is not one, with the reason (:class:`Skipped`): other file types (``.gif``, ``.txt``,
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
 from ..metrics import to_uint8
 from .cli import ProgressLine
+from .engine import Restorer
 from ..logs import get_logger
 
 logger = get_logger(__name__)
@@ -37,6 +41,7 @@ __all__ = [
     "InferReport",
     "Skipped",
     "compare_image",
+    "compare_key",
     "list_inputs",
     "output_names",
     "restore_files",
@@ -44,7 +49,8 @@ __all__ = [
 ]
 
 COMPARE_DIR = "compare"
-GAP = 8  # white pixels between the two halves of a comparison image
+COMPARE_KEY = "README.txt"  # names the panels of the comparison images, left to right
+GAP = 8  # white pixels between the panels of a comparison image
 
 
 @dataclass
@@ -146,10 +152,20 @@ def output_names(rels: List[str]) -> List[str]:
     return [p if counts[os.path.normcase(p)] == 1 else r + ".png" for p, r in zip(plain, rels)]
 
 
-def compare_image(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """uint8 side-by-side image: input | white gap | restored."""
+def compare_image(before: np.ndarray, *after: np.ndarray) -> np.ndarray:
+    """uint8 side-by-side image: input | white gap | restored (| white gap | restored ...)."""
     gap = np.full((before.shape[0], GAP, 3), 255, np.uint8)
-    return np.concatenate([before, gap, after], axis=1)
+    parts = [before]
+    for panel in after:
+        parts += [gap, panel]
+    return np.concatenate(parts, axis=1)
+
+
+def compare_key(names: Sequence[str]) -> str:
+    """The text of ``OUT/compare/README.txt``: what each panel shows, left to right."""
+    lines = [f"Each image here is a photo and its restorations side by side ({GAP}-pixel white gaps), left to right:"]
+    lines += [f"  {i}. {name}" for i, name in enumerate(names, 1)]
+    return "\n".join(lines) + "\n"
 
 
 def _describe(r) -> str:
@@ -168,10 +184,18 @@ def restore_files(
     task: str = "auto",
     compare: bool = False,
     progress: Optional[ProgressLine] = None,
+    compare_with: Sequence[Tuple[str, Restorer]] = (),
+    name: str = "restored",
 ) -> InferReport:
     """Restore every (file, relative path); a file that cannot be read or written is reported
-    and skipped. Prints one line per file."""
+    and skipped. Prints one line per file.
+
+    ``compare`` writes the side-by-side images: the input, ``restorer``'s restoration, then that of
+    each ``(name, Restorer)`` of ``compare_with`` (which implies ``compare``; each restores the
+    photo on its own, its restorations are not saved apart), and README.txt naming the panels
+    ("input", ``name``, the ``compare_with`` names)."""
     progress = progress or ProgressLine()
+    compare = compare or bool(compare_with)
     report = InferReport()
     outs = output_names([rel for _, rel in inputs])
     n = len(inputs)
@@ -182,10 +206,15 @@ def restore_files(
             progress.show(f"{prefix} {image.shape[1]}x{image.shape[0]}")
             result = restorer.restore(image, task=task, progress=lambda d, t: progress.bar(prefix, d, t))
             restored = to_uint8(result.image)
+            others = [
+                (other, r.restore(image, task=task, progress=lambda d, t: progress.bar(f"{prefix} ({other})", d, t)))
+                for other, r in compare_with
+            ]
             dst = os.path.join(output_dir, out_rel)
             write_rgb(dst, restored)
             if compare:
-                write_rgb(os.path.join(output_dir, COMPARE_DIR, out_rel), compare_image(image, restored))
+                panels = [to_uint8(o.image) for _, o in others]
+                write_rgb(os.path.join(output_dir, COMPARE_DIR, out_rel), compare_image(image, restored, *panels))
         except (ImageReadError, OSError, ValueError) as exc:
             progress.clear()
             reason = exc.reason if isinstance(exc, ImageReadError) else str(exc)
@@ -202,5 +231,9 @@ def restore_files(
         logger.info(
             f"{prefix} -> {dst} | {_describe(result)} | {image.shape[1]}x{image.shape[0]}, "
             f"{result.tiles} tile{'s' if result.tiles != 1 else ''}, {result.seconds:.2f} s"
+            + "".join(f" | {other}: {_describe(o)}" for other, o in others)
         )
+    if compare and report.done:
+        with open(os.path.join(output_dir, COMPARE_DIR, COMPARE_KEY), "w", encoding="utf-8") as fh:
+            fh.write(compare_key(["input", name] + [other for other, _ in compare_with]))
     return report
