@@ -14,7 +14,10 @@ the data section when the config has none); --input_dir/--target_dir evaluate on
 instead (file names matched by --target_name). --task: default = each set's own task; auto = the
 recognition head chooses per image; rain/snow = force a head (for a folder, --task rain/snow also
 says what the pairs are; with --task auto give --set_task). Any --key=value overrides a config key.
-Prints the protocol and a table of the input's and the restored images' mean scores per set (and
+Images are restored whole, as the benchmarks' papers score them, up to 1024×1024 pixels
+(``EVAL_WHOLE_MAX_PIXELS``); larger ones in the model's default tiles. --tile N tiles every image
+larger than N, --tile 0 restores every image whole. Prints the protocol and a table of the
+input's and the restored images' mean scores per set (and
 per task); writes per-image CSVs, summary.json and, with --save_images, the restored 8-bit PNGs
 (exactly the arrays that were scored) into --output_dir. Exit code 0 ok, 2 nothing evaluated
 (bad option, config, set, checkpoint or model file; docs/cli.md).
@@ -79,6 +82,7 @@ def _main(argv):
     if bad:
         raise UsageError(f"unrecognized arguments: {' '.join(bad)} (config overrides are written --key=value)")
     from src.infer.cli import make_restorer, resolve_checkpoint
+    from src.infer.engine import EVAL_WHOLE_MAX_PIXELS
     from src.infer.evaluate import evaluate, folder_data_cfg, format_table
 
     cfg = load_data_cfg(args.config_path, overrides)
@@ -103,7 +107,7 @@ def _main(argv):
     which = resolve_checkpoint(args)
     if which:
         print(f"eval.py: {which}")
-    restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"))
+    restorer = make_restorer(args, fallback_model_cfg=cfg.get("model"), whole_max_pixels=EVAL_WHOLE_MAX_PIXELS)
     if args.task:
         restorer.check_task(args.task)
     summary = evaluate(restorer, data_cfg, sets, args.output_dir, task=args.task, save_images=args.save_images)

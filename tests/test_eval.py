@@ -141,3 +141,30 @@ def test_errors_exit_2_with_a_message(ckpt, tmp_path, capsys):
     assert "unknown benchmark 'nosuch'" in capsys.readouterr().err
     assert eval_py.main(["--ckpt_file", ckpt, "--sets", "csd/test", "--no_such_key=1"]) == 2
     assert "--no_such_key" in capsys.readouterr().err
+
+
+def test_benchmark_images_are_scored_whole_unless_tiles_are_asked(ckpt, tmp_path, capsys):
+    """eval.py restores an image larger than the model's default tile (tiny: 256) whole, the same
+    forward as training's validation; --tile 256 tiles it, which is a different function (the
+    gates pool over their whole input)."""
+    from src.infer.backends import MindSporeBackend
+    from src.infer.engine import Restorer
+
+    rng = np.random.default_rng(4)
+    clean = smooth_image(rng, 300, 320)
+    for d, img in (("rainy", add_rain(rng, clean)), ("clean", clean)):
+        write_rgb(str(tmp_path / d / "big.png"), to_uint8(img))
+    saved = {}
+    for tile in (None, 256):
+        out = tmp_path / f"res{tile}"
+        args = ["--ckpt_file", ckpt, "--input_dir", str(tmp_path / "rainy"), "--target_dir", str(tmp_path / "clean")]
+        args += ["--task", "rain", "--output_dir", str(out), "--save_images"] + (["--tile", str(tile)] if tile else [])
+        assert eval_py.main(args) == 0
+        stdout = capsys.readouterr().out
+        assert ("(1 of 1 images whole)" in stdout) == (tile is None), stdout
+        saved[tile] = cv2.imread(str(out / "folder_rainy" / "images" / "big.png"))[:, :, ::-1]
+    inp = cv2.imread(str(tmp_path / "rainy" / "big.png"))[:, :, ::-1]
+    for tile in (0, 256):
+        expect = to_uint8(Restorer(MindSporeBackend.from_checkpoint(ckpt), tile=tile).restore(inp, task="rain").image)
+        np.testing.assert_array_equal(saved[tile or None], expect)
+    assert not np.array_equal(saved[None], saved[256])

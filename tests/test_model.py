@@ -127,14 +127,23 @@ def test_hard_sharing_routes_every_task_through_f_wk():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "head_input,path", [("common", ("gkfm_ck",)), ("unique", ("gkfm_rk",)), ("both", ("gkfm_rk", "gkfm_ck"))]
+    "head_input,path,fullres",
+    [
+        ("common", ("gkfm_ck",), False),
+        ("unique", ("gkfm_rk",), False),
+        ("both", ("gkfm_rk", "gkfm_ck"), False),
+        ("common", ("gkfm_ck",), True),
+        ("both", ("gkfm_rk", "gkfm_ck"), True),
+    ],
 )
-def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
+def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path, fullres):
     """K1 (common): the derain loss gives exactly zero gradient to everything after the encoder that
     is not on the F_ck path (GKFM_rk, GKFM_sk, D_ds, D_re); K2 (unique): only the F_rk path. Nothing
     shared reaches D_dr past its GKFM (the heads take no encoder skip), so the encoder's gradient is
-    non-zero only through the assigned GKFM."""
-    net = build_network({"preset": "tiny", "contrast": False, "head_input": head_input}, seed=2)
+    non-zero only through the assigned GKFM. The same holds with each head's own full-resolution
+    path (``head_fullres``): it reads the input image, never an encoder feature."""
+    cfg = {"preset": "tiny", "contrast": False, "head_input": head_input, "head_fullres": fullres}
+    net = build_network(cfg, seed=2)
     net.set_train(False)
     x, g, _ = mixed_batch(2, 64, 64, seed=5)
     weights = net.trainable_params()
@@ -158,6 +167,26 @@ def test_derain_loss_reaches_only_its_assigned_knowledge(head_input, path):
     _, grads = ms.value_and_grad(derain, None, weights)(ms.Tensor(x), ms.Tensor(g))
     enc = [np.abs(gr.asnumpy()).max() for p, gr in zip(weights, grads) if p.name.startswith("encoder.")]
     assert max(enc) == 0.0
+
+
+def test_fullres_head_sees_the_input_image():
+    """With the knowledge held fixed, a plain head's residual R − I does not depend on I (it decodes
+    the 1/4-resolution knowledge only); the full-resolution head's does, through its own view of I."""
+    from src.models.heads import ImageHead
+
+    rng = np.random.default_rng(0)
+    feats = ms.Tensor(rng.standard_normal((1, 16, 8, 8)).astype(np.float32))
+    img = ms.Tensor(rng.random((1, 3, 32, 32), dtype=np.float32))
+    for fullres in (False, True):
+        ms.set_seed(0)
+        head = ImageHead(16, 16, 8, 4, fullres=fullres)
+
+        def residual(i):
+            return (head(feats, i) - i).sum()
+
+        grad = np.abs(ops.grad(residual)(img).asnumpy()).max()
+        assert (grad > 1e-6) == fullres, (fullres, grad)
+    assert {p.name.split(".")[0] for p in head.trainable_params()} == {"fuse", "up", "view", "refine", "out"}
 
 
 # ---------------------------------------------------------------- ablation switches

@@ -79,9 +79,10 @@ def resolve_checkpoint(args) -> str:
     return weights.describe(args.ckpt_file, is_default)
 
 
-def make_restorer(args, fallback_model_cfg=None) -> Restorer:
+def make_restorer(args, fallback_model_cfg=None, whole_max_pixels=0) -> Restorer:
     """Set up the device (MindSpore only), load the backend and wrap it in a Restorer.
-    ``args.ckpt_file`` None means the default checkpoint (see ``resolve_checkpoint``)."""
+    ``args.ckpt_file`` None means the default checkpoint (see ``resolve_checkpoint``).
+    ``whole_max_pixels``: without --tile, images up to this size go through whole (eval.py)."""
     if args.backend == "mindspore":
         from ..device import setup_device
 
@@ -95,7 +96,12 @@ def make_restorer(args, fallback_model_cfg=None) -> Restorer:
         threads=args.threads,
     )
     return Restorer(
-        backend, tile=args.tile, overlap=args.tile_overlap, tile_batch=args.tile_batch, flip=args.flip_ensemble
+        backend,
+        tile=args.tile,
+        overlap=args.tile_overlap,
+        tile_batch=args.tile_batch,
+        flip=args.flip_ensemble,
+        whole_max_pixels=whole_max_pixels if args.tile is None else 0,
     )
 
 

@@ -84,9 +84,23 @@ def format_table(summary: dict) -> List[str]:
         rows += _rows("all", "-", summary["all"]["input"], summary["all"]["restored"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     lines = [f"protocol: {summary['protocol']}"]
+    if summary.get("forward"):
+        whole = sum(s.get("whole_images", 0) for s in summary["sets"].values())
+        total = sum(s["restored"].get("count", 0) for s in summary["sets"].values())
+        lines.append(f"forward: {summary['forward']}" + (f" ({whole} of {total} images whole)" if total else ""))
     for r in rows:
         lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return lines
+
+
+def _forward_text(restorer) -> str:
+    """How images go through the network: whole, or tiled above a size."""
+    if getattr(restorer.backend, "fixed_tile", None):
+        return f"tiles of {restorer.tile}² (the exported model's fixed shape), overlap {restorer.overlap}"
+    if restorer.tile == 0:
+        return "whole images"
+    limit = f"{restorer.whole_max_pixels / 1e6:.2f} Mpixels or {restorer.tile}×{restorer.tile}"
+    return f"whole images up to {limit}, larger ones in {restorer.tile}² tiles (overlap {restorer.overlap})"
 
 
 def evaluate(
@@ -104,16 +118,22 @@ def evaluate(
     progress = progress or ProgressLine()
     os.makedirs(output_dir, exist_ok=True)
     all_in, all_out = MetricAccumulator("all"), MetricAccumulator("all")
-    summary: Dict = {"protocol": describe_protocol(0), "task_mode": task or "set", "sets": {}}
+    summary: Dict = {
+        "protocol": describe_protocol(0),
+        "task_mode": task or "set",
+        "forward": _forward_text(restorer),
+        "sets": {},
+    }
     for set_name in set_names:
         samples = iterate_test_set(data_cfg, set_name)
         acc_in, acc_out = MetricAccumulator(set_name), MetricAccumulator(set_name)
         folder = os.path.join(output_dir, set_slug(set_name))
-        heads, recognized, set_task, n = Counter(), Counter(), None, len(samples)
+        heads, recognized, set_task, n, whole = Counter(), Counter(), None, len(samples), 0
         for i, s in enumerate(samples, 1):
             prefix = f"[{set_name} {i}/{n}] {s.name}"
             progress.show(prefix)
             head = task or s.task
+            whole += restorer.plan(*s.input.shape[:2]) == 1
             r = restorer.restore(s.input, task=head, recognize=True, progress=lambda d, t: progress.bar(prefix, d, t))
             out = to_uint8(r.image)
             if save_images:
@@ -138,6 +158,7 @@ def evaluate(
             "input": acc_in.means()["all"],
             "restored": acc_out.means()["all"],
             "skipped": list(getattr(samples, "skipped", [])),
+            "whole_images": int(whole),
         }
         if task == "auto":
             right = heads.get(set_task, 0)
