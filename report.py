@@ -1,30 +1,18 @@
-"""The reproduction report: ablation tables in miniature, Figure 3, training curves, benchmarks.
+"""The reproduction report: tables and figures read from checkpoints, run folders and JSONs.
 
-    python report.py ablations [--steps 300] [--variants V6,V1,V2,V3,V4r,V4s,V5,K1,K2|strategies|all]
-                               [--out runs/report]
-                               [--table docs/ablations.md] [--config configs/demo.yaml] [--key=value ...]
-    python report.py ablations --study [--seeds 0,1,2] [--steps N] [--variants ...] [--results results/study]
-                               [--table docs/study.md] [--config configs/study.yaml] [--force] [--no_train]
-    python report.py figure3   --ckpt_file runs/report/V6/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
-    python report.py curves    --run runs/report/V6 [--out docs/curves_V6.png] [--console train.log]
+    python report.py figure3   --ckpt_file RUN/ckpt/best.ckpt [--out docs] [--size 128] [--gate_images 4]
+    python report.py curves    --run RUN [--out RUN/curves.png] [--console train.log]
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
-    python report.py starter   [--ckpt_file weights/lite.ckpt] [--name lite] [--data_root ../shared/data]
+    python report.py test      [--ckpt_file weights/lite.ckpt] [--name lite] [--data_root ../shared/data]
                                [--out docs/<name>_results.md] [--package RUN --note TEXT]
     python report.py validate  --ckpt_file A.ckpt --ckpt_file B.ckpt ... [--config configs/starter.yaml]
                                [--out runs/validate.md] [--key=value ...]
 
-ablations: trains each variant (same steps, seed, crop, batch) in <out>/<variant> (a rerun continues
-  or skips finished runs), evaluates it on the demo test photos and writes the Markdown table
-  (--table) plus .csv and .json beside it. --key=value overrides go to every variant's config.
-  --study: every (variant, seed) trains in <out>/<variant>/seed<k> and leaves its results in
-  <results>/<variant>/seed<k>.json (a rerun skips those and refuses config drift unless --force);
-  docs/study.md (+ .csv, .json, study_psnr.png): mean ± std over seeds, paired differences against
-  V6 of the same seed, one verdict per claim of the paper. --study --no_train: the report from the JSONs.
 figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a snowy image
   (figure3_tsne.png) and each GKFM's gate values per channel, rain vs snow (figure3_gates.png,
   values in figure3_gates.json).
 curves:    every loss term of log.csv and the validation PSNR (val.csv, or parsed from the console log).
-starter:   how a checkpoint does on real photos: real heavy-rain and rain+fog pairs, Kodak24 renders
+test:      how a checkpoint does on the test data: real heavy-rain and rain+fog pairs, Kodak24 renders
   (light rain, heavy rain, snow; fixed seeds) and blind-mode recognition of real rainy/snowy photos.
 validate:  checkpoints compared on the config's validation data (never a test set), per render: PSNR-Y
   per task, recognition, the lightest-rain row (mean, worst photo, photos made worse) and each
@@ -32,6 +20,7 @@ validate:  checkpoints compared on the config's validation data (never a test se
   --key=value overrides go to the config (e.g. --data.roots.clean=... --train.val_max_images=0).
 bench:     runs bench/bench_model.py, bench_ops.py, bench_train.py, bench_infer.py and bench_data.py
   with --json and writes the performance table (Markdown + JSON).
+The studies that train many runs (the multi-seed ablations, fidelity): study.py.
 Plots need the extras: pip install -r requirements-report.txt. Exit code 0 ok, 2 error.
 """
 
@@ -54,53 +43,6 @@ def build_parser():
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    a = sub.add_parser("ablations", help="Table 3/4 in miniature")
-    a.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="train.max_steps of every variant (default 300; " "--study: the config's train.max_steps)",
-    )
-    a.add_argument(
-        "--variants",
-        default="",
-        help="comma list (default: V6,V1,V2,V3,V4r,V4s,V5,K1,K2); " "'strategies' = V6,V2,CS,TP,TK; 'all' = both",
-    )
-    a.add_argument(
-        "--out",
-        default=None,
-        help="run folders <out>/<variant> (default runs/report; " "--study: <out>/<variant>/seed<k> under runs/study)",
-    )
-    a.add_argument(
-        "--table",
-        default=None,
-        help="Markdown table, .csv and .json written beside it " "(default docs/ablations.md; --study: docs/study.md)",
-    )
-    a.add_argument("--config", default=None, help="default configs/demo.yaml; --study: configs/study.yaml")
-    a.add_argument(
-        "--no_train",
-        action="store_true",
-        help="only evaluate existing runs and write the table " "(--study: only the report, from the results JSONs)",
-    )
-    a.add_argument("--quiet", action="store_true", help="do not echo the training log (it is still in train.log)")
-    a.add_argument(
-        "--study",
-        action="store_true",
-        help="multi-seed study: every (variant, seed) in its own "
-        "folder, results JSONs, mean ± std, paired differences",
-    )
-    a.add_argument(
-        "--seeds",
-        default=None,
-        help="--study: comma list of seeds (default 0,1,2); each sets " "train.seed and data.seed",
-    )
-    a.add_argument(
-        "--results",
-        default=os.path.join("results", "study"),
-        help="--study: folder of the per-run JSONs <results>/<variant>/seed<k>.json",
-    )
-    a.add_argument("--force", action="store_true", help="--study: rerun runs whose JSON records another config")
-
     f = sub.add_parser("figure3", help="t-SNE of F_rk/F_ck/F_sk and GKFM gate heatmap")
     f.add_argument("--ckpt_file", required=True)
     f.add_argument("--out", default="docs", help="folder for figure3_tsne.png, figure3_gates.png/.json")
@@ -122,7 +64,7 @@ def build_parser():
     b.add_argument("--only", default="model,ops,data,infer,train", help="subset of model,ops,data,infer,train")
     b.add_argument("--quick", action="store_true", help="tiny sizes and repeats (tests, smoke runs)")
     b.add_argument("--workdir", help="keep each script's JSON and output here (default: beside --out)")
-    s = sub.add_parser("starter", help="results of a checkpoint on real photos (the shipped weights' tables)")
+    s = sub.add_parser("test", help="a checkpoint on the test data (the shipped weights' tables)")
     s.add_argument("--ckpt_file", default=None, help="checkpoint (default: the default weights weights/lite.ckpt)")
     s.add_argument(
         "--data_root",
@@ -132,7 +74,7 @@ def build_parser():
     s.add_argument(
         "--out",
         default=None,
-        help="Markdown (JSON beside it); default: <name>_results.md in docs (starter.md for --name starter)",
+        help="Markdown (JSON beside it); default: docs/<name>_results.md",
     )
     s.add_argument("--tile", type=int, default=None, help="tile size (default: infer.py's)")
     s.add_argument("--tile_overlap", type=int, default=None)
@@ -165,56 +107,12 @@ def _main(argv):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("ablations", "validate"):
+    if extra and args.command != "validate":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     bad = [o for o in extra if not (o.startswith("--") and "=" in o)]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are written --key=value)")
-    if args.command == "ablations" and args.study:
-        from src.report.ablations import parse_variants
-        from src.report.study import STUDY_CONFIG, TABLE, parse_seeds, run_study
-
-        table = args.table or TABLE
-        if not args.no_train:
-            import mindspore as ms
-
-            ms.set_context(mode=ms.GRAPH_MODE)
-        run_study(
-            parse_variants(args.variants) if args.variants or not args.no_train else None,
-            parse_seeds(args.seeds) if args.seeds or not args.no_train else None,
-            args.steps,
-            args.out or os.path.join("runs", "study"),
-            args.results,
-            table,
-            args.config or STUDY_CONFIG,
-            extra,
-            echo=not args.quiet,
-            train=not args.no_train,
-            force=args.force,
-        )
-        print(f"report.py: study report in {table} (+ .csv, .json, _psnr.png); results in {args.results}")
-    elif args.command == "ablations":
-        from src.report.ablations import parse_variants, run_ablations
-
-        if args.seeds or args.force:
-            parser.error("--seeds and --force go with --study")
-        import mindspore as ms
-
-        ms.set_context(mode=ms.GRAPH_MODE)
-        args.out = args.out or os.path.join("runs", "report")
-        args.table = args.table or os.path.join("docs", "ablations.md")
-        run_ablations(
-            parse_variants(args.variants),
-            300 if args.steps is None else args.steps,
-            args.out,
-            args.table,
-            args.config or os.path.join(ROOT, "configs", "demo.yaml"),
-            extra,
-            echo=not args.quiet,
-            train=not args.no_train,
-        )
-        print(f"report.py: table in {args.table} (+ .csv, .json); runs in {args.out}")
-    elif args.command == "figure3":
+    if args.command == "figure3":
         import mindspore as ms
 
         ms.set_context(mode=ms.GRAPH_MODE)
@@ -236,16 +134,16 @@ def _main(argv):
 
         out = plot_curves(args.run, args.out, args.console, args.smooth)
         print(f"report.py: wrote {out}")
-    elif args.command == "starter":
+    elif args.command == "test":
         from src.device import setup_device
         from src.infer.backends import make_backend
         from src.infer.engine import DEFAULT_OVERLAP, Restorer
         from src.infer.weights import resolve_ckpt
-        from src.report.starter import check_weights_name, write_starter_report
+        from src.report.testset import check_weights_name, write_test_report
 
         check_weights_name(args.name)  # before the evaluation, not after it
         if args.out is None:
-            args.out = os.path.join("docs", "starter.md" if args.name == "starter" else f"{args.name}_results.md")
+            args.out = os.path.join("docs", f"{args.name}_results.md")
         if args.package and not args.ckpt_file:
             args.ckpt_file = os.path.join(args.package, "ckpt", "best.ckpt")
         ckpt, _ = resolve_ckpt(args.ckpt_file)
@@ -258,10 +156,10 @@ def _main(argv):
             **kw,
         )
         out_json = os.path.splitext(args.out)[0] + ".json"
-        result = write_starter_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt}, ckpt=ckpt)
+        result = write_test_report(restorer, args.data_root, out_json, args.out, {"checkpoint": ckpt}, ckpt=ckpt)
         print(f"report.py: wrote {args.out} and {out_json}")
         if args.package:
-            from src.report.starter import package_run
+            from src.report.testset import package_run
 
             package_run(args.package, os.path.join(ROOT, "weights"), result, args.note, args.name)
             print(f"report.py: shipped weights/{args.name}.ckpt, weights/{args.name}.json, weights/resume/")
@@ -285,8 +183,6 @@ def validate(args, overrides):
     from src.train.runner import validation_sets
 
     cfg = load_config(args.config, overrides)
-    if cfg.data.get("format") == "corpus" and not cfg.data.corpus.get("val_light", False):
-        cfg = load_config(args.config, overrides + ["--data.corpus.val_light=true"])  # the lightest-rain row too
     setup_device(cfg.train.get("device_target", "auto"), mode="graph")
     restorers = []
     for ck in args.ckpt_file:

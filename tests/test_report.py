@@ -1,5 +1,6 @@
-"""report.py: ablation table from tiny runs (and rerun skips), Figure 3 (t-SNE + gate heatmap equal
-to the network's own gate values), training curves from a log.csv, benchmark table, extras message."""
+"""report.py: Figure 3 (t-SNE + gate heatmap equal to the network's own gate values) and training
+curves of a real tiny run, curves from a log.csv, benchmark table, extras message, and no
+command that trains (the studies are study.py's: tests/test_study.py)."""
 
 import csv
 import json
@@ -10,33 +11,27 @@ import numpy as np
 import pytest
 
 import report
+import train
 from src.report import bench as report_bench
 from src.report.common import ReportError, require
 from src.report.runlog import read_val
 
 from helpers import write_demo_tree
 
-VARIANTS = "V6,V4r"  # at most two trainings in this module
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
-    """A demo-layout tree (rain|snow)/(train|test)/(input|target) of small synthetic pairs."""
-    return write_demo_tree(str(tmp_path_factory.mktemp("demo")))
-
-
-def _ablation_argv(demo, out, table, steps=4):
-    return [
-        "ablations",
-        "--steps",
-        str(steps),
-        "--variants",
-        VARIANTS,
-        "--out",
-        out,
-        "--table",
-        table,
-        "--quiet",
+def tiny_run(tmp_path_factory):
+    """The demo recipe on a tree of small synthetic pairs for 4 steps (one epoch: validation runs,
+    best.ckpt and val.csv exist)."""
+    demo = write_demo_tree(str(tmp_path_factory.mktemp("demo")))
+    run = str(tmp_path_factory.mktemp("report") / "run")
+    argv = [
+        "--config_path",
+        os.path.join(ROOT, "configs", "demo.yaml"),
+        f"--train.output_dir={run}",
+        "--train.max_steps=4",
         f"--data.roots.demo={demo}",
         "--data.crop_size=64",
         "--data.auto_demo=false",
@@ -47,63 +42,30 @@ def _ablation_argv(demo, out, table, steps=4):
         "--train.save_every=0",
         "--train.device_target=CPU",
     ]
+    assert train.main(argv) == 0
+    return {"run": run, "demo": demo}
 
 
-@pytest.fixture(scope="module")
-def ablation(tiny_demo, tmp_path_factory):
-    """V6 and V4r trained for 4 steps (one epoch of the tiny tree: validation runs, best.ckpt exists)."""
-    base = tmp_path_factory.mktemp("report")
-    out, table = str(base / "runs"), str(base / "docs" / "ablations.md")
-    assert report.main(_ablation_argv(tiny_demo, out, table)) == 0
-    return {"out": out, "table": table, "demo": tiny_demo}
+def test_no_command_trains():
+    """report.py only reads checkpoints, run folders and JSONs; the commands that train are study.py's."""
+    import argparse
 
-
-@pytest.mark.slow
-def test_ablation_table(ablation):
-    md = open(ablation["table"], encoding="utf-8").read()
-    assert "Budget per variant: 4 steps, tiny preset, crop 64, batch 4" in md
-    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
-    names = [ln.split("|")[1].strip() for ln in lines[1:]]
-    assert names == ["input", "**V6**", "V4r"]
-    v4r = lines[-1].split("|")
-    assert v4r[4].strip() != "–" and v4r[8].strip() == "–"  # rain scored, snow not (single task)
-    rows = list(csv.DictReader(open(ablation["table"][:-3] + ".csv", encoding="utf-8")))
-    assert [r["variant"] for r in rows] == ["V6", "V4r"]
-    data = json.load(open(ablation["table"][:-3] + ".json", encoding="utf-8"))
-    assert data["budget"]["steps"] == 4 and data["budget"]["crop"] == 64
-    for r in data["rows"]:
-        run = os.path.join(ablation["out"], r["variant"])
-        assert os.path.isfile(os.path.join(run, "log.csv")) and os.path.isfile(os.path.join(run, "ckpt", "best.ckpt"))
-        assert os.path.isfile(os.path.join(run, "train.log"))
-        assert r["steps"] == 4 and r["ckpt"] == "best" and r["params"] > 0 and r["wall_s"] > 0
-        summary = json.load(open(os.path.join(run, "eval", "summary.json"), encoding="utf-8"))
-        assert r["rain_psnr_y"] == pytest.approx(summary["tasks"]["rain"]["restored"]["psnr_y"])
-        if r["variant"] == "V6":
-            assert r["snow_ssim_rgb"] == pytest.approx(summary["tasks"]["snow"]["restored"]["ssim_rgb"])
-            assert f"{r['snow_psnr_y']:.2f}" in md
-        else:
-            assert list(summary["sets"]) == ["demo_rain/test"] and r["snow_psnr_y"] is None
+    sub = next(a for a in report.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    commands = sub.choices
+    assert sorted(commands) == ["bench", "curves", "figure3", "test", "validate"]
+    with pytest.raises(SystemExit):
+        report.main(["ablations", "--study", "--no_train"])
 
 
 @pytest.mark.slow
-def test_ablation_rerun_skips_finished_runs(ablation, capsys):
-    log_csv = os.path.join(ablation["out"], "V6", "log.csv")
-    before = open(log_csv).read()
-    assert report.main(_ablation_argv(ablation["demo"], ablation["out"], ablation["table"])) == 0
-    out = capsys.readouterr().out
-    assert out.count("finished earlier") == 2
-    assert open(log_csv).read() == before
-
-
-@pytest.mark.slow
-def test_figure3_tsne_and_gates(ablation, tmp_path):
+def test_figure3_tsne_and_gates(tiny_run, tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("sklearn")
     import mindspore as ms
     from src.models.layers import pad_to_multiple
     from src.train.checkpoint import load_model
 
-    ckpt = os.path.join(ablation["out"], "V6", "ckpt", "best.ckpt")
+    ckpt = os.path.join(tiny_run["run"], "ckpt", "best.ckpt")
     out = str(tmp_path / "fig")
     assert (
         report.main(
@@ -114,7 +76,7 @@ def test_figure3_tsne_and_gates(ablation, tmp_path):
                 "--out",
                 out,
                 "--data_root",
-                ablation["demo"],
+                tiny_run["demo"],
                 "--size",
                 "64",
                 "--gate_images",
@@ -200,12 +162,12 @@ def test_curves_from_log_csv_and_console(tmp_path):
 
 
 @pytest.mark.slow
-def test_curves_of_a_trained_run(ablation, tmp_path):
+def test_curves_of_a_trained_run(tiny_run, tmp_path):
     pytest.importorskip("matplotlib")
-    out = str(tmp_path / "v6.png")
-    assert report.main(["curves", "--run", os.path.join(ablation["out"], "V6"), "--out", out]) == 0
+    out = str(tmp_path / "run.png")
+    assert report.main(["curves", "--run", tiny_run["run"], "--out", out]) == 0
     assert cv2.imread(out) is not None
-    assert read_val(os.path.join(ablation["out"], "V6"))[0]["step"] == 4
+    assert read_val(tiny_run["run"])[0]["step"] == 4
 
 
 @pytest.mark.slow
@@ -249,25 +211,3 @@ def test_missing_extra_gives_one_line_message(monkeypatch):
         from src.report.common import pyplot
 
         pyplot()
-
-
-@pytest.mark.slow
-def test_strategy_comparison_rows(ablation, tmp_path):
-    """Related work at equal budget: a cross-stitch row next to SmartAssign, with FLOPs and blind mode."""
-    table = str(tmp_path / "strategies.md")
-    argv = _ablation_argv(ablation["demo"], ablation["out"], table)
-    argv[argv.index("--variants") + 1] = "V6,CS"
-    assert report.main(argv) == 0
-    md = open(table, encoding="utf-8").read()
-    assert "**Knowledge-assignment strategies at equal budget" in md
-    rows = {r["variant"]: r for r in json.load(open(table[:-3] + ".json", encoding="utf-8"))["rows"]}
-    assert set(rows) == {"V6", "CS"} and rows["CS"]["params"] != rows["V6"]["params"]
-    for key, r in rows.items():
-        blind = json.load(open(os.path.join(ablation["out"], key, "eval_auto", "summary.json"), encoding="utf-8"))
-        right = sum(s["recognized"].get(s["task"], 0) for s in blind["sets"].values())
-        assert r["blind_accuracy"] == pytest.approx(right / 4)  # 2 rain + 2 snow test pairs
-        assert r["blind_psnr_y"] == pytest.approx(blind["all"]["restored"]["psnr_y"])
-        assert r["gflops"] > 0
-    assert rows["CS"]["gflops"] != rows["V6"]["gflops"]
-    names = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ")]
-    assert "smartassign" in names and "cross_stitch" in names

@@ -1,8 +1,9 @@
-"""The multi-seed study (src/report/study.py, study_stats.py; `report.py ablations --study`):
+"""The multi-seed ablation study (src/study/ablations.py, ablations_stats.py; `study.py ablations`):
 separate run folders per (variant, seed), results JSONs that make a rerun skip finished runs,
 config drift refused, V6 retrained on a new machine only for K1/K2 still to do, mean/std and
 paired differences against hand-computed numbers, one verdict per claim, the report from the
-JSONs alone. Training and evaluation are stubs here, except one tiny real end-to-end run."""
+JSONs alone, study.py's command line. Training and evaluation are stubs here, except tiny real
+end-to-end runs (corpus and folder format)."""
 
 import csv
 import json
@@ -12,10 +13,10 @@ import os
 import numpy as np
 import pytest
 
-import report
+import study as study_py
 from src.logs import capture
-from src.report import study, study_stats
-from src.report.common import ReportError
+from src.study import ablations, ablations_stats
+from src.study.common import StudyError, parse_seeds
 
 RAIN = {
     ("V6", 0): 30.0,
@@ -96,7 +97,7 @@ class Stubs:
 
 def _run(tmp_path, roots, stubs, variants, seeds=(0, 1), steps=4, extra=(), **kw):
     with capture() as logs:
-        res = study.run_study(
+        res = ablations.run_study(
             variants,
             list(seeds),
             steps,
@@ -113,10 +114,10 @@ def _run(tmp_path, roots, stubs, variants, seeds=(0, 1), steps=4, extra=(), **kw
 
 
 def test_seeds_parse_and_defaults():
-    assert study.parse_seeds(None) == [0, 1, 2] and study.parse_seeds("") == [0, 1, 2]
-    assert study.parse_seeds("2, 0,2") == [2, 0]
-    with pytest.raises(ReportError, match="not an integer"):
-        study.parse_seeds("0,x")
+    assert parse_seeds(None) == [0, 1, 2] and parse_seeds("") == [0, 1, 2]
+    assert parse_seeds("2, 0,2") == [2, 0]
+    with pytest.raises(StudyError, match="not an integer"):
+        parse_seeds("0,x")
 
 
 def test_each_run_in_its_own_folder_with_its_json(tmp_path, roots):
@@ -161,11 +162,11 @@ def test_config_drift_is_refused_naming_the_key(tmp_path, roots):
         ([], 5, "train.max_steps"),
         (["--data.crop_size=96"], 4, "data.crop_size"),
     ):
-        with pytest.raises(ReportError) as err:
+        with pytest.raises(StudyError) as err:
             _run(tmp_path, roots, Stubs(), ["V6", "V2"], steps=steps, extra=extra)
         msg = str(err.value)
         assert "\n" not in msg and f"{key}=" in msg and "--force" in msg and "V6 seed 0" in msg
-    with pytest.raises(ReportError, match="--seeds"):
+    with pytest.raises(StudyError, match="--seeds"):
         _run(tmp_path, roots, Stubs(), ["V6"], extra=["--train.seed=3"])
     forced = Stubs()
     _run(tmp_path, roots, forced, ["V6", "V2"], extra=["--train.lr=0.002"], force=True)
@@ -185,14 +186,14 @@ def test_results_of_another_synthesis_version_are_refused(tmp_path, roots):
     assert rec["synthesis"] == SYNTH_VERSION
     del rec["synthesis"]
     path.write_text(json.dumps(rec))
-    with pytest.raises(ReportError, match=rf"synthesis version=1, this run asks for {SYNTH_VERSION}"):
+    with pytest.raises(StudyError, match=rf"synthesis version=1, this run asks for {SYNTH_VERSION}"):
         _run(tmp_path, roots, Stubs(), ["V6"], seeds=(0,))
 
 
 def test_forced_v6_makes_its_k_runs_stale(tmp_path, roots):
     _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0,))
     os.remove(tmp_path / "results" / "V6" / "seed0.json")  # V6 seed 0 will be a new run
-    with pytest.raises(ReportError, match=r"\[K1 seed 0\].*train.pretrained"):
+    with pytest.raises(StudyError, match=r"\[K1 seed 0\].*train.pretrained"):
         _run(tmp_path, roots, Stubs(), ["V6", "K1"], seeds=(0,))
 
 
@@ -218,7 +219,7 @@ def test_new_machine_retrains_v6_only_for_k_runs_still_to_do(tmp_path, roots):
     _run(tmp_path, roots, stubs, ["V6", "K1", "K2"], seeds=(0,))
     assert stubs.trained == []
     other = tmp_path / "other"  # K2 alone, no V6 anywhere
-    with pytest.raises(ReportError, match=r"needs V6 seed 1's best.ckpt: add V6 to --variants"):
+    with pytest.raises(StudyError, match=r"needs V6 seed 1's best.ckpt: add V6 to --variants"):
         _run(other, roots, Stubs(), ["K2"], seeds=(1,))
 
 
@@ -226,24 +227,24 @@ def test_a_run_folder_of_another_config_is_not_reused(tmp_path, roots):
     stubs = Stubs()
     _run(tmp_path, roots, stubs, ["V6"], seeds=(0,))
     os.remove(tmp_path / "results" / "V6" / "seed0.json")  # trained, but no results recorded
-    with pytest.raises(ReportError, match="holds a run of another config .*train.lr"):
+    with pytest.raises(StudyError, match="holds a run of another config .*train.lr"):
         _run(tmp_path, roots, Stubs(), ["V6"], seeds=(0,), extra=["--train.lr=0.01"])
 
 
 def test_mean_std_and_paired_differences_by_hand():
-    m, s, n = study_stats.mean_std([1.0, 2.0, 4.0])
+    m, s, n = ablations_stats.mean_std([1.0, 2.0, 4.0])
     assert (m, n) == (pytest.approx(7 / 3), 3) and s == pytest.approx(math.sqrt(21 / 9))  # sample std, n - 1
-    assert study_stats.mean_std([5.0]) == (5.0, None, 1) and study_stats.mean_std([None]) == (None, None, 0)
+    assert ablations_stats.mean_std([5.0]) == (5.0, None, 1) and ablations_stats.mean_std([None]) == (None, None, 0)
     recs = [_rec(v, s, p) for (v, s), p in RAIN.items()]
-    agg = study_stats.aggregate(recs)
+    agg = ablations_stats.aggregate(recs)
     assert agg["V6"]["rain_psnr_y"]["mean"] == pytest.approx(30.1666667)
     assert agg["V6"]["rain_psnr_y"]["std"] == pytest.approx(0.7637626)  # sqrt(((1/6)^2+(5/6)^2+(2/3)^2)/2)
     assert agg["V6"]["snow_psnr_y"]["mean"] == pytest.approx(28.1666667)
-    paired = study_stats.paired_table(recs)
+    paired = ablations_stats.paired_table(recs)
     d = paired["V2"]["rain_psnr_y"]  # V2 - V6: -1.0, -0.5, -0.5
     assert d["diffs"] == {0: pytest.approx(-1.0), 1: pytest.approx(-0.5), 2: pytest.approx(-0.5)}
     assert d["mean"] == pytest.approx(-2 / 3) and d["std"] == pytest.approx(math.sqrt(1 / 12))
-    gains = {label: (m, sd, n) for label, m, sd, n in study_stats.budget_gain(recs)}
+    gains = {label: (m, sd, n) for label, m, sd, n in ablations_stats.budget_gain(recs)}
     assert gains["rain renders"][0] == pytest.approx(30.1666667 - 18.0) and gains["rain renders"][2] == 3
     assert gains["rain renders"][1] == pytest.approx(0.7637626)  # the gain's spread is V6's own spread
     assert gains["snow renders"][0] == pytest.approx(28.1666667 - 17.0) and "real rain pairs" not in gains
@@ -275,7 +276,7 @@ def _rec(variant, seed, rain, snow=None, steps=4):
 
 
 def test_claim_verdicts_for_each_case():
-    v = study_stats.verdict
+    v = ablations_stats.verdict
     assert v([1.0, 0.5, 0.5]) == "holds"
     assert v([-1.0, -0.6, -0.8]) == "does not hold"
     assert v([1.0, -0.2, 0.6]) == "not resolved at this scale"  # mixed signs
@@ -285,7 +286,7 @@ def test_claim_verdicts_for_each_case():
     recs += [_rec("V2", s, 29 + s, snow=29 + s) for s in range(3)]  # rain +1 every seed; snow -1: V2 better
     recs += [_rec("V1", s, 30 + s + (0.5, -0.4, 0.1)[s]) for s in range(3)]
     recs += [_rec("V3", 0, 29.0)]
-    claims = {c["claim"]: c for c in study_stats.judge_claims(recs)}
+    claims = {c["claim"]: c for c in ablations_stats.judge_claims(recs)}
     hard = claims["GKFM/TKFF beat hard sharing"]
     assert hard["tasks"]["rain"]["verdict"] == "holds" and hard["tasks"]["snow"]["verdict"] == "does not hold"
     assert hard["sentence"] == (
@@ -309,10 +310,7 @@ def test_report_from_the_jsons_alone(tmp_path, roots):
     os.remove(tmp_path / "docs" / "study.md")
     table = tmp_path / "docs" / "again.md"
     assert (
-        report.main(
-            ["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]
-        )
-        == 0
+        study_py.main(["ablations", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]) == 0
     )
     md = table.read_text()
     assert "| **V6** | SmartAssign (full model) | 3 | 30.17 ± 0.76 |" in md
@@ -337,16 +335,13 @@ def test_report_from_the_jsons_alone(tmp_path, roots):
     with open(tmp_path / "results" / "V2" / "seed0.json", "w") as fh:
         json.dump(rec, fh)
     assert (
-        report.main(
-            ["ablations", "--study", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]
-        )
-        == 2
+        study_py.main(["ablations", "--no_train", "--results", str(tmp_path / "results"), "--table", str(table)]) == 2
     )
 
 
 def test_strategy_table(tmp_path):
     recs = [_rec(v, s, 30 + s - 0.1 * i) for i, v in enumerate(("V6", "V2", "CS")) for s in range(2)]
-    md = study_stats.render_markdown(recs, list(study.VARIANTS), {}, study.STRATEGY_ROWS)
+    md = ablations_stats.render_markdown(recs, list(ablations.VARIANTS), {}, ablations.STRATEGY_ROWS)
     assert "**Knowledge-assignment strategies (same budget)**" in md
     assert "| CS |  | 0.001 | 1.00 | 0.50 ± 0.00 | 100 ± 0 % |" in md
 
@@ -373,18 +368,18 @@ def test_score_sets_and_blind_accuracy():
         ("s", "snow", "synthetic", [("b", noisy[1], tgt[1])]),
         ("real", "rain", "real", [("c", noisy[2], tgt[2])]),
     ]
-    out = study.score_sets(FakeRestorer(), sets)
+    out = ablations.score_sets(FakeRestorer(), sets)
     assert out["tasks"]["rain"]["psnr_y"] == pytest.approx(score_pair(noisy[0], tgt[0])["psnr_y"])
     assert out["tasks"]["rain"]["n"] == 1 and out["input"]["snow"]["psnr_y"] == out["tasks"]["snow"]["psnr_y"]
     assert out["real"]["rain"]["psnr_y"] == pytest.approx(score_pair(noisy[2], tgt[2])["psnr_y"])
     assert out["blind"]["accuracy"] == 0.5 and out["blind"]["n"] == 2 and out["blind"]["real_accuracy"] == 1.0
-    assert study.score_sets(FakeRestorer(), sets, blind=False)["blind"] is None
+    assert ablations.score_sets(FakeRestorer(), sets, blind=False)["blind"] is None
 
 
-def test_kodak_renders_match_the_starter_report(tmp_path):
+def test_kodak_renders_match_the_test_report(tmp_path):
     import cv2
     from src.data.synth import add_snow
-    from src.report.starter import KODAK_RENDERS
+    from src.report.testset import KODAK_RENDERS
 
     kodak = tmp_path / "clean" / "kodak24"
     kodak.mkdir(parents=True)
@@ -392,17 +387,33 @@ def test_kodak_renders_match_the_starter_report(tmp_path):
     imgs = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(2)]
     for i, img in enumerate(imgs):
         cv2.imwrite(str(kodak / f"kodim{i + 1:02d}.png"), img[:, :, ::-1])
-    sets = study.corpus_test_sets({"roots": {"clean": str(tmp_path / "clean"), "real": ""}}, ("snow",))
+    sets = ablations.corpus_test_sets({"roots": {"clean": str(tmp_path / "clean"), "real": ""}}, ("snow",))
     assert [(s[0], s[1], s[2], len(s[3])) for s in sets] == [("kodak24 snow", "snow", "synthetic", 2)]
     _, _, level, seed = next(r for r in KODAK_RENDERS if r[1] == "snow")
     np.testing.assert_array_equal(sets[0][3][1][1], add_snow(imgs[1], np.random.default_rng((seed, 1)), level=level))
-    with pytest.raises(ReportError, match="Kodak24"):
-        study.corpus_test_sets({"roots": {"clean": str(tmp_path / "nope")}}, ("rain",))
+    with pytest.raises(StudyError, match="Kodak24"):
+        ablations.corpus_test_sets({"roots": {"clean": str(tmp_path / "nope")}}, ("rain",))
 
 
-def test_seeds_need_study_flag():
-    with pytest.raises(SystemExit):
-        report.main(["ablations", "--seeds", "0,1", "--no_train"])
+def test_command_line_errors(capsys):
+    """An unknown command or option stops with one error line (nothing runs)."""
+    for argv in (["nope"], ["ablations", "--no_train", "stray"]):
+        with pytest.raises(SystemExit) as exc:
+            study_py.main(argv)
+        assert exc.value.code == 2
+        errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("study.py")]
+        assert len(errors) == 1 and ("invalid choice: 'nope'" in errors[0] or "stray" in errors[0])
+    assert study_py.main(["ablations", "--no_train", "--variants", "V7", "--results", "nowhere"]) == 2
+    assert "--variants: unknown V7" in capsys.readouterr().err
+
+
+def test_fidelity_gets_the_rest_of_the_command_line(monkeypatch):
+    from src.study import fidelity
+
+    seen = []
+    monkeypatch.setattr(fidelity, "main", lambda argv: seen.append(argv) or 3, raising=False)
+    assert study_py.main(["fidelity", "report", "--seeds", "0"]) == 3
+    assert seen == [["report", "--seeds", "0"]]
 
 
 def _tiny_corpus(root):
@@ -432,7 +443,6 @@ def test_real_two_step_runs_for_two_seeds(tmp_path):
     argv = (
         [
             "ablations",
-            "--study",
             "--variants",
             "V6",
             "--seeds",
@@ -459,7 +469,7 @@ def test_real_two_step_runs_for_two_seeds(tmp_path):
             "--train.device_target=CPU",
         ]
     )
-    assert report.main(argv) == 0
+    assert study_py.main(argv) == 0
     recs = [json.loads((tmp_path / "results" / "V6" / f"seed{s}.json").read_text()) for s in (0, 1)]
     for s, rec in enumerate(recs):
         assert rec["seed"] == s and rec["steps"] == 2 and rec["config"]["train"]["seed"] == s
@@ -469,6 +479,70 @@ def test_real_two_step_runs_for_two_seeds(tmp_path):
     assert recs[0]["ckpt_sha256"] != recs[1]["ckpt_sha256"]
     assert recs[0]["tasks"]["rain"]["psnr_y"] != recs[1]["tasks"]["rain"]["psnr_y"]
     log0 = (tmp_path / "runs" / "V6" / "seed0" / "log.csv").read_text()
-    assert report.main(argv) == 0  # rerun: skipped
+    assert study_py.main(argv) == 0  # rerun: skipped
     assert (tmp_path / "runs" / "V6" / "seed0" / "log.csv").read_text() == log0
     assert "| **V6** | SmartAssign (full model) | 2 |" in (tmp_path / "docs" / "study.md").read_text()
+
+
+@pytest.mark.slow
+def test_folder_format_runs_single_task_and_strategies(tmp_path):
+    """The demo recipe (data.test_sets) for V6, V4r and CS at 4 steps, seed 0: V4r is scored on rain
+    only, every number is eval.py's on the run's checkpoint, blind mode and FLOPs per strategy, and
+    a rerun trains nothing."""
+    from helpers import write_demo_tree
+
+    demo = write_demo_tree(str(tmp_path / "demo"))
+    results, table = tmp_path / "results", tmp_path / "docs" / "study.md"
+    argv = [
+        "ablations",
+        "--config",
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo.yaml"),
+        "--variants",
+        "V6,V4r,CS",
+        "--seeds",
+        "0",
+        "--steps",
+        "4",
+        "--quiet",
+        "--out",
+        str(tmp_path / "runs"),
+        "--results",
+        str(results),
+        "--table",
+        str(table),
+        f"--data.roots.demo={demo}",
+        "--data.crop_size=64",
+        "--data.auto_demo=false",
+        "--data.num_workers=1",
+        "--train.epoch_repeat=1",
+        "--train.val_max_images=1",
+        "--train.val_crop=0",
+        "--train.save_every=0",
+        "--train.device_target=CPU",
+    ]
+    assert study_py.main(argv) == 0
+    recs = {v: json.loads((results / v / "seed0.json").read_text()) for v in ("V6", "V4r", "CS")}
+    for key, rec in recs.items():
+        run = tmp_path / "runs" / key / "seed0"
+        assert rec["steps"] == 4 and rec["ckpt"] == "best" and rec["params"] > 0 and rec["train_seconds"] > 0
+        assert rec["eval_protocol"]["kind"] == "test sets" and (run / "train.log").is_file()
+        summary = json.loads((run / "eval" / "summary.json").read_text())
+        assert rec["tasks"]["rain"]["psnr_y"] == pytest.approx(summary["tasks"]["rain"]["restored"]["psnr_y"])
+        if key == "V4r":
+            assert list(summary["sets"]) == ["demo_rain/test"] and "snow" not in rec["tasks"] and not rec["blind"]
+            continue
+        assert rec["tasks"]["snow"]["ssim_rgb"] == pytest.approx(summary["tasks"]["snow"]["restored"]["ssim_rgb"])
+        blind = json.loads((run / "eval_auto" / "summary.json").read_text())
+        right = sum(s["recognized"].get(s["task"], 0) for s in blind["sets"].values())
+        assert rec["blind"]["accuracy"] == pytest.approx(right / 4)  # 2 rain + 2 snow test pairs
+        assert rec["blind"]["restored"]["psnr_y"] == pytest.approx(blind["all"]["restored"]["psnr_y"])
+    assert recs["CS"]["params"] != recs["V6"]["params"] and recs["CS"]["gflops"] != recs["V6"]["gflops"] > 0
+    md = table.read_text()
+    assert "Budget per run: 4 steps, tiny preset, crop 64, batch 4" in md
+    assert "**Knowledge-assignment strategies (same budget)**" in md
+    log_csv = tmp_path / "runs" / "V6" / "seed0" / "log.csv"
+    before = log_csv.read_text()
+    with capture() as logs:
+        assert study_py.main(argv) == 0
+    assert sum(line.startswith("[") and "done earlier" in line for line in logs) == 3
+    assert log_csv.read_text() == before

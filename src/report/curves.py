@@ -1,5 +1,5 @@
 """Training curves of a run: every loss term of log.csv (raw and smoothed), the learning rate,
-the overflow count, and the validation PSNR-Y per epoch (val.csv written by report.py's runs, or
+the overflow count, and the validation PSNR-Y per epoch (val.csv written by train.py, or
 parsed from a console log such as train.log / the tee'd output of train.py)."""
 
 import os

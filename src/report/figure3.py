@@ -219,7 +219,7 @@ def make_figure3(
     record["gate_images"] = {t: [os.path.relpath(p) for p in ps] for t, ps in paths.items()}
     record["gates"] = {k: {t: v.tolist() for t, v in d.items()} for k, d in gates.items()}
     from ..data.image_io import read_rgb
-    from .starter import drm_distances
+    from .testset import drm_distances
 
     # the contrast's knowledge atoms on the same images: same-kind vs cross-kind cosine distances
     record["drm_distances"] = drm_distances(ckpt_file, [read_rgb(p) for ps in paths.values() for p in ps], size or 256)

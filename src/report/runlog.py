@@ -1,10 +1,10 @@
-"""Run records for the report: log.csv (every step), val.csv (the trainer's validation record:
-step, epoch, psnr_y, eval_loss, lr) and the console log.
+"""Run records read by the report and the studies: log.csv (every step), val.csv (the trainer's
+validation record: step, epoch, psnr_y, eval_loss, lr) and the console log.
 
-Reports write a run's console to ``run_dir/train.log`` with ``src.logs.log_to_file``. ``read_val``
-reads val.csv or, for runs made before the trainer wrote it, recovers the validation rows from a
-console log (train.log or a tee'd train.py output: "validation after epoch E: PSNR-Y X dB"),
-taking the step from log.csv (last step of epoch E).
+The ablation study writes a run's console to ``run_dir/train.log`` with ``src.logs.log_to_file``.
+``read_val`` reads val.csv or, for runs made before the trainer wrote it, recovers the validation
+rows from a console log (train.log or a tee'd train.py output: "validation after epoch E: PSNR-Y
+X dB"), taking the step from log.csv (last step of epoch E).
 """
 
 import csv

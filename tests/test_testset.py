@@ -1,4 +1,4 @@
-"""The starter weights: the report that measures them, their packaging, and the shipped weights
+"""The test report (``report.py test``), packaging a run as shipped weights, and the shipped weights
 themselves (they must clean a rainy and a snowy photo and name the weather)."""
 
 import json
@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from src.config import load_config
 from src.data.synth import add_rain, add_snow
 from src.infer.backends import make_backend
 from src.infer.engine import Restorer
@@ -16,7 +15,7 @@ from src.infer.weights import DEFAULT_CKPT
 from src.metrics import psnr_y, to_uint8
 from src.models import build_network
 from src.report.common import ReportError
-from src.report.starter import evaluate_starter, format_markdown, package_run
+from src.report.testset import evaluate_on_test_data, format_markdown, package_run
 from src.train import checkpoint
 
 from helpers import smooth_image
@@ -57,7 +56,7 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    cfg = {"preset": "starter"}
+    cfg = {"preset": "lite"}
     return checkpoint.save(build_network(cfg, seed=0), str(tmp_path_factory.mktemp("w") / "s.ckpt"), cfg)
 
 
@@ -67,7 +66,7 @@ def tiny_restorer(tiny_ckpt):
 
 
 def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restorer, tiny_ckpt):
-    result = evaluate_starter(tiny_restorer, str(data_root), ckpt=tiny_ckpt)
+    result = evaluate_on_test_data(tiny_restorer, str(data_root), ckpt=tiny_ckpt)
     d = result["drm_distances"]
     assert d["images"] == 6 and 0 <= d["same_kind"] <= 2 and 0 <= d["cross_kind"] <= 2
     assert list(result["sets"]) == [
@@ -101,43 +100,34 @@ def test_report_scores_every_set_and_counts_blind_choices(data_root, tiny_restor
     assert "within a kind" in md
 
 
-def test_package_ships_best_weights_resume_state_and_record(tmp_path, data_root, tiny_restorer):
-    run = tmp_path / "run"
-    net = build_network({"preset": "starter"}, seed=0)
-    checkpoint.save(
-        net, str(run / "ckpt" / "best.ckpt"), {"preset": "starter"}, {"step": 4, "epoch": 1, "best_psnr": 20.0}
-    )
-    checkpoint.save(net, str(run / "ckpt" / "step_00000006.ckpt"), {"preset": "starter"}, {"step": 6, "epoch": 1})
-    (run / "config.yaml").write_text("model: {preset: starter}\n")
-    info = package_run(str(run), str(tmp_path / "weights"), {"sets": {}}, "stopped at the session's end")
-    assert info["best"]["step"] == 4 and info["trained_steps"] == 6
-    assert os.path.isfile(tmp_path / "weights" / "starter.ckpt")
-    assert os.listdir(tmp_path / "weights" / "resume") == ["step_00000006.ckpt"]
-    record = json.loads((tmp_path / "weights" / "starter.json").read_text())
-    assert record["config"] == {"model": {"preset": "starter"}} and record["note"]
-
-
-def test_package_under_another_name_keeps_the_starter_files(tmp_path):
-    """``--name lite`` ships weights/lite.ckpt + lite.json and a ``lite_`` resume file; the starter's
-    checkpoint and resume file stay, and a second lite packaging replaces only the lite resume file."""
+def test_package_ships_best_weights_resume_state_and_record(tmp_path):
+    """``--package RUN --name lite`` ships best.ckpt as weights/lite.ckpt, the newest step checkpoint
+    as a ``lite_`` resume file and lite.json; another name's files stay, and a second packaging
+    replaces only its own resume file."""
     weights = tmp_path / "weights"
     (weights / "resume").mkdir(parents=True)
-    (weights / "starter.ckpt").write_bytes(b"starter")
-    (weights / "resume" / "step_00000009.ckpt").write_bytes(b"starter resume")
+    (weights / "other.ckpt").write_bytes(b"other")
+    (weights / "resume" / "other_step_00000009.ckpt").write_bytes(b"other resume")
     net = build_network({"preset": "lite"}, seed=0)
     run = tmp_path / "run"
-    checkpoint.save(net, str(run / "ckpt" / "best.ckpt"), {"preset": "lite"}, {"step": 4, "epoch": 1})
+    checkpoint.save(
+        net, str(run / "ckpt" / "best.ckpt"), {"preset": "lite"}, {"step": 4, "epoch": 1, "best_psnr": 20.0}
+    )
     checkpoint.save(net, str(run / "ckpt" / "step_00000006.ckpt"), {"preset": "lite"}, {"step": 6, "epoch": 1})
     (run / "config.yaml").write_text("model: {preset: lite}\n")
-    info = package_run(str(run), str(weights), {"sets": {}}, "note", name="lite")
+    info = package_run(str(run), str(weights), {"sets": {}}, "stopped at the session's end", name="lite")
+    assert info["best"]["step"] == 4 and info["trained_steps"] == 6
     assert (
         info["checkpoint"] == "weights/lite.ckpt"
         and info["resume_checkpoint"] == "weights/resume/lite_step_00000006.ckpt"
     )
+    assert checkpoint.read(str(weights / "lite.ckpt"))[2]["step"] == 4
+    record = json.loads((weights / "lite.json").read_text())
+    assert record["config"] == {"model": {"preset": "lite"}} and record["note"]
     checkpoint.save(net, str(run / "ckpt" / "step_00000008.ckpt"), {"preset": "lite"}, {"step": 8, "epoch": 1})
     package_run(str(run), str(weights), {"sets": {}}, "note", name="lite")
-    assert sorted(os.listdir(weights / "resume")) == ["lite_step_00000008.ckpt", "step_00000009.ckpt"]
-    assert (weights / "starter.ckpt").read_bytes() == b"starter"
+    assert sorted(os.listdir(weights / "resume")) == ["lite_step_00000008.ckpt", "other_step_00000009.ckpt"]
+    assert (weights / "other.ckpt").read_bytes() == b"other"
     assert json.loads((weights / "lite.json").read_text())["trained_steps"] == 8
     with pytest.raises(ReportError, match="--name"):
         package_run(str(run), str(weights), {"sets": {}}, "note", name="../x")
@@ -145,24 +135,23 @@ def test_package_under_another_name_keeps_the_starter_files(tmp_path):
 
 # ---------------------------------------------------------------- the shipped weights
 
-SHIPPED_WEIGHTS = {name: os.path.join(ROOT, "weights", name + ".ckpt") for name in ("starter", "lite")}
+SHIPPED = os.path.join(ROOT, "weights", "lite.ckpt")
 REAL_PHOTOS = os.path.join(ROOT, "..", "shared", "data", "real")
 
 
-def test_the_default_checkpoint_is_one_of_the_shipped_weights():
-    assert DEFAULT_CKPT == SHIPPED_WEIGHTS["lite"]
+def test_the_default_checkpoint_is_the_shipped_weights():
+    assert DEFAULT_CKPT == SHIPPED
 
 
-@pytest.fixture(scope="module", params=sorted(SHIPPED_WEIGHTS))
-def shipped(request):
-    """A Restorer on each checkpoint shipped in weights/ (skipped when this checkout lacks it)."""
-    path = SHIPPED_WEIGHTS[request.param]
-    if not os.path.isfile(path):
-        pytest.skip(f"no {os.path.relpath(path, ROOT)} in this checkout")
+@pytest.fixture(scope="module")
+def shipped():
+    """A Restorer on the checkpoint shipped in weights/ (skipped when this checkout lacks it)."""
+    if not os.path.isfile(SHIPPED):
+        pytest.skip(f"no {os.path.relpath(SHIPPED, ROOT)} in this checkout")
     from src.device import setup_device
 
     setup_device("CPU", mode="graph")
-    return Restorer(make_backend("mindspore", ckpt_file=path))
+    return Restorer(make_backend("mindspore", ckpt_file=SHIPPED))
 
 
 def _astronaut():
@@ -174,8 +163,8 @@ def _astronaut():
 @pytest.mark.parametrize("task,level,min_gain", [("rain", 0.9, 1.5), ("snow", 0.5, 2.0), ("rain", 0.3, 0.0)])
 def test_shipped_weights_clean_a_photo_they_never_saw(shipped, task, level, min_gain):
     """A scikit-image photo (not in the training corpus) with fresh heavy rain / snow gains PSNR-Y
-    (mean of two renderings; measured on 2026-12-03: starter +4.8 dB heavy rain, +3.3 snow, +0.7
-    light rain; lite +5.3, +3.8, +1.4), and light rain of the Rain100L kind (input 26-29 dB) is not
+    (mean of two renderings; measured on 2026-12-03: +5.3 dB heavy rain, +3.8 snow, +1.4 light
+    rain), and light rain of the Rain100L kind (input 26-29 dB) is not
     made worse, with the head of its task. Nearly invisible rain (input above ~32 dB) is made
     slightly worse today (README, targets)."""
     clean = _astronaut()
@@ -206,7 +195,7 @@ def test_shipped_weights_name_the_weather(shipped, task, level):
 )
 def test_shipped_weights_name_the_weather_of_real_photos(shipped):
     """Blind mode's choice on the real photos without ground truth: at least 90% right for each task
-    (measured on 2026-12-05 with the 512 px view: lite and starter 11 of 12 rainy, 7 of 7 snowy;
+    (measured on 2026-12-05 with the 512 px view: 11 of 12 rainy, 7 of 7 snowy;
     a head that answers "rain" for everything fails on the snowy ones)."""
     from src.data.corpus import list_photos
     from src.data.image_io import read_rgb
@@ -217,19 +206,15 @@ def test_shipped_weights_name_the_weather_of_real_photos(shipped):
         assert photos and chose.count(task) >= 0.9 * len(photos), (task, list(zip(photos, chose)))
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED_WEIGHTS))
-def test_shipped_record_matches_the_weights_when_present(name):
-    """weights/<name>.json describes weights/<name>.ckpt: the same preset as the checkpoint's stored
-    model config (the starter's is configs/starter.yaml's), measured results, best <= trained steps,
-    and a resume checkpoint that is in weights/resume/."""
-    ckpt = SHIPPED_WEIGHTS[name]
-    info_path = os.path.splitext(ckpt)[0] + ".json"
+def test_shipped_record_matches_the_weights_when_present():
+    """weights/lite.json describes weights/lite.ckpt: the same preset as the checkpoint's stored
+    model config, measured results, best <= trained steps, and a resume checkpoint that is in
+    weights/resume/."""
+    info_path = os.path.splitext(SHIPPED)[0] + ".json"
     if not os.path.isfile(info_path):
-        pytest.skip(f"no weights/{name}.json in this checkout")
+        pytest.skip("no weights/lite.json in this checkout")
     info = json.load(open(info_path, encoding="utf-8"))
-    _, model_cfg, _ = checkpoint.read(ckpt)
+    _, model_cfg, _ = checkpoint.read(SHIPPED)
     assert info["config"]["model"]["preset"] == model_cfg["preset"]
-    if name == "starter":
-        assert model_cfg["preset"] == load_config(os.path.join(ROOT, "configs", "starter.yaml")).model.preset
     assert info["results"]["sets"] and info["best"]["step"] <= info["trained_steps"]
     assert os.path.isfile(os.path.join(ROOT, info["resume_checkpoint"]))

@@ -1,6 +1,6 @@
-"""The multi-seed study of Table 3/4 (and the strategies): ``python report.py ablations --study``.
+"""The multi-seed ablation study of Table 3/4 (and the strategies): ``python study.py ablations``.
 
-Every (variant, seed) is the variant of ``src/report/ablations.py`` (its overlay's switches over
+Every (variant, seed) is the variant of ``ablations_variants.py`` (its overlay's switches over
 ``configs/study.yaml`` or ``--config``) with ``train.seed`` and ``data.seed`` set to the seed (the
 weights' initialisation, the data order and, for ``data.format: corpus``, the synthetic rain and
 snow of every crop). It trains in its own folder ``<out>/<variant>/seed<k>`` (``--train.resume=auto``:
@@ -16,10 +16,10 @@ the checkpoints are gone: V6 of a seed is retrained only when K1/K2 of that seed
 
 Test data (never used for training or for choosing ``best.ckpt``): for the corpus format, Kodak24
 (``data.roots.clean``/kodak24) rendered with the fixed seeds and levels of
-``starter.KODAK_RENDERS`` (light rain, heavy rain, snow), plus the real heavy-rain pairs
+``report.testset.KODAK_RENDERS`` (light rain, heavy rain, snow), plus the real heavy-rain pairs
 (``data.roots.real``/heavy_rain_pairs) as a second rain test when present; for the folder format,
-``data.test_sets`` through ``ablations.evaluate_variant``. The report (``study_stats``) is written
-from the JSONs alone.
+``data.test_sets`` through ``ablations_variants.evaluate_variant``. The page (``ablations_stats``)
+is written from the JSONs alone.
 """
 
 import copy
@@ -31,8 +31,9 @@ import os
 import shutil
 import time
 
-from . import study_stats
-from .ablations import (
+from . import ablations_stats
+from .common import DEFAULT_SEEDS, StudyError, run_dir
+from .ablations_variants import (
     DEFAULT_VARIANTS,
     STRATEGY_ROWS,
     TASKS,
@@ -41,7 +42,7 @@ from .ablations import (
     eval_checkpoint,
     variant_config,
 )
-from .common import ReportError, write_csv, write_json, write_text
+from ..report.common import ReportError, write_csv, write_json, write_text
 from ..data.synth import SYNTH_VERSION
 from ..logs import get_logger, quiet
 
@@ -51,7 +52,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 STUDY_CONFIG = os.path.join(ROOT, "configs", "study.yaml")
 RESULTS = os.path.join("results", "study")
 TABLE = os.path.join("docs", "study.md")
-DEFAULT_SEEDS = (0, 1, 2)
 SCHEMA = 1
 EVAL_VERSION = 2
 EVAL_TILE = 0  # whole crops (exactly net(x))
@@ -81,30 +81,6 @@ IGNORED = (
 DONE_MARK = "study_done.json"
 
 
-def parse_seeds(text):
-    """``"0,1,2"`` → [0, 1, 2] (order kept, duplicates dropped); empty → DEFAULT_SEEDS."""
-    if text is None or not str(text).strip():
-        return list(DEFAULT_SEEDS)
-    out = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            seed = int(part)
-        except ValueError:
-            raise ReportError(f"--seeds: {part!r} is not an integer (write e.g. --seeds 0,1,2)") from None
-        if seed < 0:
-            raise ReportError(f"--seeds: {seed} is negative")
-        if seed not in out:
-            out.append(seed)
-    return out or list(DEFAULT_SEEDS)
-
-
-def run_dir(out, key, seed):
-    return os.path.join(out, key, f"seed{int(seed)}")
-
-
 def json_path(results, key, seed):
     return os.path.join(results, key, f"seed{int(seed)}.json")
 
@@ -119,7 +95,7 @@ def study_config(key, seed, config, steps, rdir, overrides, pretrained=None):
     (K1/K2: model.contrast=false, which train.py would switch off anyway)."""
     for o in _strip(overrides):
         if o.split("=", 1)[0] in ("train.seed", "data.seed", "seed"):
-            raise ReportError(f"--{o}: the study sets train.seed and data.seed from --seeds; leave them out")
+            raise StudyError(f"--{o}: the study sets train.seed and data.seed from --seeds; leave them out")
     ov = _strip(overrides) + [f"train.seed={int(seed)}", f"data.seed={int(seed)}"]
     if VARIANTS[key][3] == 4:
         ov.append("model.contrast=false")
@@ -172,7 +148,7 @@ def eval_protocol(cfg):
 
     data = cfg.data
     if data.get("format") == "corpus":
-        from .starter import KODAK_RENDERS
+        from ..report.testset import KODAK_RENDERS
 
         real_root = (data.get("roots") or {}).get("real") or ""
         real = [rel for _, rel, _ in REAL_PAIRS if real_root and os.path.isdir(os.path.join(real_root, rel, "input"))]
@@ -285,13 +261,13 @@ def corpus_test_sets(data_cfg, tasks):
     import numpy as np
     from ..data.image_io import read_rgb
     from ..data.synth import add_rain, add_snow
-    from .starter import KODAK_RENDERS, _images, _target_for
+    from ..report.testset import KODAK_RENDERS, _images, _target_for
 
     roots = data_cfg.get("roots") or {}
     clean, real = roots.get("clean") or "", roots.get("real") or ""
     kodak_dir = os.path.join(clean, "kodak24")
     if not os.path.isdir(kodak_dir):
-        raise ReportError(f"{kodak_dir}: no Kodak24 folder for the test renders (set --data.roots.clean)")
+        raise StudyError(f"{kodak_dir}: no Kodak24 folder for the test renders (set --data.roots.clean)")
     out = []
     for label, task, level, seed in KODAK_RENDERS:
         if task not in tasks:
@@ -395,7 +371,7 @@ def evaluate_run(key, cfg, rdir):
     tasks = VARIANTS[key][2]
     t0 = time.perf_counter()
     if cfg.data.get("format") != "corpus":
-        from .ablations import evaluate_variant
+        from .ablations_variants import evaluate_variant
 
         res = evaluate_variant(key, cfg, rdir)
         out = {
@@ -451,7 +427,7 @@ def evaluate_run(key, cfg, rdir):
 def train_run(key, cfg, rdir, steps, echo=True):
     """The default trainer: ``ablations.train_variant`` (continues an unfinished run, skips a finished one).
     A demo-format config builds its demo set with seed 0 first, so that every seed tests on the same photos."""
-    from .ablations import train_variant
+    from .ablations_variants import train_variant
 
     data = cfg.data
     if data.get("auto_demo", False):
@@ -464,7 +440,7 @@ def train_run(key, cfg, rdir, steps, echo=True):
 
 def _run_facts(rdir):
     """What the run folder says about training: steps, s/step, time, best validation PSNR-Y."""
-    from .runlog import read_log_csv, read_val
+    from ..report.runlog import read_log_csv, read_val
 
     facts = {"s_per_step": _median_step_time(rdir), "train_seconds": None, "steps": None, "best_val_psnr_y": None}
     try:
@@ -538,7 +514,7 @@ def _has_checkpoint(rdir):
     try:
         eval_checkpoint(rdir)
         return True
-    except ReportError:
+    except StudyError:
         return False
 
 
@@ -593,9 +569,7 @@ def run_study(
     if steps is None:
         steps = int(load_config(config, overrides).train.max_steps)
     if int(steps) <= 0:
-        raise ReportError(
-            f"--steps {steps}: the study needs a step budget (--steps N or train.max_steps in the config)"
-        )
+        raise StudyError(f"--steps {steps}: the study needs a step budget (--steps N or train.max_steps in the config)")
     steps = int(steps)
 
     def cfg_for(key, seed, pretrained=None):
@@ -643,7 +617,7 @@ def run_study(
             )
     for seed, key, state, drift, _ in plan:
         if state == "drift" and not force:
-            raise ReportError(drift_message(key, seed, json_path(results, key, seed), drift))
+            raise StudyError(drift_message(key, seed, json_path(results, key, seed), drift))
     done = sum(p[2] == "done" for p in plan)
     logger.info(
         f"study: {len(plan)} runs ({len(variants)} variants x {len(seeds)} seeds), {done} done earlier, "
@@ -665,7 +639,7 @@ def run_study(
         stale = _stale_folder(rdir, want)
         if why or stale:
             if not force and not why:
-                raise ReportError(
+                raise StudyError(
                     f"[{key} seed {seed}] {_rel(rdir)} holds a run of another config "
                     f"({stale} differs) and no results JSON; pass --force to start it over"
                 )
@@ -680,14 +654,14 @@ def run_study(
             return eval_checkpoint(rdir6)[0]
         path6 = json_path(results, "V6", seed)
         if not os.path.isfile(path6):
-            raise ReportError(
+            raise StudyError(
                 f"[{key} seed {seed}] needs V6 seed {seed}'s best.ckpt: add V6 to --variants "
                 f"(e.g. --variants V6,{key})"
             )
         want6 = identity(cfg6)
         drift = first_drift(read_json(path6), want6)
         if drift:
-            raise ReportError(drift_message("V6", seed, path6, drift))
+            raise StudyError(drift_message("V6", seed, path6, drift))
         logger.info(
             f"[{key} seed {seed}] V6 seed {seed} has results ({_rel(path6)}) but its checkpoint is "
             f"not in {_rel(rdir6)} (a new machine?): retraining V6 seed {seed} for K1/K2 of seed "
@@ -722,7 +696,7 @@ def run_study(
         try:  # the report so far (a stopped session leaves it up to date)
             with quiet():
                 write_report(results, table, None, None, figure=figure, expected=(variants, seeds))
-        except ReportError as exc:  # e.g. budgets mixed until a --force rerun has gone round
+        except StudyError as exc:  # e.g. budgets mixed until a --force rerun has gone round
             logger.info(f"study: report not updated yet ({exc})")
     return write_report(results, table, None, None, figure=figure, expected=(variants, seeds))
 
@@ -746,10 +720,10 @@ def write_report(results, table, variants=None, seeds=None, figure=True, expecte
     if seeds:
         records = [r for r in records if int(r["seed"]) in seeds]
     if not records:
-        raise ReportError(f"{_rel(results)}: no study results (run `python report.py ablations --study`)")
-    msg = study_stats.check_budget(records)
+        raise StudyError(f"{_rel(results)}: no study results (run `python study.py ablations`)")
+    msg = ablations_stats.check_budget(records)
     if msg:
-        raise ReportError(msg)
+        raise StudyError(msg)
     have = {(r["variant"], int(r["seed"])) for r in records}
     want_v, want_s = expected or (variants, seeds)
     want_v = list(want_v or dict.fromkeys(list(DEFAULT_VARIANTS) + [r["variant"] for r in records]))
@@ -757,15 +731,15 @@ def write_report(results, table, variants=None, seeds=None, figure=True, expecte
     missing = [f"{v}/seed{s}" for s in want_s for v in sorted(want_v, key=list(VARIANTS).index) if (v, s) not in have]
     order, what = list(VARIANTS), {k: VARIANTS[k][0] for k in VARIANTS}
     base = os.path.splitext(table)[0]
-    write_text(table, study_stats.render_markdown(records, order, what, STRATEGY_ROWS, missing))
-    write_csv(base + ".csv", study_stats.csv_rows(records, order, what), study_stats.csv_fields())
+    write_text(table, ablations_stats.render_markdown(records, order, what, STRATEGY_ROWS, missing))
+    write_csv(base + ".csv", ablations_stats.csv_rows(records, order, what), ablations_stats.csv_fields())
     write_json(
         base + ".json",
         {
-            "budget": study_stats.budget_of(records),
-            "aggregate": study_stats.aggregate(records),
-            "paired_vs_V6": study_stats.paired_table(records),
-            "claims": study_stats.judge_claims(records),
+            "budget": ablations_stats.budget_of(records),
+            "aggregate": ablations_stats.aggregate(records),
+            "paired_vs_V6": ablations_stats.paired_table(records),
+            "claims": ablations_stats.judge_claims(records),
             "missing": missing,
             "runs": [{"variant": r["variant"], "seed": r["seed"], "json": r["_path"]} for r in records],
         },
@@ -773,8 +747,8 @@ def write_report(results, table, variants=None, seeds=None, figure=True, expecte
     files = [table, base + ".csv", base + ".json"]
     if figure:
         try:
-            files.append(study_stats.plot_psnr(records, order, base + "_psnr.png"))
+            files.append(ablations_stats.plot_psnr(records, order, base + "_psnr.png"))
         except ReportError as exc:
-            logger.info(f"report.py: no figure ({exc})")
+            logger.info(f"study.py: no figure ({exc})")
     logger.info(f"study report: {len(records)} runs -> " + ", ".join(_rel(f) for f in files))
     return {"records": records, "files": files, "missing": missing}

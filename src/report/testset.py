@@ -1,4 +1,4 @@
-"""How well a checkpoint cleans real photos (``report.py starter``): the shipped weights' tables.
+"""How well a checkpoint does on the test data (``report.py test``): the shipped weights' tables.
 
 Test data (``--data_root``, the layout of the shared data folder; nothing of it is trained on):
 
@@ -31,7 +31,7 @@ from ..logs import get_logger
 
 logger = get_logger(__name__)
 
-KODAK_RENDERS = (  # label, task, level, seed (the miniature study's test renders too)
+KODAK_RENDERS = (  # label, task, level, seed (the ablation study's test renders too)
     ("kodak24 light rain", "rain", 0.25, 11),
     ("kodak24 heavy rain", "rain", 0.9, 12),
     ("kodak24 snow", "snow", 0.5, 13),
@@ -92,7 +92,7 @@ def _least_sure(photos):
     return min(known, key=lambda item: item[1]) if known else None
 
 
-def evaluate_starter(restorer, root, ckpt=None):
+def evaluate_on_test_data(restorer, root, ckpt=None):
     """The results dictionary (see module docstring); with ``ckpt`` (the
     restorer's checkpoint) also the DRM's same-kind and cross-kind distances."""
     result = {"protocol": describe_protocol(0), "sets": {}, "blind": {}}
@@ -183,8 +183,8 @@ def format_markdown(result):
     return "\n".join(lines) + "\n\nProtocol: " + result["protocol"] + "\n"
 
 
-def write_starter_report(restorer, root, out_json, out_md, extra=None, ckpt=None):
-    result = evaluate_starter(restorer, root, ckpt)
+def write_test_report(restorer, root, out_json, out_md, extra=None, ckpt=None):
+    result = evaluate_on_test_data(restorer, root, ckpt)
     if extra:
         result.update(extra)
     for path in (out_json, out_md):
@@ -209,13 +209,13 @@ SELECTED_BY = {  # what picked best.ckpt (the run's train.trainable; src/train/r
 }
 
 
-def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
+def package_run(run_dir, weights_dir, results, steps_note="", name="lite"):
     """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/<name>.ckpt``, its newest step
     checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
     ``weights/<name>.json`` with the training config, data, steps and the measured results.
-    Resume files are prefixed ``<name>_`` (none for ``starter``, the first weights shipped), so that
-    shipping one set of weights never removes another's; ``weights/lite.ckpt`` is the default
-    checkpoint of infer/eval/export (``src/infer/weights.py``)."""
+    Resume files are prefixed ``<name>_``, so that shipping one set of weights never removes
+    another's; ``weights/lite.ckpt`` is the default checkpoint of infer/eval/export
+    (``src/infer/weights.py``)."""
     import shutil
     import yaml
     from ..train import checkpoint
@@ -224,12 +224,12 @@ def package_run(run_dir, weights_dir, results, steps_note="", name="starter"):
     best = os.path.join(run_dir, "ckpt", "best.ckpt")
     steps = list_checkpoints(os.path.join(run_dir, "ckpt"))
     if not os.path.isfile(best) or not steps:
-        raise ReportError(f"{run_dir}: no ckpt/best.ckpt or step checkpoint; train first (configs/starter.yaml)")
+        raise ReportError(f"{run_dir}: no ckpt/best.ckpt or step checkpoint; train first (train.py)")
     _, _, best_meta = checkpoint.read(best)
     _, _, last_meta = checkpoint.read(steps[-1])
     check_weights_name(name)
     resume_dir = os.path.join(weights_dir, "resume")
-    prefix = "" if name == "starter" else name + "_"
+    prefix = name + "_"
     resume_name = prefix + os.path.basename(steps[-1])
     os.makedirs(resume_dir, exist_ok=True)
     for old in os.listdir(resume_dir):
