@@ -1,14 +1,15 @@
 """The losses of §3.3, eq. (13)-(19). All terms are means over pixels and batch.
 
 Each image loss uses the head of the sample's own task (rain → R_dr, snow → R_ds) through a
-per-sample mask, so one batch may hold both tasks.
+per-sample mask, so one batch may hold both tasks; the label (src/data/labels.py) says the task and
+whether the sample shows weather at all.
 """
 
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-RAIN, SNOW = 0, 1
+from .data.labels import RAIN, shows_weather, task_of
 
 # The five derivative filters of the Levin–Weiss sparse prior, in 3×3 form (centre = pixel m):
 # d/dx, d/dy, d²/dx², d²/dy², d²/dxdy.
@@ -59,14 +60,6 @@ def recognition_loss(r_re, onehot, weight=None):
     return (per_sample * weight).sum() / ops.maximum(weight.sum(), ops.ones((), weight.dtype))
 
 
-def has_weather(image, target):
-    """1 for samples whose input differs from the target, 0 for clean crops (input = target,
-    ``data.corpus.clean_fraction``): a clean crop shows neither rain nor snow, so it carries no
-    label for eq. (16) and only teaches the head of its stream to leave clean pixels alone."""
-    diff = ops.abs(image - target).reshape(image.shape[0], -1).max(axis=1)
-    return (diff > 0).astype(ms.float32)
-
-
 def _distance(a, b):
     """D = 1 − cos between the rows of a and b (rows are unit vectors): N×C×C."""
     return 1.0 - ops.BatchMatMul(transpose_b=True)(a, b)
@@ -110,13 +103,14 @@ class SmartAssignLoss(nn.Cell):
     """Network + eq. (19): returns (total, L_char, L_grad, L_sparsity, L_recog, L_contra, d_same,
     d_cross[, L_fused]); d_same/d_cross are the mean same-kind and cross-kind distances of the rows
     of M (logged, not trained). Terms switched off by the model (V5 no recognition; V1/V2 no
-    contrast) are returned as 0. L_recog leaves out clean crops (input = target, see ``has_weather``).
+    contrast) are returned as 0. L_recog leaves out clean crops (labels with ``NO_WEATHER``: they show
+    no weather to recognise), which still train their task's head to leave the photo unchanged.
     Strategy networks (docs/design.md, "Strategies") add, through flags on the network:
 
     * ``network.fused`` (cross-stitch): the training outputs end with a fused blind image; the
       global term L_fused = L_char + L_grad of it on *every* sample is appended (weight
       ``lambda_fused``), and ``self.terms`` = ``TERMS + ("fused",)``. ``TERMS`` itself never changes.
-    * ``network.needs_task`` (task-parameterised): the network is called as ``network(image, label)``.
+    * ``network.needs_task`` (task-parameterised): the network is called as ``network(image, task)``.
     """
 
     TERMS = ("total", "char", "grad", "sparsity", "recog", "contra", "d_same", "d_cross")
@@ -142,12 +136,13 @@ class SmartAssignLoss(nn.Cell):
         self.filters = ms.Tensor(SPARSITY_FILTERS[:, None])
 
     def construct(self, image, target, label):
+        task = task_of(label)
         if self.needs_task:
-            out = self.network(image, label)
+            out = self.network(image, task)
         else:
             out = self.network(image)
         r_dr, r_ds = out[0], out[1]
-        is_rain = (label == RAIN).reshape(-1, 1, 1, 1)
+        is_rain = (task == RAIN).reshape(-1, 1, 1, 1)
         r = ops.select(ops.broadcast_to(is_rain, r_dr.shape), r_dr, r_ds)
         zero = ops.zeros((), ms.float32)
         l_char = charbonnier(r, target, self.char_eps)
@@ -155,8 +150,8 @@ class SmartAssignLoss(nn.Cell):
         l_sparse = quasi_sparsity(r, image, self.filters)
         l_recog = zero
         if self.use_recog:
-            onehot = ops.one_hot(label, 2, ops.ones((), ms.float32), zero)
-            l_recog = recognition_loss(out[2].astype(ms.float32), onehot, has_weather(image, target))
+            onehot = ops.one_hot(task, 2, ops.ones((), ms.float32), zero)
+            l_recog = recognition_loss(out[2].astype(ms.float32), onehot, shows_weather(label).astype(ms.float32))
         l_contra, d_same, d_cross = zero, zero, zero
         if self.use_contra:
             k = 3 if self.use_recog else 2

@@ -14,6 +14,7 @@ from src.losses import (
     quasi_sparsity,
     recognition_loss,
 )
+from src.data.labels import NO_WEATHER
 from src.models import RestorationNet
 
 RNG = np.random.default_rng(42)
@@ -222,26 +223,62 @@ def test_total_uses_each_samples_own_head():
 
 
 def test_recognition_leaves_out_clean_crops():
-    """A clean crop (input = target) has no weather to recognise: eq. (16) averages over the other
-    samples only, its own score has no effect, and a batch of clean crops gives L_recog = 0."""
+    """A clean crop (label task + NO_WEATHER) has no weather to recognise: eq. (16) averages over
+    the other samples only, its own score has no effect, and a batch of clean crops gives
+    L_recog = 0. Its image losses use its task's head, as a render's do. The label decides, not
+    the pixels: a render whose input equals its target is still recognised."""
     rdr, rds = (RNG.random((3, 3, 16, 16)).astype(np.float32) for _ in range(2))
     img = RNG.random((3, 3, 16, 16)).astype(np.float32)
     tgt = RNG.random((3, 3, 16, 16)).astype(np.float32)
-    tgt[1] = img[1]  # sample 1 is a clean crop
+    tgt[1] = img[1]  # sample 1 is a clean crop of the snow stream
     rre = RNG.standard_normal((3, 2)).astype(np.float32)
     m = [unit_rows(RNG.standard_normal((3, 4, 8))) for _ in range(3)]
-    label = np.array([0, 1, 1], np.int32)
+    task = np.array([0, 1, 1], np.int32)
+    label = task + np.array([0, NO_WEATHER, 0], np.int32)
 
-    def recog(scores, image=img):
+    def terms(scores, labels=label):
         cell = SmartAssignLoss(_FixedNet([rdr, rds, scores] + m))
-        return float(cell(ms.Tensor(image), ms.Tensor(tgt), ms.Tensor(label))[4].asnumpy())
+        return [float(o.asnumpy()) for o in cell(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(labels))]
+
+    def recog(scores, labels=label):
+        return terms(scores, labels)[4]
 
     keep = [0, 2]
-    assert recog(rre) == pytest.approx(np.mean((rre[keep] - np.eye(2)[label[keep]]) ** 2), rel=1e-5)
+    assert recog(rre) == pytest.approx(np.mean((rre[keep] - np.eye(2)[task[keep]]) ** 2), rel=1e-5)
     moved = rre.copy()
     moved[1] += 7.0
     assert recog(moved) == pytest.approx(recog(rre), rel=1e-6)
-    assert recog(rre, image=tgt) == 0.0
+    assert recog(rre, task + NO_WEATHER) == 0.0
+    assert recog(rre, task) == pytest.approx(np.mean((rre - np.eye(2)[task]) ** 2), rel=1e-5)
+    r = np.stack([rdr[0], rds[1], rds[2]])  # the clean crop is restored by its stream's head (snow)
+    assert terms(rre)[1:3] == pytest.approx([np_charbonnier(r, tgt), np_gradient(r, tgt)], rel=1e-4)
+    assert terms(rre)[1:4] == pytest.approx(terms(rre, task)[1:4], rel=1e-6)
     assert recognition_loss(
-        ms.Tensor(rre), ms.Tensor(np.eye(2, dtype=np.float32)[label]), ms.Tensor(np.ones(3, np.float32))
-    ).asnumpy() == pytest.approx(np.mean((rre - np.eye(2)[label]) ** 2), rel=1e-5)
+        ms.Tensor(rre), ms.Tensor(np.eye(2, dtype=np.float32)[task]), ms.Tensor(np.ones(3, np.float32))
+    ).asnumpy() == pytest.approx(np.mean((rre - np.eye(2)[task]) ** 2), rel=1e-5)
+
+
+class _TaskNet(RestorationNet):
+    """A task-parameterised stand-in: R_dr and R_ds are the image scaled by (1 + the task it is given)."""
+
+    def __init__(self):
+        super().__init__(multiple=1, recognition=False, needs_task=True)
+
+    def construct(self, image, task):
+        r = image * (1.0 + task.astype(ms.float32).reshape(-1, 1, 1, 1))
+        return r, r
+
+
+def test_a_task_parameterised_network_gets_the_task_of_a_clean_crops_label():
+    """``needs_task`` networks are given the task (rain 0, snow 1), never NO_WEATHER's offset."""
+    img = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    tgt = RNG.random((2, 3, 16, 16)).astype(np.float32)
+    cell = SmartAssignLoss(_TaskNet())
+
+    def terms(label):
+        return [float(o.asnumpy()) for o in cell(ms.Tensor(img), ms.Tensor(tgt), ms.Tensor(np.array(label, np.int32)))]
+
+    clean = terms([0 + NO_WEATHER, 1 + NO_WEATHER])
+    assert clean == pytest.approx(terms([0, 1]), rel=1e-6)
+    r = img * np.array([1.0, 2.0], np.float32).reshape(-1, 1, 1, 1)
+    assert clean[1] == pytest.approx(np_charbonnier(r, tgt), rel=1e-5)

@@ -18,8 +18,6 @@ from mindspore.train.callback import RunContext, _InternalCallbackParam
 import src.data.pipeline as pipeline
 from src.config import ConfigError, load_config
 from src.train import checkpoint, validate
-from src.data.readers import LIGHT
-from src.metrics import psnr_y, to_uint8
 from src.train.callbacks import CheckpointSaver, PersistentPlateau, TrainState
 from src.train.runner import run, warmup_steps
 
@@ -73,7 +71,7 @@ def _lr(params):
 def _val_rows(out_dir):
     """(step, epoch, psnr_y, lr) of every validation in val.csv."""
     lines = open(os.path.join(out_dir, "val.csv"), encoding="utf-8").read().splitlines()
-    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr,recognition,light_gain,light_worst"
+    assert lines[0] == "step,epoch,psnr_y,eval_loss,lr,recognition"
     return [(int(s), int(e), float(p), float(lr)) for s, e, p, _, lr, *_ in (ln.split(",") for ln in lines[1:])]
 
 
@@ -265,32 +263,6 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
 # ---------------------------------------------------------------- 5. training only the recognition head
 
 
-def test_the_lightest_rain_row_has_its_own_metrics_and_no_part_in_the_others():
-    """ValLightGain: PSNR-Y of the restored LIGHT samples minus their inputs' (mean; worst = min);
-    ValPSNR and ValRecognition leave those samples out."""
-    rng = np.random.default_rng(0)
-    target = rng.random((3, 3, 16, 16)).astype(np.float32)
-    image = np.clip(target + 0.08 * rng.standard_normal(target.shape), 0, 1).astype(np.float32)
-    pred = np.stack([target[0] + 0.02, target[1] + 0.01, image[2] * 0.8]).astype(np.float32)  # 2nd better, 3rd worse
-    labels, scores = np.array([0, LIGHT, LIGHT], np.int32), np.array([[1.0, 0.0], [0.0, 5.0], [0.0, 5.0]], np.float32)
-    outputs, truths = (ms.Tensor(pred), ms.Tensor(scores)), (ms.Tensor(target), ms.Tensor(labels), ms.Tensor(image))
-    metrics = {
-        "psnr": validate.ValPSNR(),
-        "recognition": validate.ValRecognition(),
-        "light_gain": validate.ValLightGain(),
-    }
-    metrics["light_worst"] = validate.LightWorst(metrics["light_gain"])
-    for m in metrics.values():
-        m.update(outputs, truths)
-    u8 = [[to_uint8(a[i], "CHW") for i in range(3)] for a in (pred, target, image)]
-    gains = [psnr_y(u8[0][i], u8[1][i]) - psnr_y(u8[2][i], u8[1][i]) for i in (1, 2)]
-    assert gains[0] > 0 > gains[1]
-    assert metrics["light_gain"].eval() == pytest.approx(np.mean(gains))
-    assert metrics["light_worst"].eval() == pytest.approx(gains[1])
-    assert metrics["psnr"].eval() == pytest.approx(psnr_y(u8[0][0], u8[1][0]))
-    assert metrics["recognition"].eval() == pytest.approx(1 / (1 + np.exp(-1.0)))
-
-
 class _Step(nn.Cell):
     """What CheckpointSaver needs of a train step: a cell with an optimizer."""
 
@@ -307,41 +279,46 @@ def _saver_end(saver, step, results):
     saver.on_train_epoch_end(RunContext(cb))
 
 
-@pytest.mark.parametrize("needs_light", [True, False])
-def test_best_ckpt_can_require_the_lightest_rain_no_worse(needs_light, tmp_path):
-    """train.best_needs_light: a validation whose lightest-rain row came out worse than its input on
-    average cannot make best.ckpt, however high its PSNR-Y; without it PSNR-Y alone decides."""
+def test_best_ckpt_follows_the_monitored_score(tmp_path):
+    """best.ckpt is the validation with the highest monitored score (PSNR-Y here) so far; every
+    validation is a row of val.csv."""
 
     ckpt_dir = str(tmp_path / "ckpt")
-    saver = CheckpointSaver(TrainState(4), _Step(), nn.Dense(2, 2), {}, ckpt_dir, best_needs_light=needs_light)
+    saver = CheckpointSaver(TrainState(4), _Step(), nn.Dense(2, 2), {}, ckpt_dir)
     chosen = []
-    for step, psnr, light in ((1, 30.0, -0.2), (2, 29.0, 0.1), (3, 31.0, -0.01), (4, 29.5, 0.0)):
-        _saver_end(saver, step, {"psnr": psnr, "light_gain": light, "light_worst": light - 1})
-        best = os.path.join(ckpt_dir, "best.ckpt")
-        chosen.append(checkpoint.read(best)[2]["step"] if os.path.exists(best) else None)
-    assert chosen == ([None, 2, 2, 4] if needs_light else [1, 1, 3, 3])
+    for step, psnr in ((1, 30.0), (2, 29.0), (3, 31.0), (4, 29.5)):
+        _saver_end(saver, step, {"psnr": psnr, "recognition": 0.7})
+        chosen.append(checkpoint.read(os.path.join(ckpt_dir, "best.ckpt"))[2]["step"])
+    assert chosen == [1, 1, 3, 3]
     _, _, meta = checkpoint.read(os.path.join(ckpt_dir, "best.ckpt"))
-    assert meta["light_gain"] == (0.0 if needs_light else -0.01)
+    assert meta == {"step": 3, "monitor": "psnr", "score": 31.0, "psnr_y": 31.0}
     rows = open(tmp_path / "val.csv", encoding="utf-8").read().splitlines()
-    assert len(rows) == 5 and rows[1].split(",")[-2:] == ["-0.2", "-1.2"]
+    assert len(rows) == 5 and rows[3].split(",")[2] == "31.0" and rows[3].endswith(",0.7")
 
 
-def test_val_csv_gains_a_column_when_a_resumed_run_first_fills_it(tmp_path):
-    """A val.csv from before the lightest-rain columns keeps its columns while rows leave them
-    empty; the first row that fills them rewrites it with them (older rows empty there)."""
+def test_val_csv_keeps_its_columns_across_releases(tmp_path):
+    """A val.csv from before the recognition column keeps its columns while rows leave it empty,
+    and the first row that fills it rewrites the file with it (older rows empty there); a val.csv
+    with columns no longer written (the lightest-rain row's) keeps them, empty in new rows."""
 
-    old_header = "step,epoch,psnr_y,eval_loss,lr,recognition"
-    (tmp_path / "val.csv").write_text(f"{old_header}\n4,1,25.5,0.01,0.001,0.7\n", encoding="utf-8")
+    old_header = "step,epoch,psnr_y,eval_loss,lr"
+    (tmp_path / "val.csv").write_text(f"{old_header}\n4,1,25.5,0.01,0.001\n", encoding="utf-8")
     saver = CheckpointSaver(TrainState(4), _Step(), nn.Dense(2, 2), {}, str(tmp_path / "ckpt"))
-    _saver_end(saver, 8, {"psnr": 25.6, "recognition": 0.71})
+    _saver_end(saver, 8, {"psnr": 25.6})
     assert (tmp_path / "val.csv").read_text(encoding="utf-8").splitlines()[0] == old_header
-    _saver_end(saver, 12, {"psnr": 25.7, "recognition": 0.72, "light_gain": 0.25, "light_worst": -0.5})
+    _saver_end(saver, 12, {"psnr": 25.7, "recognition": 0.72})
     with open(tmp_path / "val.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == old_header.split(",") + ["light_gain", "light_worst"]
+    assert list(rows[0]) == old_header.split(",") + ["recognition"]
     assert [r["step"] for r in rows] == ["4", "8", "12"] and rows[0]["psnr_y"] == "25.5"
-    assert [(r["light_gain"], r["light_worst"]) for r in rows] == [("", ""), ("", ""), ("0.25", "-0.5")]
+    assert [r["recognition"] for r in rows] == ["", "", "0.72"]
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+    light_header = "step,epoch,psnr_y,eval_loss,lr,recognition,light_gain,light_worst"
+    (tmp_path / "val.csv").write_text(f"{light_header}\n4,1,25.5,0.01,0.001,0.7,0.1,-0.4\n", encoding="utf-8")
+    _saver_end(saver, 16, {"psnr": 25.8, "recognition": 0.73})
+    lines = (tmp_path / "val.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == light_header and lines[2].startswith("16,16,25.8,") and lines[2].endswith(",0.73,,")
 
 
 def test_val_recognition_is_the_mean_probability_of_the_true_task():
@@ -358,10 +335,9 @@ def test_val_recognition_is_the_mean_probability_of_the_true_task():
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition or derain"),
-        ({"train.best_needs_light": True}, r"needs the lightest-rain validation row: set data.corpus.val_light"),
+        ({"train.trainable": "heads"}, r"train.trainable='heads' is not valid; choose all or recognition"),
+        ({"train.trainable": "derain"}, r"train.trainable='derain' is not valid; choose all or recognition"),
         ({"train.trainable": "recognition"}, r"trains only the recognition head .* --train.pretrained="),
-        ({"train.trainable": "derain"}, r"trains only the derain head .* --train.pretrained="),
         (
             {"train.trainable": "recognition", "train.pretrained": "x.ckpt", "model.recognition": False},
             r"this model has no recognition head",
@@ -410,8 +386,8 @@ def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     _, _, best = checkpoint.read(os.path.join(out, "ckpt", "best.ckpt"))
     assert best["monitor"] == "recognition" and best["score"] == pytest.approx(meta["best_score"])
     rows = open(os.path.join(out, "val.csv"), encoding="utf-8").read().splitlines()
-    assert rows[0].endswith(",recognition,light_gain,light_worst") and len(rows) == 3
-    assert all(0.0 < float(r.split(",")[5]) < 1.0 and r.endswith(",,") for r in rows[1:])  # no light row
+    assert rows[0].endswith(",recognition") and len(rows) == 3
+    assert all(0.0 < float(r.split(",")[5]) < 1.0 for r in rows[1:])
     with pytest.raises(ConfigError, match=r"chosen by validation recognition, this run chooses by psnr"):
         run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))
     resumed = {**extra, "train.resume": "auto", "train.epochs": 3}
@@ -419,15 +395,17 @@ def test_recognition_only_training_changes_only_d_re(one_step_demo, tmp_path):
     assert state.step == 3 and state.best_score >= meta["best_score"]
 
 
-@pytest.mark.slow
-def test_derain_only_training_changes_only_d_dr(one_step_demo, tmp_path):
-    """train.trainable=derain from a trained model: after two steps only D_dr's weights moved (so
-    R_ds and R_re are as before), best.ckpt follows validation PSNR-Y, and a run that trains the
-    whole network refuses to resume from it (its optimizer holds D_dr's moments only)."""
-    from src.config import ConfigError
+def test_resume_refuses_a_run_that_trained_a_removed_head_option(tmp_path):
+    """A checkpoint of a run that trained D_dr alone (``train.trainable: derain``, an option since
+    removed) is refused with one line that says how to start from its weights instead."""
+    from src.models import build_network
+    from src.train.runner import resume_training
 
-    out, _, state, meta = _head_only_run(one_step_demo, tmp_path, "derain", "tkff.head_dr.")
-    assert state.monitor == "psnr"
-    assert meta["trainable"] == "derain" and meta["monitor"] == "psnr"
-    with pytest.raises(ConfigError, match=r"its run trained train.trainable=derain, this run trains all"):
-        run(load_config(DEMO_CFG, _overrides(one_step_demo, out, **{"train.resume": "auto", "train.epochs": 3})))
+    net = build_network({"preset": "tiny"}, seed=0)
+    meta = {"step": 2, "epoch": 1, "monitor": "psnr", "trainable": "derain", "best_score": 20.0}
+    ckpt = checkpoint.save(net, str(tmp_path / "step_00000002.ckpt"), {"preset": "tiny"}, meta)
+    cfg = load_config(DEMO_CFG, _overrides(str(tmp_path), str(tmp_path / "run"), **{"train.resume": ckpt}))
+    with pytest.raises(
+        ConfigError, match=r"trained train.trainable=derain, this run trains all; .*--train.pretrained="
+    ):
+        resume_training(cfg, TrainState(1), None, None, False, str(tmp_path))

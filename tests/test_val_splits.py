@@ -165,6 +165,8 @@ def check_corpus_files(cfg, base):
         for i in range(3):
             _put(os.path.join(clean, d, f"p{i}.png"), _img(f"{d}/{i}", h=32, w=48))
     like = _dirs(corpus.get("exclude_like"))
+    for d in like:  # every listed folder exists (fidelity.yaml lists three)
+        os.makedirs(os.path.join(real, d), exist_ok=True)
     copies = {"train": _dirs(corpus.get("dirs"))[0], "val": _dirs(corpus.get("val_dirs"))[0]}
     for k, (split, d) in enumerate(copies.items()):
         if like:

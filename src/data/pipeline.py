@@ -1,10 +1,11 @@
 """Training dataset (balanced rain+snow batches) and the full-size test-set iterator.
 
 Training samples are ``image``/``target`` float32 CHW in [0, 1] and ``label`` int32 (0 rain,
-1 snow), cropped at the same random place (``data.crop_size``; smaller images are reflect-padded)
-and flipped together. Joint training draws every batch half from the rain pool and half from the
-snow pool (rain rows first); one epoch shows every pair of the larger pool once and repeats the
-smaller one. ``data.single_task`` (rain|snow) trains on one pool (ablation V4).
+1 snow; a corpus clean crop its task + ``NO_WEATHER``, src/data/labels.py), cropped at the same
+random place (``data.crop_size``; smaller images are reflect-padded) and flipped together. Joint
+training draws every batch half from the rain pool and half from the snow pool (rain rows first);
+one epoch shows every pair of the larger pool once and repeats the smaller one. ``data.single_task``
+(rain|snow) trains on one pool (ablation V4).
 
 Data parallel: each pool is permuted with ``seed`` (the same on every rank) and dealt out
 round-robin, so ranks get disjoint shards covering the pool; every rank runs the same number of
@@ -17,7 +18,8 @@ import numpy as np
 
 from src.data.check import DataCheckError, check_sets
 from src.data.image_io import ImageReadError
-from src.data.readers import LABELS, TASKS, DataConfigError, PairMismatchError, _get, list_set, load_pair, set_task
+from src.data.labels import LABELS, TASKS
+from src.data.readers import DataConfigError, PairMismatchError, _get, list_set, load_pair, set_task
 from src.logs import get_logger
 
 logger = get_logger(__name__)

@@ -40,11 +40,9 @@ import numpy as np
 
 from src.config import ConfigError
 from src.data.image_io import is_image_file, read_rgb
+from src.data.labels import LABELS, TASKS
 from ..errors import UsageError
 
-TASKS = ("rain", "snow")
-LABELS = {"rain": 0, "snow": 1}
-LIGHT = 2  # validation only: the lightest-rain row (data.corpus.val_light), restored by the rain head
 READERS = ("paired", "side_by_side", "list")
 
 # Problem kinds. "Unpaired" kinds are found by listing; the others by decoding (check.py).

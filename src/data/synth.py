@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from src.data.image_io import ImageReadError, is_image_file, read_rgb, write_rgb
+from src.data.labels import LABELS, TASKS
 from src.errors import UsageError
 from src.logs import get_logger
 
@@ -222,14 +223,12 @@ def add_rain(clean, rng, haze=None, level=None, scale=None, mist=None, splash=No
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def add_veil(clean, rng, scale=None, beta=None):
-    """A hazy photo without weather: the rain veil of :func:`add_rain` (its ``veil_beta`` and
-    ``veil_light`` ranges; ``beta`` another optical-depth range) alone over a uint8 RGB image;
-    returns uint8 (the corpus's veiled clean crops and scene haze)."""
-    R = RAIN_RANGES
+def add_veil(clean, rng, scale, beta):
+    """A hazy photo without weather (the corpus's ``scene_haze``): the veil of :func:`add_rain`
+    (its ``veil_light`` range) at an optical depth drawn in ``beta`` alone over a uint8 RGB image;
+    returns uint8."""
     img = clean.astype(np.float32) / 255.0
-    scale = max(img.shape[:2]) / 512.0 if scale is None else float(scale)
-    out = _veil(img, rng, rng.uniform(*(beta or R["veil_beta"])), rng.uniform(*R["veil_light"]), scale)
+    out = _veil(img, rng, rng.uniform(*beta), rng.uniform(*RAIN_RANGES["veil_light"]), float(scale))
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
@@ -283,8 +282,7 @@ def degrade(clean, task, rng, scale=1.0):
 def render(clean, task, seed, name, copy=0, haze=None):
     """Deterministic rain/snow rendering of ``clean`` for (seed, name, copy). ``haze``: None = the
     level-dependent veil chance, a number in [0, 1] = that chance, True/False = always/never."""
-    code = {"rain": 0, "snow": 1}[task]
-    rng = np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8")), int(copy), code])
+    rng = np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8")), int(copy), LABELS[task]])
     if task == "rain":
         if haze is not None and not isinstance(haze, bool):
             haze = bool(rng.random() < float(haze))
@@ -332,7 +330,7 @@ def synthesize_folder(src, dst, task, seed=0, copies=1, haze=0.3, overwrite=Fals
     Built in a temporary folder and renamed into place; refuses an existing ``dst`` unless
     ``overwrite``. Unreadable sources stop the run unless ``skip_bad`` (then they are listed).
     """
-    if task not in ("rain", "snow"):
+    if task not in TASKS:
         raise UsageError(f"--task {task!r} is not valid; use rain or snow")
     if int(copies) < 1:
         raise UsageError(f"--copies must be at least 1 (got {copies})")
@@ -426,7 +424,7 @@ def _only_demo_files(dst):
         path = os.path.join(dst, entry)
         if entry == DEMO_MARKER:
             continue
-        if entry not in ("rain", "snow") or not os.path.isdir(path):
+        if entry not in TASKS or not os.path.isdir(path):
             return False
         for split in os.listdir(path):
             if split not in DEMO_SPLITS or not os.path.isdir(os.path.join(path, split)):
@@ -491,7 +489,7 @@ def build_demo(dst="data/demo", seed=0, overwrite=False):
             if names not in loaded:
                 loaded[names] = demo_photos(names)
             photos = loaded[names]
-            for task in ("rain", "snow"):
+            for task in TASKS:
                 counts[f"{task}/{split}"] = _write_pairs(
                     os.path.join(tmp, task, split), photos, task, seed, copies, haze=0.3, first_copy=first
                 )

@@ -1,11 +1,13 @@
 """Checkpoints compared on the validation data (``report.py validate``): never a test set.
 
 What training's validation measures, per render instead of as one mean: PSNR-Y of each rain and
-snow render restored by its own task's head, the recognition head's probability of the true task,
-and (with ``data.corpus.val_light``) the lightest-rain row's gain over its input, with its worst
-photo and how many photos it makes worse. Every checkpoint after the first is also compared with the
-first render by render (paired): the mean difference, its standard error and on how many renders
-it is better. That tells a difference between candidates from the 0.1-0.3 dB that consecutive
+snow render restored by its own task's head and the recognition head's probability of the true
+task. On corpus validation photos (``data.format: corpus``, rain among the tasks) also the
+lightest-rain row, which training does not measure: each photo rendered as the lightest rain
+(level 0, no veil) and restored by the rain head, its mean gain over the input, its worst photo and
+how many photos it makes worse. Every checkpoint after the first is also compared with the first
+render by render (paired): the mean difference, its standard error and on how many renders it is
+better. That tells a difference between candidates from the 0.1-0.3 dB that consecutive
 epochs of one run differ by.
 """
 
@@ -13,28 +15,29 @@ import math
 
 import numpy as np
 
-from ..data.readers import LIGHT, TASKS
+from ..data.labels import TASKS
 from ..infer.engine import softmax
 from ..metrics import psnr_y, to_uint8
+from ..data.corpus import lightest_rain_samples
+from ..data.pipeline import active_tasks
 from ..train.validate import validation_samples
 from .common import md_table
 
 
-def score_checkpoint(restorer, samples):
+def score_checkpoint(restorer, samples, light=()):
     """Per-render scores of one restorer: ``weather`` (PSNR-Y), ``label``, ``p_true`` for the rain
-    and snow renders; ``light`` (gain over the input) and ``light_names`` for the lightest-rain row."""
+    and snow ``samples``; ``light`` (gain over the input) and ``light_names`` for the lightest-rain
+    renders ``light`` (input, target, name), restored by the rain head."""
     out = {"weather": [], "label": [], "p_true": [], "light": [], "light_names": []}
-    for inp, tgt, label, name in samples:
-        task = TASKS[0] if label == LIGHT else TASKS[label]
-        r = restorer.restore(inp, task=task, recognize=label != LIGHT)
-        psnr = psnr_y(to_uint8(r.image), tgt)
-        if label == LIGHT:
-            out["light"].append(psnr - psnr_y(inp, tgt))
-            out["light_names"].append(name)
-            continue
-        out["weather"].append(psnr)
+    for inp, tgt, label, _ in samples:
+        r = restorer.restore(inp, task=TASKS[label], recognize=True)
+        out["weather"].append(psnr_y(to_uint8(r.image), tgt))
         out["label"].append(int(label))
         out["p_true"].append(None if r.scores is None else float(softmax(r.scores)[label]))
+    for inp, tgt, name in light:
+        r = restorer.restore(inp, task="rain", recognize=False)
+        out["light"].append(psnr_y(to_uint8(r.image), tgt) - psnr_y(inp, tgt))
+        out["light_names"].append(name)
     return out
 
 
@@ -68,12 +71,20 @@ def summarize(name, scores, reference=None):
     return row
 
 
+def lightest_rain(data_cfg, crop, max_images):
+    """The lightest-rain renders of the corpus validation photos; none for other data or without rain."""
+    if data_cfg.get("format") != "corpus" or "rain" not in active_tasks(data_cfg):
+        return []
+    return lightest_rain_samples(data_cfg, crop, max_images)
+
+
 def compare_checkpoints(restorers, data_cfg, sets, crop, max_images):
     """Rows (``summarize``) of the named restorers, in order, on the validation samples."""
     samples = validation_samples(data_cfg, sets, crop, max_images)
+    light = lightest_rain(data_cfg, crop, max_images)
     rows, first = [], None
     for name, restorer in restorers:
-        scores = score_checkpoint(restorer, samples)
+        scores = score_checkpoint(restorer, samples, light)
         rows.append(summarize(name, scores, first))
         first = first or scores
     return rows

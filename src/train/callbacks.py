@@ -176,30 +176,22 @@ class PersistentPlateau(ReduceLROnPlateau):
         self.state.plateau = {"best": float(self.best), "wait": int(self.wait), "cooldown": int(self.cooldown_counter)}
 
 
-VAL_FIELDS = ("step", "epoch", "psnr_y", "eval_loss", "lr", "recognition", "light_gain", "light_worst")
-VAL_FORMAT = {
-    "psnr": "PSNR-Y {:.3f} dB",
-    "recognition": "recognition {:.4f}",
-    "light_gain": "lightest rain {:+.3f} dB",
-    "light_worst": "worst lightest-rain photo {:+.2f} dB",
-}
+VAL_FIELDS = ("step", "epoch", "psnr_y", "eval_loss", "lr", "recognition")
+VAL_FORMAT = {"psnr": "PSNR-Y {:.3f} dB", "recognition": "recognition {:.4f}"}
 
 
 class CheckpointSaver(Callback):
     """Rank-0 checkpoints of the whole train step (weights, optimizer, LR, loss scale; register it
     after PersistentPlateau) every ``every`` steps and at each epoch end, written atomically; keeps the newest ``keep``.
     After each validation, the network's weights go to ``best.ckpt`` when the monitored metric
-    (``TrainState.monitor``) improved and the result is appended to ``val.csv`` in the run folder.
-    With ``best_needs_light`` (``train.best_needs_light``) only a validation whose lightest-rain row
-    came out no worse than its input on average (``light_gain`` >= 0) can make ``best.ckpt``."""
+    (``TrainState.monitor``) improved and the result is appended to ``val.csv`` in the run folder."""
 
     PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
-    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3, best_needs_light=False):
+    def __init__(self, state, train_step, net, model_cfg, ckpt_dir, every=0, keep=3):
         super().__init__()
         self.state, self.train_step, self.net, self.model_cfg = state, train_step, net, model_cfg
         self.dir, self.every, self.keep = ckpt_dir, int(every), max(1, int(keep))
-        self.best_needs_light = bool(best_needs_light)
         os.makedirs(ckpt_dir, exist_ok=True)
 
     def save_now(self):
@@ -215,9 +207,10 @@ class CheckpointSaver(Callback):
             self.save_now()
 
     def _record_validation(self, results):
-        """Append (step, epoch, psnr_y, eval_loss, lr, recognition, light_gain, light_worst) to val.csv
-        beside the ckpt folder. A file from before a column was added keeps its columns until a row
-        fills one it lacks; then it is rewritten (atomically) with that column, empty in older rows."""
+        """Append (step, epoch, psnr_y, eval_loss, lr, recognition) to val.csv beside the ckpt folder.
+        A file from before a column was added keeps its columns (a column no longer written stays
+        empty) until a row fills one it lacks; then it is rewritten (atomically) with that column,
+        empty in older rows."""
         path = os.path.join(os.path.dirname(os.path.abspath(self.dir)), "val.csv")
         row = {
             "step": self.state.step,
@@ -226,8 +219,6 @@ class CheckpointSaver(Callback):
             "eval_loss": results.get("eval_loss", ""),
             "lr": float(self.train_step.optimizer.learning_rate.asnumpy()),
             "recognition": results.get("recognition", ""),
-            "light_gain": results.get("light_gain", ""),
-            "light_worst": results.get("light_worst", ""),
         }
         fields = VAL_FIELDS
         if os.path.exists(path):
@@ -254,13 +245,7 @@ class CheckpointSaver(Callback):
         results = cb.get("eval_results") or {}
         score = results.get(self.state.monitor)
         if score is not None:
-            eligible = not self.best_needs_light or results.get("light_gain", -math.inf) >= 0
-            if score > self.state.best_score and not eligible:
-                logger.info(
-                    f"epoch {self.state.epoch} is not best.ckpt: its lightest-rain row came out worse than "
-                    "the input on average (train.best_needs_light)"
-                )
-            improved = eligible and score > self.state.best_score
+            improved = score > self.state.best_score
             shown = {k: results[k] for k in VAL_FORMAT if k in results}
             logger.info(
                 f"validation after epoch {self.state.epoch}: "
@@ -273,8 +258,6 @@ class CheckpointSaver(Callback):
                 meta = {"step": self.state.step, "monitor": self.state.monitor, "score": float(score)}
                 if "psnr" in results:
                     meta["psnr_y"] = float(results["psnr"])
-                if "light_gain" in results:
-                    meta["light_gain"] = float(results["light_gain"])
                 checkpoint.save(self.net, os.path.join(self.dir, "best.ckpt"), self.model_cfg, meta)
             cb.eval_results = {}  # consumed (Model.fit keeps stale results otherwise)
         self.save_now()

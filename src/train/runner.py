@@ -22,7 +22,7 @@ from .callbacks import (
 from .step import TrainStep, build_optimizer
 from .validate import ValidationNet, create_val_dataset, validation_metrics
 from ..config import ConfigError, dump, whole_number
-from ..data.pipeline import active_tasks, create_train_dataset
+from ..data.pipeline import create_train_dataset
 from ..data.readers import resolve_val_sets
 from ..device import setup_device
 from ..errors import RunFailure
@@ -87,7 +87,7 @@ def apply_amp(net, level, target):
     return amp.custom_mixed_precision(net, black_list=keep_fp32), True
 
 
-TRAINABLE = {"all": "", "recognition": "the recognition head D_re", "derain": "the derain head D_dr"}
+TRAINABLE = {"all": "", "recognition": "the recognition head D_re"}
 
 
 def check_train_config(cfg):
@@ -107,11 +107,6 @@ def check_train_config(cfg):
                 "model.freeze_encoder=true: model.contrast set to false (with everything before TKFF "
                 "frozen the knowledge contrast would train only the DRM, which feeds nothing)"
             )
-    if t.get("best_needs_light", False) and not validates_light(cfg):
-        raise ConfigError(
-            "train.best_needs_light=true needs the lightest-rain validation row: set "
-            "data.corpus.val_light=true (data.format: corpus, with rain among the tasks)"
-        )
     trainable = t.get("trainable", "all")
     if trainable not in TRAINABLE:
         raise ConfigError(f"train.trainable={trainable!r} is not valid; choose {' or '.join(TRAINABLE)}")
@@ -123,13 +118,6 @@ def check_train_config(cfg):
             "pass --train.pretrained=<best.ckpt> (e.g. weights/lite.ckpt)"
         )
     return notes
-
-
-def validates_light(cfg):
-    """True when validation includes the lightest-rain row (``data.corpus.val_light``)."""
-    d = cfg.data
-    corpus = d.get("corpus") or {}
-    return d.get("format") == "corpus" and bool(corpus.get("val_light", False)) and "rain" in active_tasks(d)
 
 
 def monitored_metric(cfg):
@@ -401,7 +389,6 @@ def create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_d
                 ckpt_dir,
                 t.save_every,
                 t.keep_checkpoints,
-                best_needs_light=bool(t.get("best_needs_light", False)),
             )
         )
     if t.get("check_replicas", False):
@@ -453,7 +440,7 @@ def run(cfg, dataset_factory=None):
     model = Model(
         step,
         eval_network=ValidationNet(net) if val_ds else None,
-        metrics=validation_metrics(net, light=validates_light(cfg)) if val_ds else None,
+        metrics=validation_metrics(net) if val_ds else None,
         eval_indexes=[0, 1, 2] if val_ds else None,
     )
     callbacks = create_callbacks(cfg, state, net, loss, optimizer, step, val_ds, rank, out_dir)

@@ -1,5 +1,4 @@
-"""Validation during training: PSNR-Y of each sample's own head and the recognition score on a held-out split;
-with ``data.corpus.val_light`` also the lightest-rain row (PSNR-Y gain over its input, mean and worst)."""
+"""Validation during training: PSNR-Y of each sample's own head and the recognition score on a held-out split."""
 
 import numpy as np
 from scipy.special import softmax
@@ -9,14 +8,14 @@ from mindspore.train import Metric
 
 from ..config import ConfigError
 from ..data.pipeline import iterate_test_set
-from ..data.readers import LIGHT
-from ..losses import SNOW, charbonnier, core_network
+from ..data.labels import LABELS, RAIN
+from ..losses import charbonnier, core_network
 from ..metrics import psnr_y, to_uint8
 
 
 class ValidationNet(nn.Cell):
     """(image, target, label) → (Charbonnier loss, (restored by the sample's own head[, R_re]),
-    (target, label, image)); the rain head restores labels rain and ``LIGHT``. Use with
+    (target, label, image)). Use with
     ``Model(..., eval_indexes=[0, 1, 2])`` and ``validation_metrics``."""
 
     def __init__(self, net):
@@ -26,23 +25,18 @@ class ValidationNet(nn.Cell):
 
     def construct(self, image, target, label):
         out = self.net(image)
-        is_rain = ops.broadcast_to((label != SNOW).reshape(-1, 1, 1, 1), out[0].shape)
+        is_rain = ops.broadcast_to((label == RAIN).reshape(-1, 1, 1, 1), out[0].shape)
         restored = ops.select(is_rain, out[0], out[1])
         if self.recognition:
             return charbonnier(restored, target), (restored, out[2]), (target, label, image)
         return charbonnier(restored, target), (restored,), (target, label, image)
 
 
-def validation_metrics(net, light=False):
-    """The metrics of ``ValidationNet(net)``: ``psnr`` and, when the network recognises,
-    ``recognition`` (both over the rain and snow renders); with ``light`` (``data.corpus.val_light``)
-    ``light_gain`` and ``light_worst`` over the lightest-rain row."""
+def validation_metrics(net):
+    """The metrics of ``ValidationNet(net)``: ``psnr`` and, when the network recognises, ``recognition``."""
     metrics = {"psnr": ValPSNR()}
     if core_network(net).recognition:
         metrics["recognition"] = ValRecognition()
-    if light:
-        gain = ValLightGain()
-        metrics["light_gain"], metrics["light_worst"] = gain, LightWorst(gain)
     return metrics
 
 
@@ -60,49 +54,13 @@ class _MeanMetric(Metric):
         return float(np.mean(self.values)) if self.values else float("nan")
 
 
-def _weather(truths):
-    """Per sample: True for the rain and snow renders, False for the lightest-rain row."""
-    label = truths[1].asnumpy() if hasattr(truths[1], "asnumpy") else np.asarray(truths[1])
-    return label.reshape(-1) != LIGHT
-
-
 class ValPSNR(_MeanMetric):
     """Mean PSNR on the Y channel (MATLAB protocol) of the 8-bit outputs, as eval.py measures it."""
 
     def update(self, outputs, truths):
         pred, target = self._convert_data(outputs[0]), self._convert_data(truths[0])
-        for p, t, keep in zip(pred, target, _weather(truths)):
-            if keep:
-                self.values.append(psnr_y(to_uint8(p, "CHW"), to_uint8(t, "CHW")))
-
-
-class ValLightGain(_MeanMetric):
-    """Mean PSNR-Y of the restored lightest-rain renders minus that of their inputs."""
-
-    def update(self, outputs, truths):
-        pred, target, image = (self._convert_data(x) for x in (outputs[0], truths[0], truths[2]))
-        for p, t, x, keep in zip(pred, target, image, _weather(truths)):
-            if not keep:
-                t8 = to_uint8(t, "CHW")
-                self.values.append(psnr_y(to_uint8(p, "CHW"), t8) - psnr_y(to_uint8(x, "CHW"), t8))
-
-
-class LightWorst(Metric):
-    """The lowest of ``gain``'s per-photo gains (below 0: the model made that photo worse than the
-    rain did); reads them from ``gain`` (updated in the same pass) instead of computing them again."""
-
-    def __init__(self, gain):
-        super().__init__()
-        self.gain = gain
-
-    def clear(self):
-        pass  # ``gain`` clears its own values
-
-    def update(self, *inputs):
-        pass
-
-    def eval(self):
-        return float(np.min(self.gain.values)) if self.gain.values else float("nan")
+        for p, t in zip(pred, target):
+            self.values.append(psnr_y(to_uint8(p, "CHW"), to_uint8(t, "CHW")))
 
 
 class ValRecognition(_MeanMetric):
@@ -114,8 +72,7 @@ class ValRecognition(_MeanMetric):
     def update(self, outputs, truths):
         probs = softmax(self._convert_data(outputs[1]).astype(np.float64).reshape(-1, 2), axis=1)
         label = self._convert_data(truths[1]).astype(np.int64).reshape(-1)
-        keep = _weather(truths)
-        self.values.extend(probs[np.arange(len(label))[keep], label[keep]].tolist())
+        self.values.extend(probs[np.arange(len(label)), label].tolist())
 
 
 def _center_crop(img, size):
@@ -142,8 +99,7 @@ def validation_samples(data_cfg, sets, crop=0, max_images=0):
         for s in iterate_test_set(data_cfg, name):
             if max_images and per_set >= max_images:
                 break
-            label = 0 if s.task == "rain" else 1
-            samples.append((_center_crop(s.input, crop), _center_crop(s.target, crop), label, s.name))
+            samples.append((_center_crop(s.input, crop), _center_crop(s.target, crop), LABELS[s.task], s.name))
             per_set += 1
     if not samples:
         raise ConfigError(f"no validation images in {sets}; set data.val_sets")
