@@ -101,12 +101,6 @@ class RestorationNet(nn.Cell):
         heads = [cell for _, cell in self.cells_and_names() if isinstance(cell, RecognitionHead)]
         return [p for head in heads for p in head.get_parameters()]
 
-    def derain_parameters(self):
-        """The derain image head D_dr's parameters (the cells named ``head_dr``): all that
-        ``train.trainable: derain`` trains, so R_ds and R_re (eq. 3) stay as they are."""
-        heads = [cell for name, cell in self.cells_and_names() if name.split(".")[-1] == "head_dr"]
-        return [p for head in heads for p in head.get_parameters()]
-
 
 def network_config(model_cfg):
     """(assignment, constructor arguments) of a ``model`` config section: the preset's sizes,

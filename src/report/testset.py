@@ -22,7 +22,7 @@ import re
 import numpy as np
 
 from ..data.image_io import is_image_file, read_rgb
-from ..data.readers import TASKS
+from ..data.labels import TASKS
 from ..data.synth import add_rain, add_snow
 from ..infer.engine import softmax, task_by_scores
 from ..metrics import MetricAccumulator, describe_protocol, to_uint8

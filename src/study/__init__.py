@@ -1,2 +1,3 @@
-"""Experiments that train many runs and compare them (``python study.py``): not part of training
-or reporting a single model. ``fidelity``: where the network loses detail (patch size, heads)."""
+"""Experiments that train many runs and compare them (``python study.py``), apart from training
+or reporting one model: ``ablations`` (Table 3/4 and the strategies, several seeds) and
+``fidelity`` (where the network loses detail: token size, the heads' full-resolution path)."""

@@ -11,9 +11,9 @@ the opposite direction; anything else (including a single seed) is *not resolved
 
 import math
 
+from ..data.labels import TASKS
 from ..report.common import md_table
 
-TASKS = ("rain", "snow")
 METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 METRIC_NAMES = {"psnr_y": "PSNR-Y", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB", "ssim_rgb": "SSIM-RGB"}
 MAIN = "psnr_y"

@@ -16,13 +16,12 @@ import os
 import time
 
 from ..logs import get_logger, log_to_file, quiet
+from ..data.labels import TASKS
 from ..report.common import write_json
 from ..report.runlog import read_log_csv
 from .common import StudyError
 
 logger = get_logger(__name__)
-
-TASKS = ("rain", "snow")
 
 
 # key: (what, overrides (the overlay's switches), tasks it is evaluated on, table)

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 
-from ..errors import UsageError
+from .common import StudyError, parse_seeds, run_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "fidelity.yaml")
@@ -35,10 +35,6 @@ VARIANTS = {
 
 def overrides(variant):
     return [f"--model.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in VARIANTS[variant][1].items()]
-
-
-def run_dir(out, variant, seed):
-    return os.path.join(out, variant, f"seed{int(seed)}")
 
 
 def trained_steps(rdir):
@@ -212,10 +208,6 @@ def _median_step(rdir):
     return times[len(times) // 2] if times else None
 
 
-class StudyError(UsageError):
-    """A one-line problem with the study's runs or records."""
-
-
 # ----------------------------------------------------------------------------- speed
 def measure_speed(variants, base_model, steps=8, repeats=3):
     """{variant: {params_M, gflops_256, train_step_s, restore_1080p_s}} with random weights (speed
@@ -376,6 +368,7 @@ def write_report(results, docs, reference="p4"):
         ])  # fmt: skip
     lines += md_table(head, table)
     lines += ["", _speed_note(speed), "", "## PSNR-Y gain over the input (dB), whole images", ""]
+    lines += ["Identity rows: PSNR-Y of the head's output to the clean photo it was given (higher: less changed).", ""]
     lines += _set_table(rows, variants, reference)
     lines += ["", "## Worst image and images worse than the input (per seed)", ""]
     lines += _worst_table(rows, variants)
@@ -498,7 +491,8 @@ def _figure(rows, variants, reference, speed, path):
             ax2.scatter(speed[v]["gflops_256"], np.mean([by[(v, k)]["mean"] for k in regimes]), label=v)
     ax2.set_xlabel("GFLOPs @256²")
     ax2.set_ylabel("validation gain, mean of 4 regimes (dB)")
-    ax2.legend(fontsize=8)
+    if ax2.collections:
+        ax2.legend(fontsize=8)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -527,10 +521,7 @@ def main(argv):
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise StudyError(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise StudyError(f"--seeds {args.seeds!r}: write integers, e.g. --seeds 0,1,2") from None
+    seeds = parse_seeds(args.seeds, SEEDS)
     cfg = load_config(args.config, extra)
     if args.command == "train":
         train_all(variants, seeds, args.out, int(cfg["train"]["max_steps"]), args.config, extra)
