@@ -5,7 +5,7 @@
     python report.py bench     [--out docs/bench.md] [--quick] [--only model,ops,data,infer,train]
     python report.py test      [--ckpt_file weights/lite.ckpt] [--name lite] [--data_root ../shared/data]
                                [--out docs/<name>_results.md] [--package RUN --note TEXT]
-    python report.py validate  --ckpt_file A.ckpt --ckpt_file B.ckpt ... [--config configs/starter.yaml]
+    python report.py validate  --ckpt_file A.ckpt --ckpt_file B.ckpt ... [--config configs/photos.yaml]
                                [--out runs/validate.md] [--key=value ...]
 
 figure3:   t-SNE of the per-channel maps of F_rk, F_ck, F_sk for a rainy and a snowy image
@@ -91,11 +91,22 @@ def build_parser():
         "(default lite = the default checkpoint of infer/eval/export)",
     )
     s.add_argument("--note", default="", help="with --package: a note for <name>.json (e.g. why training stopped)")
+    s.add_argument(
+        "--recipe",
+        metavar="SCRIPT",
+        help="with --package: the script that replays the weights' stages (e.g. scripts/train_lite.sh)",
+    )
+    s.add_argument(
+        "--stages",
+        default="",
+        help="with --package: the recipe's run folders in order, comma-separated (each stage's config, "
+        "steps and best go into <name>.json; default: RUN alone)",
+    )
     v = sub.add_parser("validate", help="checkpoints compared on the validation data, per render and paired")
     v.add_argument(
         "--ckpt_file", action="append", required=True, help="a checkpoint (repeat it; the first is the reference)"
     )
-    v.add_argument("--config", default=os.path.join(ROOT, "configs", "starter.yaml"), help="the training config")
+    v.add_argument("--config", default=os.path.join(ROOT, "configs", "photos.yaml"), help="the training config")
     v.add_argument("--out", help="also write this Markdown file (JSON beside it)")
     v.add_argument(
         "--flip_ensemble", action="store_true", help="also score each checkpoint with infer.py's --flip_ensemble"
@@ -161,7 +172,8 @@ def _main(argv):
         if args.package:
             from src.report.testset import package_run
 
-            package_run(args.package, os.path.join(ROOT, "weights"), result, args.note, args.name)
+            stages = [d.strip() for d in args.stages.split(",") if d.strip()] or [args.package]
+            package_run(args.package, os.path.join(ROOT, "weights"), result, args.note, args.name, args.recipe, stages)
             print(f"report.py: shipped weights/{args.name}.ckpt, weights/{args.name}.json, weights/resume/")
     elif args.command == "validate":
         validate(args, extra)

@@ -131,6 +131,18 @@ def test_package_ships_best_weights_resume_state_and_record(tmp_path):
     assert json.loads((weights / "lite.json").read_text())["trained_steps"] == 8
     with pytest.raises(ReportError, match="--name"):
         package_run(str(run), str(weights), {"sets": {}}, "note", name="../x")
+    # A recipe of two stages: each stage's config, steps and best checkpoint are recorded, in order.
+    first = tmp_path / "stage1"
+    checkpoint.save(net, str(first / "ckpt" / "best.ckpt"), {"preset": "lite"}, {"step": 2, "psnr_y": 21.5})
+    checkpoint.save(net, str(first / "ckpt" / "step_00000003.ckpt"), {"preset": "lite"}, {"step": 3, "epoch": 1})
+    (first / "config.yaml").write_text("train: {lr: 0.001}\n")
+    info = package_run(str(run), str(weights), {}, "", "lite", "scripts/train_lite.sh", [str(first), str(run)])
+    recorded = json.loads((weights / "lite.json").read_text())["recipe"]
+    assert recorded == info["recipe"] and recorded["script"] == "scripts/train_lite.sh"
+    assert [s["trained_steps"] for s in recorded["stages"]] == [3, 8]
+    assert recorded["stages"][0]["config"] == {"train": {"lr": 0.001}} and recorded["stages"][0]["best"]["step"] == 2
+    with pytest.raises(ReportError, match="not a finished stage"):
+        package_run(str(run), str(weights), {}, "", "lite", "x.sh", [str(tmp_path / "missing")])
 
 
 # ---------------------------------------------------------------- the shipped weights

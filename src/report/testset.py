@@ -209,10 +209,34 @@ SELECTED_BY = {  # what picked best.ckpt (the run's train.trainable; src/train/r
 }
 
 
-def package_run(run_dir, weights_dir, results, steps_note="", name="lite"):
+def stage_record(run_dir):
+    """One recipe stage as recorded in ``weights/<name>.json``: its run folder, resolved config
+    (``config.yaml``: everything its command line set), steps trained and the best checkpoint."""
+    import yaml
+    from ..train import checkpoint
+    from ..train.callbacks import list_checkpoints
+
+    steps = list_checkpoints(os.path.join(run_dir, "ckpt"))
+    best = os.path.join(run_dir, "ckpt", "best.ckpt")
+    if not steps or not os.path.isfile(best) or not os.path.isfile(os.path.join(run_dir, "config.yaml")):
+        raise ReportError(f"{run_dir}: not a finished stage (no config.yaml, ckpt/best.ckpt or step checkpoint)")
+    best_meta = checkpoint.read(best)[2]
+    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    return {
+        "run": run_dir,
+        "trained_steps": checkpoint.read(steps[-1])[2].get("step"),
+        "best": {k: best_meta[k] for k in ("step", "monitor", "score", "psnr_y") if k in best_meta},
+        "config": config,
+    }
+
+
+def package_run(run_dir, weights_dir, results, steps_note="", name="lite", recipe=None, stages=()):
     """Ship a finished run: ``<run>/ckpt/best.ckpt`` → ``weights/<name>.ckpt``, its newest step
     checkpoint (weights + optimizer state, for ``--train.resume``) → ``weights/resume/``, and
-    ``weights/<name>.json`` with the training config, data, steps and the measured results.
+    ``weights/<name>.json`` with the training config, data, steps and the measured results; with
+    ``recipe`` (the script replaying the stages) and ``stages`` (their run folders, in order), every
+    stage's config, steps and best checkpoint too.
     Resume files are prefixed ``<name>_``, so that shipping one set of weights never removes
     another's; ``weights/lite.ckpt`` is the default checkpoint of infer/eval/export
     (``src/infer/weights.py``)."""
@@ -225,6 +249,7 @@ def package_run(run_dir, weights_dir, results, steps_note="", name="lite"):
     steps = list_checkpoints(os.path.join(run_dir, "ckpt"))
     if not os.path.isfile(best) or not steps:
         raise ReportError(f"{run_dir}: no ckpt/best.ckpt or step checkpoint; train first (train.py)")
+    recipe_stages = [stage_record(d) for d in stages or [run_dir]] if recipe or stages else None  # before any copy
     _, _, best_meta = checkpoint.read(best)
     _, _, last_meta = checkpoint.read(steps[-1])
     check_weights_name(name)
@@ -256,6 +281,8 @@ def package_run(run_dir, weights_dir, results, steps_note="", name="lite"):
         "config": config,
         "results": results,
     }
+    if recipe or stages:
+        info["recipe"] = {"script": recipe, "stages": recipe_stages}
     with open(os.path.join(weights_dir, name + ".json"), "w", encoding="utf-8") as fh:
         json.dump(info, fh, indent=1, default=float)
         fh.write("\n")
