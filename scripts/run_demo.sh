@@ -62,7 +62,7 @@ for k, (who, path) in enumerate(zip(("demo model", "shipped weights"), sys.argv[
     for line in lines[2:]:
         cells = line.split()
         if cells[0] == "all" and (k == 0 or cells[3] == "restored"):
-            print(f"{who:<17}{line}")
+            print(f"{who if cells[3] == 'restored' else '':<17}{line}")
 EOF
 echo "demo done in $((SECONDS / 60)) min $((SECONDS % 60)) s: metrics in $RUN/eval (demo model) and" \
   "$RUN/eval_shipped (shipped weights), restored images in $RUN/eval, side-by-side images" \
