@@ -5,11 +5,11 @@ and CSD-style 640x480 TIFF pairs, rendered from scikit-image photos), converts i
 and times ``create_train_dataset`` with the default data config (workers, crop size).
 
     python bench/bench_data.py [--pairs 48] [--batches 60] [--batch_size 4] [--json PATH] [--data.num_workers=2]
-    python bench/bench_data.py --corpus [DIR] [--steps 40]   # data.format=corpus: share of a starter training step
+    python bench/bench_data.py --corpus [DIR] [--steps 40]   # data.format=corpus: share of a training step
 
-``--corpus``: the clean-photo pipeline of ``configs/starter.yaml`` (fresh rendering per crop, crop
+``--corpus``: the clean-photo pipeline of ``configs/photos.yaml`` (fresh rendering per crop, crop
 128, batch 8, 2 workers) over DIR (default: the scikit-image photos, written to a temporary folder),
-timed as the starter preset's training step fed by it against the same step on a fixed batch; the
+timed as that recipe's training step (its preset, lite) fed by it against the same step on a fixed batch; the
 difference is the data loading's share of the step on this machine (target: under 10%).
 """
 
@@ -63,7 +63,7 @@ def time_pipeline(cfg, batch_size, batches, warmup=5):
 
 
 def corpus_share(photo_dir, steps, workers):
-    """(fixed-batch s/step, pipeline-fed s/step, corpus crops/s alone) for the starter recipe."""
+    """(fixed-batch s/step, pipeline-fed s/step, corpus crops/s alone) for the clean-photo recipe."""
     import statistics
     import mindspore as ms
 
@@ -73,7 +73,7 @@ def corpus_share(photo_dir, steps, workers):
 
     root, sub = os.path.split(os.path.abspath(photo_dir))
     cfg = load_config(
-        os.path.join(ROOT, "configs", "starter.yaml"),
+        os.path.join(ROOT, "configs", "photos.yaml"),
         [
             f"--data.roots.clean={root}",
             f"--data.corpus.dirs=[{sub}]",
@@ -85,7 +85,7 @@ def corpus_share(photo_dir, steps, workers):
     batch = int(cfg.train.batch_size)
     rate, _ = time_pipeline(cfg, batch, steps)
     ms.set_context(mode=ms.GRAPH_MODE)
-    step = make_step("starter")
+    step = make_step(cfg.model.preset)
     data = create_train_dataset(cfg.data, batch, seed=0)
     it = data.create_tuple_iterator(num_epochs=1)
     first = next(it)
@@ -126,8 +126,8 @@ def main(argv=None):
             fixed, fed, rate = corpus_share(photo_dir, args.steps, 2)
             share = max(fed - fixed, 0.0) / fed
             print(
-                f"corpus pipeline (starter recipe: crop 128, batch 8, 2 workers), {os.cpu_count()} CPUs, load "
-                f"average {os.getloadavg()[0]:.1f}: {rate:.1f} crops/s alone; starter training step "
+                f"corpus pipeline (configs/photos.yaml: crop 128, batch 8, 2 workers), {os.cpu_count()} CPUs, load "
+                f"average {os.getloadavg()[0]:.1f}: {rate:.1f} crops/s alone; its training step "
                 f"{fixed:.3f} s on a fixed batch, {fed:.3f} s fed by the pipeline: data loading "
                 f"{100 * share:.1f}% of the step"
             )

@@ -3,8 +3,8 @@
     python bench/bench_infer.py                      # 512x512, 1920x1080, 3840x2160, both backends
     python bench/bench_infer.py --sizes 512,1080p --backends onnxruntime --preset tiny
     python bench/bench_infer.py --json results.json    # also write the rows as JSON
-    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32   # same-run ratios
-    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,starter@512/32:rain   # a known task
+    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,lite@512/32   # same-run ratios
+    python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,lite@512/32:rain   # a known task
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32  # the old blind mode
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32 --rounds 5  # in turn
 

@@ -10,7 +10,7 @@
 # The wheel exists only for Python 3.7, but `pip download --python-version 3.7` fetches it from
 # any Python. It is used only to compile and link ascend310_infer/ on x86_64 Linux: its runtime is
 # too old to load a MindSpore 2.8 MINDIR. A real Ascend 310 needs an official MindSpore Lite
-# release matching the CANN version (see README).
+# release matching the CANN version (version table: docs/ascend310.md).
 #
 # Idempotent: an existing, complete DEST is reused without network access. The wheel is downloaded
 # and unpacked into a temporary directory next to DEST, checked, then renamed into place, so an

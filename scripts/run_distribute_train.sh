@@ -5,7 +5,7 @@
 #   one node, 8 devices:   bash scripts/run_distribute_train.sh configs/smartassign.yaml 8
 #   two nodes x 8 devices: on node 0: ... 16 8 10.0.0.1 8118 0 ; on node 1: ... 16 8 10.0.0.1 8118 1
 # Every worker trains on its own shard with batch train.batch_size; the global batch is
-# WORKER_NUM x train.batch_size (see README, "Changing the device count").
+# WORKER_NUM x train.batch_size (see docs/training.md, "Changing the device count").
 set -euo pipefail
 usage="Usage: bash scripts/run_distribute_train.sh CONFIG_PATH WORKER_NUM [LOCAL_WORKER_NUM] [MASTER_ADDR] [MASTER_PORT] [NODE_RANK] [--key=value ...]"
 if [ $# -lt 2 ]; then echo "$usage" >&2; exit 2; fi

@@ -5,8 +5,8 @@ the file); the child is merged over the parent. Every scalar key can be overridd
 line as ``--section.key=value`` or, when the leaf name is unique, as ``--key=value``. Values are
 parsed as YAML scalars and must match the type of the value they replace; unknown keys are errors.
 
-The valid keys are those of the reference configuration, configs/starter.yaml with its ``_base_``
-chain (smartassign.yaml: model, loss, train; data_defaults.yaml and datasets.yaml: data; starter.yaml
+The valid keys are those of the reference configuration, configs/photos.yaml with its ``_base_``
+chain (smartassign.yaml: model, loss, train; data_defaults.yaml and datasets.yaml: data; photos.yaml
 adds data.corpus). Every file of a chain is checked against it, so a misspelt key stops the run
 naming the file that wrote it. Sections whose entries the user names (``OPEN``) take any name.
 """
@@ -18,7 +18,7 @@ import os
 import yaml
 from .errors import UsageError
 
-REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "starter.yaml")
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "photos.yaml")
 # Sections whose entries the user names: any data root; any benchmark, whose own keys are those some
 # benchmark of the reference uses (task, root, holdout, splits), one level deep: its splits and
 # holdout are checked where they are read (src/data/readers.py).

@@ -133,7 +133,7 @@ def test_a_misspelt_key_in_any_file_of_the_chain_names_that_file(tmp_path):
     top = _write(tmp_path / "top.yaml", f"_base_: {MAIN}\nmodle:\n  preset: tiny\n")
     with pytest.raises(ConfigError, match=r"top.yaml: unknown key modle; valid top-level keys: _base_, data, loss"):
         load_config(top)
-    corpus = _write(tmp_path / "corpus.yaml", f"_base_: {os.path.join(CONFIGS, 'starter.yaml')}\n"
+    corpus = _write(tmp_path / "corpus.yaml", f"_base_: {os.path.join(CONFIGS, 'photos.yaml')}\n"
                     "data:\n  corpus:\n    crops_per_foto: 2\n")  # fmt: skip
     with pytest.raises(ConfigError, match=r"corpus.yaml: unknown key data.corpus.crops_per_foto; valid keys of "
                        r"data.corpus: clean_fraction, crops_per_photo, dirs"):  # fmt: skip

@@ -19,7 +19,7 @@ from src.train.runner import run
 from helpers import smooth_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STARTER = os.path.join(ROOT, "configs", "starter.yaml")
+PHOTOS = os.path.join(ROOT, "configs", "photos.yaml")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
 
@@ -80,14 +80,14 @@ def _batches(cfg, seed):
 
 
 def test_exclude_like_drops_test_images_in_any_orientation(tree):
-    cfg = load_config(STARTER, _overrides(tree))
+    cfg = load_config(PHOTOS, _overrides(tree))
     train = corpus.corpus_photos(cfg.data, "train")
     assert [os.path.basename(p) for p in train] == ["p0.png", "p1.png", "p2.png", "p4.png", "p5.png"]
     assert len(corpus.corpus_photos(cfg.data, "val")) == 2
 
 
 def test_batches_are_deterministic_balanced_fresh_and_resumable(tree):
-    cfg = load_config(STARTER, _overrides(tree))
+    cfg = load_config(PHOTOS, _overrides(tree))
     a, b = _batches(cfg, 7), _batches(cfg, 7)
     assert len(a) == 5 * 2 // 2  # 5 photos x 2 crops per photo / 2 per task and batch
     for x, y in zip(a, b):
@@ -190,14 +190,14 @@ def test_the_config_reaches_the_crop_options(tree):
         "data.corpus.scene_haze": 0.4,
         "data.corpus.scene_haze_beta": "[0.1, 0.2]",
     }
-    src = corpus.corpus_source(load_config(STARTER, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
+    src = corpus.corpus_source(load_config(PHOTOS, _overrides(tree, **options)).data, photos, "rain", 8, 32, 2, 0)
     assert (src.clean_fraction, src.scene_haze, src.scene_haze_beta) == (0.3, 0.4, (0.1, 0.2))
-    plain = corpus.corpus_source(load_config(STARTER, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
+    plain = corpus.corpus_source(load_config(PHOTOS, _overrides(tree)).data, photos, "rain", 8, 32, 2, 0)
     assert (plain.clean_fraction, plain.scene_haze, plain.scene_haze_beta) == (0.0, 0.0, corpus.SCENE_HAZE_BETA)
 
 
 def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
-    cfg = load_config(STARTER, _overrides(tree))
+    cfg = load_config(PHOTOS, _overrides(tree))
     a = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)
     b = corpus.corpus_val_samples(cfg.data, ("rain", "snow"), 32, 0)
     assert [s[2] for s in a] == [0, 1, 0, 1]
@@ -210,8 +210,8 @@ def test_validation_renders_are_fixed_and_from_held_out_photos(tree):
 def test_lightest_rain_renders_each_validation_photo_once(tree):
     """report.py validate's lightest-rain row: each validation photo (the targets of the rain and
     snow renders) as the lightest rain, level 0 without a veil, from its own seed."""
-    renders = corpus.corpus_val_samples(load_config(STARTER, _overrides(tree)).data, ("rain", "snow"), 32, 0)
-    light = corpus.lightest_rain_samples(load_config(STARTER, _overrides(tree)).data, 32, 0)
+    renders = corpus.corpus_val_samples(load_config(PHOTOS, _overrides(tree)).data, ("rain", "snow"), 32, 0)
+    light = corpus.lightest_rain_samples(load_config(PHOTOS, _overrides(tree)).data, 32, 0)
     assert [name for _, _, name in light] == ["p0.png", "p1.png"]
     for i, (inp, tgt, _) in enumerate(light):
         assert np.array_equal(tgt, renders[2 * i][1])
@@ -233,7 +233,7 @@ def test_exclude_like_matches_a_tone_and_colour_shifted_copy(tmp_path):
 
 
 def test_missing_corpus_folder_is_a_one_line_error(tree):
-    cfg = load_config(STARTER, _overrides(tree, **{"data.corpus.dirs": "[nowhere]"}))
+    cfg = load_config(PHOTOS, _overrides(tree, **{"data.corpus.dirs": "[nowhere]"}))
     with pytest.raises(Exception) as err:
         corpus.corpus_photos(cfg.data, "train")
     assert "nowhere" in str(err.value) and "\n" not in str(err.value)
@@ -244,9 +244,9 @@ def test_resume_on_the_corpus_is_exact(tree, tmp_path):
     """5 steps in one run == 2 steps, stop, resume to 5 (crossing the epoch boundary at 5 steps per
     epoch is covered by test_resume_plateau; here the corpus renderings are what must repeat)."""
     whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
-    run(load_config(STARTER, _overrides(tree, whole, **{"train.max_steps": 5})))
-    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 2})))
-    run(load_config(STARTER, _overrides(tree, split, **{"train.max_steps": 5, "train.resume": "auto"})))
+    run(load_config(PHOTOS, _overrides(tree, whole, **{"train.max_steps": 5})))
+    run(load_config(PHOTOS, _overrides(tree, split, **{"train.max_steps": 2})))
+    run(load_config(PHOTOS, _overrides(tree, split, **{"train.max_steps": 5, "train.resume": "auto"})))
     a, _, _ = checkpoint.read(os.path.join(whole, "ckpt", "step_00000005.ckpt"))
     b, _, _ = checkpoint.read(os.path.join(split, "ckpt", "step_00000005.ckpt"))
     differ = [k for k in a if not np.array_equal(a[k].asnumpy(), b[k].asnumpy())]
@@ -381,7 +381,7 @@ def test_rain_ranges_are_ordered_light_to_heavy():
 )
 def test_shared_corpus_leaves_out_every_real_test_target():
     cfg = load_config(
-        STARTER,
+        PHOTOS,
         [f"--data.roots.clean={os.path.join(SHARED, 'clean')}", f"--data.roots.real={os.path.join(SHARED, 'real')}"],
     )
     train = corpus.corpus_photos(cfg.data, "train")
@@ -422,7 +422,7 @@ def test_report_validate_measures_what_training_validation_does(tree, tmp_path, 
     from src.report.validation import compare_checkpoints
     from src.train.validate import ValidationNet, create_val_dataset, validation_metrics
 
-    cfg = load_config(STARTER, _overrides(tree))
+    cfg = load_config(PHOTOS, _overrides(tree))
     net = build_network({"preset": "tiny"}, seed=0)
     ckpt = checkpoint.save(net, str(tmp_path / "a.ckpt"), {"preset": "tiny"})
     net.set_train(False)
@@ -444,7 +444,7 @@ def test_report_validate_measures_what_training_validation_does(tree, tmp_path, 
     assert "paired" not in first and second["paired"] == {"mean": 0.0, "se": 0.0, "better": 0, "n": 4}
 
     out = tmp_path / "v.md"
-    argv = ["validate", "--ckpt_file", ckpt, "--ckpt_file", ckpt, "--config", STARTER, "--out", str(out)]
+    argv = ["validate", "--ckpt_file", ckpt, "--ckpt_file", ckpt, "--config", PHOTOS, "--out", str(out)]
     overrides = _overrides(tree, **{"train.val_crop": 32, "train.val_max_images": 0})
     assert report.main(argv + ["--flip_ensemble"] + overrides) == 0
     assert "| reference |" in out.read_text() and "+0.000 ± 0.000, 0 of 4" in out.read_text()
@@ -453,6 +453,6 @@ def test_report_validate_measures_what_training_validation_does(tree, tmp_path, 
     assert rows[0]["psnr_y"] == pytest.approx(first["psnr_y"]) and rows[0]["light"]["worse"] >= 0
     assert rows[1]["paired"]["mean"] != 0 and rows[3]["paired"] == rows[1]["paired"]  # the mirror changes it
     capsys.readouterr()
-    assert report.main(["validate", "--ckpt_file", str(tmp_path / "none.ckpt"), "--config", STARTER]) == 2
+    assert report.main(["validate", "--ckpt_file", str(tmp_path / "none.ckpt"), "--config", PHOTOS]) == 2
     err = capsys.readouterr().err.strip()
     assert "none.ckpt" in err and "\n" not in err

@@ -68,6 +68,10 @@ CASES = {
         ["synth", "--task", "rain", "--src", str(t / "none"), "--dst", str(t / "d")],
     ),
     "report.py": lambda t: (__import__("report").main, ["curves", "--run", str(t / "none")]),
+    "study.py": lambda t: (
+        __import__("study").main,
+        ["ablations", "--variants", "V99", "--no_train", "--results", str(t / "r"), "--table", str(t / "t.md")],
+    ),
 }
 
 

@@ -41,9 +41,8 @@ def add_engine_args(parser, task_default="auto", task_help=None):
         "--tile",
         type=int,
         default=None,
-        help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the starter "
-        "weights 512; an ONNX "
-        "model uses its exported tile); 0 = always the whole image",
+        help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the lite "
+        "weights 512; an ONNX model uses its exported tile); 0 = always the whole image",
     )
     g.add_argument(
         "--tile_overlap",

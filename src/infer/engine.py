@@ -66,15 +66,11 @@ TASK_CHOICES = ("auto", "rain", "snow")
 TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
 DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS (512: 4.1 GiB)
 # Per-preset default tiles, chosen by measuring 1080p speed and peak memory (bench/bench_infer.py
-# --configs; README "Performance"); presets not listed use DEFAULT_TILE.
-# starter: 512. 256/32 was faster at 1080p in 2 of 3 idle same-run measurements (1.49x against
-# 1.27x over tiny@256/32 with MindSpore, `--task auto`), but restores worse: with 256 tiles the
-# shipped weights lose 0.5 dB on Kodak24 light rain and 0.9 dB on the lightest rain, and blind
-# mode falls to 83% on the Kodak24 snow renders (python report.py starter --tile 256).
-# lite: 512. The shipped lite weights at 256 against 512 tiles (python report.py starter --tile):
+# --configs; docs/performance.md); presets not listed use DEFAULT_TILE.
+# lite: 512. The shipped lite weights at 256 against 512 tiles (python report.py test --tile):
 # light rain +1.30 / +2.19 dB, lightest rain -0.66 / -0.23, rain + fog +0.60 / +1.28; 1080p speed
 # 1.90x / 1.85x over tiny@256/32 (same run), so 512.
-PRESET_TILES = {"starter": 512, "lite": 512}
+PRESET_TILES = {"lite": 512}
 DEFAULT_OVERLAP = 32
 # eval.py scores benchmark images whole, as papers do (the gates pool over the whole input, so a
 # tiled image is not the same function); only images above this many pixels (padded) are tiled.

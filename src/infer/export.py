@@ -293,7 +293,7 @@ def build_parser():
         type=int,
         default=None,
         help="tile height, a multiple of 32 avoids padding (default: --width if given, else the tile "
-        "infer.py uses for the checkpoint's preset: 512 for lite and starter, 256 otherwise)",
+        "infer.py uses for the checkpoint's preset: 512 for lite, 256 otherwise)",
     )
     p.add_argument(
         "--width", type=int, default=None, help="tile width (default: --height; square tiles for the tiled engine)"

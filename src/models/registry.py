@@ -30,10 +30,9 @@ SIZES = ("shallow_dim", "embed_dim", "patch_size", "depth", "num_heads", "window
 PRESETS = {
     # CPU demo and CI.
     "tiny": dict(zip(SIZES, (16, 48, 4, 2, 2, 8, 2.0, 4, 4, 16))),
-    # The shipped starter weights: tiny with a narrower full-resolution stage (projection, SAM and
-    # the heads' last conv at 8 channels), which dominates CPU time at photo sizes.
-    "starter": dict(zip(SIZES, (8, 48, 4, 2, 2, 8, 2.0, 4, 4, 16))),
-    # starter with a narrower 1/4-resolution stage (embed_dim 32): where ONNX Runtime spends its time.
+    # The shipped CPU weights: tiny with a narrower full-resolution stage (projection, SAM and the
+    # heads' last conv at 8 channels), which dominates CPU time at photo sizes, and a narrower
+    # 1/4-resolution stage (embed_dim 32), where ONNX Runtime spends its time.
     "lite": dict(zip(SIZES, (8, 32, 4, 2, 2, 8, 2.0, 4, 4, 16))),
     # What we publish for Ascend training.
     "default": dict(zip(SIZES, (32, 128, 4, 12, 4, 8, 2.0, 4, 4, 32))),

@@ -26,13 +26,13 @@ ORDER = ("model", "ops", "train", "infer", "data")
 SCRIPTS = {
     "model": (
         "bench/bench_model.py",
-        ["--presets", "tiny,starter,default", "--size", "256", "--repeat", "10"],
+        ["--presets", "tiny,lite,default", "--size", "256", "--repeat", "10"],
         ["--presets", "tiny", "--size", "64", "--repeat", "1"],
     ),
     "ops": ("bench/bench_ops.py", ["--repeat", "15"], ["--repeat", "2"]),
     "train": (
         "bench/bench_train.py",
-        ["--presets", "tiny,starter,default", "--steps", "5"],
+        ["--presets", "tiny,lite,default", "--steps", "5"],
         ["--presets", "tiny", "--steps", "1"],
     ),
     "infer": (
