@@ -38,7 +38,8 @@ KODAK_RENDERS = (  # label, task, level, seed (the ablation study's test renders
 )
 # the lightest rain the synthesis makes: level 0 and no veil (the veil is forced off)
 LIGHTEST_RENDER = ("kodak24 lightest rain", "rain", 0.0, 14)
-PAIR_SETS = (
+PAIR_SETS = (  # a set whose folder is absent is left out of the report
+    ("Rain12 light rain pairs", "real/rain12_pairs", "rain"),
     ("heavy rain pairs", "real/heavy_rain_pairs", "rain"),
     ("rain + fog pairs", "real/outdoor_rain_test1", "rain"),
 )
@@ -66,6 +67,9 @@ def _scored_sets(root):
     out = []
     for label, rel, task in PAIR_SETS:
         inp_dir, tgt_dir = os.path.join(root, rel, "input"), os.path.join(root, rel, "target")
+        if not os.path.isdir(inp_dir):
+            logger.info(f"{label}: {inp_dir} not found; left out of the report")
+            continue
         pairs = [(f, read_rgb(os.path.join(inp_dir, f)), read_rgb(_target_for(tgt_dir, f))) for f in _images(inp_dir)]
         out.append((label, task, pairs))
     kodak_dir = os.path.join(root, "clean", "kodak24")
