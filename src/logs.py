@@ -91,15 +91,20 @@ def log_to_file(path, echo=True):
 
 
 @contextlib.contextmanager
-def quiet():
-    """Inside the block, only warnings and errors reach the console (e.g. an evaluation whose
-    progress lines a report does not want)."""
-    level = _console.level
-    _console.setLevel(logging.WARNING)
+def _level(target, level):
+    """Inside the block, ``target`` (a logger or handler) passes records of ``level`` and above."""
+    old = target.level
+    target.setLevel(level)
     try:
         yield
     finally:
-        _console.setLevel(level)
+        target.setLevel(old)
+
+
+def quiet():
+    """Inside the block, only warnings and errors reach the console (e.g. an evaluation whose
+    progress lines a report does not want)."""
+    return _level(_console, logging.WARNING)
 
 
 class _ListHandler(logging.Handler):
@@ -152,10 +157,5 @@ def quiet_device_probe():
     if verbose() or "GLOG_v" in os.environ or get is None:
         yield
         return
-    ms_logger = get()
-    level = ms_logger.level
-    ms_logger.setLevel(logging.ERROR)
-    try:
+    with _level(get(), logging.ERROR):
         yield
-    finally:
-        ms_logger.setLevel(level)
