@@ -62,14 +62,21 @@ def test_ascend_fp16_cell_builds_and_trains_on_cpu():
 
 
 def test_fp32_loss_scale_stays_one():
-    """In fp32 (CPU, amp_level auto) the scale is fixed at 1: 10 steps with window 2 do not raise it,
-    even when train.loss_scale asks for another value."""
+    """In fp32 (CPU, amp_level auto) the scale is fixed at 1 whatever train.loss_scale asks: 4 finite
+    steps with window 2 do not raise it (a dynamic scale would be 4 by then), and a step with
+    non-finite gradients still leaves the weights untouched."""
     with capture() as logs:
-        _, loss, _, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1024"), "CPU")
+        net, loss, _, step, fp16 = build_train_cell(_cfg("--train.loss_scale=1024"), "CPU")
     assert not fp16 and not step.dynamic
     assert any("train.loss_scale=1024 ignored" in line for line in logs)
     x, g, lab = _batch()
-    for _ in range(10):
+    bad = x.asnumpy().copy()
+    bad[0, 0, 0, 0] = np.nan
+    before = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
+    out = step(ms.Tensor(bad), g, lab)
+    assert bool(out[-2].asnumpy()) and float(out[-1].asnumpy()) == 1.0
+    assert all(np.array_equal(before[p.name], p.asnumpy()) for p in net.trainable_params())
+    for _ in range(4):
         out = step(x, g, lab)
         assert float(out[-1].asnumpy()) == 1.0 and not bool(out[-2].asnumpy())
         assert np.isfinite(out[0].asnumpy())

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-PIL = pytest.importorskip("PIL")
+PIL = pytest.importorskip("PIL", reason="needs pillow (requirements.txt)")
 from PIL import Image, ImageOps  # noqa: E402
 
 from helpers import smooth_image  # noqa: E402
@@ -48,7 +48,7 @@ def encoded(rgb, fmt, orientation, **kw):
 
 def encoded_heic(rgb, orientation):
     """``rgb`` as a HEIC file (pillow-heif, lossless 4:4:4) with an EXIF Orientation tag."""
-    import pillow_heif
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC decoding needs pillow-heif (requirements.txt)")
 
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -99,7 +99,7 @@ def test_heic_is_decoded_as_displayed(orientation):
 
 
 def test_heic_alpha_bad_data_and_a_missing_decoder(monkeypatch):
-    import pillow_heif
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC decoding needs pillow-heif (requirements.txt)")
 
     rgba = np.dstack([stored_pixels(), np.full((H, W), 90, np.uint8)])
     buf = io.BytesIO()

@@ -317,7 +317,7 @@ def test_every_file_not_restored_is_named_with_its_reason(ckpt, tmp_path, capsys
     for rel in ("a.png", "sub/b.jpg", "fake.jpg/inside.png"):  # fake.jpg/ is a folder
         write_rgb(str(folder / rel), good)
     os.makedirs(folder / "empty.png")  # an empty folder named like an image
-    pytest.importorskip("PIL")
+    pytest.importorskip("PIL", reason="needs pillow (requirements.txt)")
     from PIL import Image
 
     Image.fromarray(good).save(str(folder / "anim.gif"))
@@ -404,8 +404,9 @@ def test_onnxruntime_missing_gives_a_clear_message(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def onnx_model(net, tmp_path_factory):
-    pytest.importorskip("onnxruntime")
-    export = pytest.importorskip("src.infer.export")
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (optional: requirements-dev.txt)")
+    from src.infer import export
+
     path, _ = export.export_network(
         net, "ONNX", str(tmp_path_factory.mktemp("onnx") / "tiny"), 128, 128, task="all", model_cfg=MODEL_CFG
     )

@@ -205,7 +205,7 @@ def test_pipeline_matches_engine(setup, pipeline, restorer, task):
 
 def test_pipeline_matches_infer_py_onnx(setup, pipeline, tmp_path):
     """infer.py (ONNX backend, the same tile) gives the same images within one grey level."""
-    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime (optional: requirements-dev.txt)")
     import infer as infer_cli
 
     rc = infer_cli.main(

@@ -59,8 +59,8 @@ def test_no_command_trains():
 
 @pytest.mark.slow
 def test_figure3_tsne_and_gates(tiny_run, tmp_path):
-    pytest.importorskip("matplotlib")
-    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib", reason="needs matplotlib (optional: requirements-report.txt)")
+    pytest.importorskip("sklearn", reason="needs scikit-learn (optional: requirements-report.txt)")
     import mindspore as ms
     from src.models.layers import pad_to_multiple
     from src.train.checkpoint import load_model
@@ -144,7 +144,7 @@ def _write_log(run, steps=30, val_epochs=3):
 
 
 def test_curves_from_log_csv_and_console(tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="needs matplotlib (optional: requirements-report.txt)")
     run = str(tmp_path / "run")
     console = _write_log(run)
     with open(os.path.join(run, "train.log"), "w") as fh:
@@ -163,7 +163,7 @@ def test_curves_from_log_csv_and_console(tmp_path):
 
 @pytest.mark.slow
 def test_curves_of_a_trained_run(tiny_run, tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="needs matplotlib (optional: requirements-report.txt)")
     out = str(tmp_path / "run.png")
     assert report.main(["curves", "--run", tiny_run["run"], "--out", out]) == 0
     assert cv2.imread(out) is not None
@@ -172,6 +172,7 @@ def test_curves_of_a_trained_run(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_bench_quick(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the inference bench compares with onnxruntime (requirements-dev.txt)")
     out = str(tmp_path / "bench.md")
     assert report.main(["bench", "--quick", "--only", "model,ops,data,infer", "--out", out]) == 0
     md = open(out, encoding="utf-8").read()

@@ -230,8 +230,9 @@ def test_two_worker_batches_do_not_depend_on_worker_timing(demo, monkeypatch):
 def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     """7 steps in one run == 2 steps (epoch 1), stop, --train.resume auto, 5 more: the resumed part
     finishes epoch 1 (with its validation) and runs 3 steps of epoch 2. Identical weights, optimizer
-    state and per-step losses. With a 3-step LR warm-up, stopped in the middle of it: the LR rises
-    lr/3, 2lr/3, lr and stays, in both runs."""
+    state (Adam moments, LR, loss scale) and per-step losses; the log continues where it stopped.
+    With a 3-step LR warm-up, stopped in the middle of it: the LR rises lr/3, 2lr/3, lr and stays,
+    in both runs."""
     extra = {"data.num_workers": 2, "train.save_every": 1, "train.epochs": 10, "train.warmup_steps": 3}
     whole = str(tmp_path / "whole")
     run(load_config(DEMO_CFG, _overrides(demo, whole, **extra, **{"train.max_steps": 7})))
@@ -247,6 +248,7 @@ def test_resume_equivalence_two_workers_across_epochs(demo, tmp_path):
     b, _, meta_b = _ckpt(split, 7)
     assert meta_a["epoch"] == meta_b["epoch"] == 1 and meta_a["plateau"] == meta_b["plateau"]
     assert set(a) == set(b)
+    assert any(k.startswith("moment2.") for k in a) and "learning_rate" in a and "loss_scale" in a  # optimizer state
     differ = [k for k in a if not np.array_equal(a[k].asnumpy(), b[k].asnumpy())]
     assert not differ, differ[:5]
     rows_a = open(os.path.join(whole, "log.csv")).read().splitlines()

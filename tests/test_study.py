@@ -6,6 +6,7 @@ JSONs alone, study.py's command line. Training and evaluation are stubs here, ex
 end-to-end runs (corpus and folder format)."""
 
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -325,7 +326,7 @@ def test_report_from_the_jsons_alone(tmp_path, roots):
     assert float(rows["V2"]["d_rain_psnr_y_mean"]) == pytest.approx(-2 / 3)
     data = json.loads((tmp_path / "docs" / "again.json").read_text())
     assert len(data["runs"]) == 12 and data["budget"]["seeds"] == [0, 1, 2]
-    if pytest.importorskip("matplotlib"):
+    if importlib.util.find_spec("matplotlib"):  # the figure is optional (requirements-report.txt)
         import cv2
 
         assert cv2.imread(str(tmp_path / "docs" / "again_psnr.png")) is not None

@@ -1,4 +1,5 @@
-"""train.py: resume equivalence, non-finite stop, config errors, 2-process data parallel with msrun."""
+"""train.py: SIGKILL + resume, non-finite stop, config errors, 2-process data parallel with msrun.
+(Exact resume equivalence, mid-epoch and across an epoch boundary: test_resume_plateau.py.)"""
 
 import csv
 import json
@@ -17,7 +18,7 @@ from src.logs import capture
 from src.config import ConfigError, load_config
 from src.models import build_network
 from src.train import checkpoint
-from src.train.callbacks import VAL_FIELDS, NonFiniteLossError
+from src.train.callbacks import NonFiniteLossError
 from src.train.runner import run
 
 from helpers import mixed_batch, write_demo_tree
@@ -48,31 +49,6 @@ def _overrides(demo_root, out_dir, **extra):
     }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
-
-
-@pytest.mark.slow
-def test_resume_equivalence(tiny_demo, tmp_path):
-    """6 steps in one run == 3 steps, stop, --resume auto, 3 more (mid-epoch: 4 steps per epoch)."""
-    whole = str(tmp_path / "whole")
-    run(load_config(DEMO_CFG, _overrides(tiny_demo, whole, **{"train.max_steps": 6})))
-    split = str(tmp_path / "split")
-    run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 3})))
-    state = run(load_config(DEMO_CFG, _overrides(tiny_demo, split, **{"train.max_steps": 6, "train.resume": "auto"})))
-    assert state.step == 6
-    a, _, meta_a = checkpoint.read(os.path.join(whole, "ckpt", "step_00000006.ckpt"))
-    b, _, meta_b = checkpoint.read(os.path.join(split, "ckpt", "step_00000006.ckpt"))
-    assert meta_a["step"] == meta_b["step"] == 6 and meta_a["epoch"] == meta_b["epoch"] == 1
-    assert set(a) == set(b)
-    assert any(k.startswith("moment2.") for k in a) and "learning_rate" in a and "loss_scale" in a
-    worst = max(float(np.abs(a[k].asnumpy().astype(np.float64) - b[k].asnumpy()).max()) for k in a)
-    assert worst <= 1e-6, worst
-    # The per-step log continues where it stopped: steps 1..6 once each, same losses.
-    rows_a = open(os.path.join(whole, "log.csv")).read().splitlines()
-    rows_b = open(os.path.join(split, "log.csv")).read().splitlines()
-    assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
-    assert len(rows_b) == 7
-    val = open(os.path.join(whole, "val.csv")).read().splitlines()
-    assert val[0] == ",".join(VAL_FIELDS) and len(val) >= 2  # one row per validation
 
 
 @pytest.mark.slow
@@ -153,13 +129,14 @@ def test_two_process_data_parallel_with_msrun(tiny_demo, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume(tiny_demo, tmp_path):
-    """A run killed with SIGKILL right after a checkpoint resumes from it and finishes."""
+    """A run killed with SIGKILL right after a checkpoint resumes from it and finishes (32-px crops:
+    the property does not depend on the crop size, and smaller steps keep the two processes short)."""
     import signal
     import time
 
-    out = tmp_path / "killed"
+    out, steps = tmp_path / "killed", 16
     args = [sys.executable, os.path.join(ROOT, "train.py"), "--config_path", DEMO_CFG] + [
-        "--" + o for o in _overrides(tiny_demo, str(out), **{"train.max_steps": 40})
+        "--" + o for o in _overrides(tiny_demo, str(out), **{"train.max_steps": steps, "data.crop_size": 32})
     ]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = out / "ckpt"
@@ -176,14 +153,14 @@ def test_sigkill_then_resume(tiny_demo, tmp_path):
         if proc.poll() is None:
             proc.kill()
     saved = sorted(int(p.stem.split("_")[1]) for p in ckpt_dir.glob("step_*.ckpt"))
-    assert saved and saved[-1] < 40
+    assert saved and saved[-1] < steps
     resumed = subprocess.run(args + ["--train.resume=auto"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {ckpt_dir / f'step_{saved[-1]:08d}.ckpt'}: step {saved[-1]}" in resumed.stdout
-    _, _, meta = checkpoint.read(str(ckpt_dir / "step_00000040.ckpt"))
-    assert meta["step"] == 40
-    steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(1, 41))  # rows after the checkpoint were dropped, then logged again
+    _, _, meta = checkpoint.read(str(ckpt_dir / f"step_{steps:08d}.ckpt"))
+    assert meta["step"] == steps
+    logged = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert logged == list(range(1, steps + 1))  # rows after the checkpoint were dropped, then logged again
 
 
 def _pairs_factory(n=4, batch=2):
