@@ -7,7 +7,7 @@ import mindspore as ms
 import pytest
 
 from src.losses import SmartAssignLoss
-from src.models import build_network
+from src.models import PRESETS, build_network
 from src.train import checkpoint
 from src.train.step import TrainStep, build_optimizer
 
@@ -21,7 +21,7 @@ def test_roundtrip_and_training_state(tmp_path):
     checkpoint.save(step, path, cfg, {"step": 5, "epoch": 1})
     assert os.listdir(tmp_path / "run") == ["step_5.ckpt"]  # no temporary left behind
     params, model_cfg, meta = checkpoint.read(path)
-    assert model_cfg == cfg and meta == {"step": 5, "epoch": 1}
+    assert model_cfg == {**cfg, **PRESETS["tiny"]} and meta == {"step": 5, "epoch": 1}
     assert float(params["loss_scale"].asnumpy()) == 8.0
     assert any(k.startswith("moment1.") for k in params)
     net2, _, _ = checkpoint.load_model(path)
@@ -29,6 +29,20 @@ def test_roundtrip_and_training_state(tmp_path):
     net.set_train(False)
     net2.set_train(False)
     np.testing.assert_array_equal(net(x)[0].asnumpy(), net2(x)[0].asnumpy())
+
+
+def test_stored_sizes_outlive_a_preset_change(tmp_path, monkeypatch):
+    """A checkpoint stores its preset's sizes: when the preset changes later, loading it still builds
+    the network its weights were trained as."""
+    net = build_network({"preset": "tiny"}, seed=0)
+    path = checkpoint.save(net, str(tmp_path / "w.ckpt"), {"preset": "tiny"})
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "patch_size": 2, "embed_dim": 16})
+    loaded, cfg, _ = checkpoint.load_model(path)
+    assert cfg["patch_size"] == 4 and cfg["embed_dim"] == 48
+    x = ms.Tensor(np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32))
+    net.set_train(False)
+    loaded.set_train(False)
+    np.testing.assert_array_equal(net(x)[0].asnumpy(), loaded(x)[0].asnumpy())
 
 
 def test_mismatch_and_missing_are_reported(tmp_path):

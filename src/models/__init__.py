@@ -9,6 +9,7 @@ from .registry import (
     build_network,
     network_config,
     resolved_model_config,
+    stored_model_config,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "build_network",
     "network_config",
     "resolved_model_config",
+    "stored_model_config",
 ]

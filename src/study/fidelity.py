@@ -26,11 +26,13 @@ RESULTS = os.path.join("results", "fidelity")
 SEEDS = (0, 1, 2)
 
 # name: (what it tests, model overrides). The first is the reference every other is paired with.
-VARIANTS = {
-    "p4": ("today: 4×4 patch tokens, heads decode the 1/4-resolution knowledge", {}),
-    "p2": ("finer tokens: 2×2 patches, embed_dim 16 (the same GFLOPs as p4)", {"patch_size": 2, "embed_dim": 16}),
-    "p4_fullres": ("p4 + each image head's own full-resolution path", {"head_fullres": True}),
-}
+VARIANTS = {  # sizes spelled out: the lite preset itself became p2 after this study (revision 4)
+    "p4": ("4×4 patch tokens of 32 channels, heads decode the 1/4-resolution knowledge (the former lite)",
+           {"patch_size": 4, "embed_dim": 32}),
+    "p2": ("finer tokens: 2×2 patches of 16 channels (the same GFLOPs as p4)", {"patch_size": 2, "embed_dim": 16}),
+    "p4_fullres": ("p4 + each image head's own full-resolution path",
+                   {"patch_size": 4, "embed_dim": 32, "head_fullres": True}),
+}  # fmt: skip
 
 
 def overrides(variant):
@@ -163,6 +165,7 @@ def evaluate_run(variant, seed, out, results, cfg, sets):
     """Score ``<run>/ckpt/best.ckpt`` on ``sets`` and write ``<results>/<variant>/seed<k>.json``."""
     from ..infer.backends import MindSporeBackend
     from ..infer.engine import Restorer
+    from ..models import NETWORK_REVISION
     from ..report.common import write_json
 
     rdir = run_dir(out, variant, seed)
@@ -175,6 +178,7 @@ def evaluate_run(variant, seed, out, results, cfg, sets):
         "seed": int(seed),
         "what": VARIANTS[variant][0],
         "model": model_config(variant, cfg["model"]),
+        "network_revision": NETWORK_REVISION,
         "steps": trained_steps(rdir),
         "best": _best_val(rdir),
         "median_step_s": _median_step(rdir),

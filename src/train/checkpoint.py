@@ -2,7 +2,8 @@
 
 A checkpoint is a MindSpore ``.ckpt`` holding the network weights (names as in ``SmartAssign``),
 optionally the optimizer state and loss scale (training checkpoints), and strings appended by
-``save``: ``model_config`` (YAML of the ``model`` config section, so inference needs only the file),
+``save``: ``model_config`` (YAML of the ``model`` config section with the preset's sizes spelled
+out, so inference needs only the file and a later change of a preset does not change it),
 ``meta`` (JSON: step, epoch, and whatever the trainer needs to resume) and ``network_revision``
 (``NETWORK_REVISION``; a checkpoint of another revision is refused, since its weights would
 compute something else).
@@ -14,7 +15,7 @@ import os
 import mindspore as ms
 import yaml
 
-from ..models import NETWORK_REVISION, build_network
+from ..models import NETWORK_REVISION, build_network, stored_model_config
 from ..errors import SmartAssignError
 
 KNOWN_PREFIXES = ("network.", "_backbone.", "backbone.", "net.")
@@ -30,7 +31,7 @@ def save(cell, path, model_cfg=None, meta=None):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     extra = {"network_revision": str(NETWORK_REVISION)}
     if model_cfg is not None:
-        extra["model_config"] = yaml.safe_dump(dict(model_cfg), sort_keys=True)
+        extra["model_config"] = yaml.safe_dump(stored_model_config(model_cfg), sort_keys=True)
     if meta is not None:
         extra["meta"] = json.dumps(meta, sort_keys=True)
     head, tail = os.path.split(os.path.abspath(path))
