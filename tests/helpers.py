@@ -79,3 +79,18 @@ def network_reachable(hosts=("pypi.org", "files.pythonhosted.org")):
         except OSError:
             continue
     return False
+
+
+def tiny_demo_overrides(demo):
+    """--key=value overrides for a few-step CPU run on a ``write_demo_tree`` folder ``demo``."""
+    return [
+        f"--data.roots.demo={demo}",
+        "--data.crop_size=64",
+        "--data.auto_demo=false",
+        "--data.num_workers=1",
+        "--train.epoch_repeat=1",
+        "--train.val_max_images=1",
+        "--train.val_crop=0",
+        "--train.save_every=0",
+        "--train.device_target=CPU",
+    ]

@@ -16,7 +16,7 @@ from src.report import bench as report_bench
 from src.report.common import ReportError, require
 from src.report.runlog import read_val
 
-from helpers import write_demo_tree
+from helpers import tiny_demo_overrides, write_demo_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,15 +32,7 @@ def tiny_run(tmp_path_factory):
         os.path.join(ROOT, "configs", "demo.yaml"),
         f"--train.output_dir={run}",
         "--train.max_steps=4",
-        f"--data.roots.demo={demo}",
-        "--data.crop_size=64",
-        "--data.auto_demo=false",
-        "--data.num_workers=1",
-        "--train.epoch_repeat=1",
-        "--train.val_max_images=1",
-        "--train.val_crop=0",
-        "--train.save_every=0",
-        "--train.device_target=CPU",
+        *tiny_demo_overrides(demo),
     ]
     assert train.main(argv) == 0
     return {"run": run, "demo": demo}

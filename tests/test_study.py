@@ -490,7 +490,7 @@ def test_folder_format_runs_single_task_and_strategies(tmp_path):
     """The demo recipe (data.test_sets) for V6, V4r and CS at 4 steps, seed 0: V4r is scored on rain
     only, every number is eval.py's on the run's checkpoint, blind mode and FLOPs per strategy, and
     a rerun trains nothing."""
-    from helpers import write_demo_tree
+    from helpers import tiny_demo_overrides, write_demo_tree
 
     demo = write_demo_tree(str(tmp_path / "demo"))
     results, table = tmp_path / "results", tmp_path / "docs" / "study.md"
@@ -511,15 +511,7 @@ def test_folder_format_runs_single_task_and_strategies(tmp_path):
         str(results),
         "--table",
         str(table),
-        f"--data.roots.demo={demo}",
-        "--data.crop_size=64",
-        "--data.auto_demo=false",
-        "--data.num_workers=1",
-        "--train.epoch_repeat=1",
-        "--train.val_max_images=1",
-        "--train.val_crop=0",
-        "--train.save_every=0",
-        "--train.device_target=CPU",
+        *tiny_demo_overrides(demo),
     ]
     assert study_py.main(argv) == 0
     recs = {v: json.loads((results / v / "seed0.json").read_text()) for v in ("V6", "V4r", "CS")}
