@@ -29,6 +29,18 @@ def test_train_command_sets_the_variant_seed_and_folder(tmp_path):
     assert fidelity.trained_steps(str(tmp_path / "p2" / "seed0")) == 0
 
 
+def test_train_skips_finished_and_recorded_runs(tmp_path, monkeypatch):
+    """A run with a record (trained on another machine) or at max_steps is not trained again."""
+    calls = []
+    monkeypatch.setattr(fidelity.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+    (tmp_path / "res" / "p4").mkdir(parents=True)
+    (tmp_path / "res" / "p4" / "seed0.json").write_text("{}")
+    os.makedirs(tmp_path / "runs" / "p2" / "seed0" / "ckpt")
+    (tmp_path / "runs" / "p2" / "seed0" / "ckpt" / "step_00000010.ckpt").write_bytes(b"")
+    fidelity.train_all(["p4", "p2", "p4_fullres"], [0], str(tmp_path / "runs"), 10, results=str(tmp_path / "res"))
+    assert [c[c.index("--train.seed=0") - 1] for c in calls] == ["--model.head_fullres=true"]
+
+
 def _record(variant, seed, gains, inputs=20.0):
     sets = {}
     for key in fidelity.VAL_SETS + fidelity.REAL_SETS:

@@ -5,8 +5,9 @@ scratch for the same steps on the same data, once per seed (``train.seed = data.
 its own folder ``<out>/<variant>/seed<k>`` (resumed with ``--train.resume=auto`` when interrupted).
 
 ``train``     trains every (variant, seed) that has not reached ``train.max_steps``, seed by seed;
-``evaluate``  scores each run's ``best.ckpt`` (chosen on validation) with ``fidelity_eval`` and
-              writes ``results/fidelity/<variant>/seed<k>.json``;
+``evaluate``  scores each finished run's ``best.ckpt`` (chosen on validation) on whole validation
+              renders and the real pairs and writes ``results/fidelity/<variant>/seed<k>.json``
+              (runs with a record are skipped by both);
 ``report``    writes the study page, its CSV and its figure under ``docs/`` from
               the JSONs alone.
 """
@@ -61,12 +62,14 @@ def train_command(variant, seed, out, config=CONFIG, extra=()):
     ]
 
 
-def train_all(variants, seeds, out, max_steps, config=CONFIG, extra=()):
-    """Train every unfinished (variant, seed), seed-major so that partial results stay balanced."""
+def train_all(variants, seeds, out, max_steps, config=CONFIG, extra=(), results=None):
+    """Train every unfinished (variant, seed), seed-major so that partial results stay balanced; a
+    run with a record in ``results`` is done (its folder may be on another machine)."""
     for seed in seeds:
         for variant in variants:
             rdir = run_dir(out, variant, seed)
-            if trained_steps(rdir) >= max_steps:
+            recorded = results and os.path.isfile(os.path.join(results, variant, f"seed{int(seed)}.json"))
+            if recorded or trained_steps(rdir) >= max_steps:
                 continue
             os.makedirs(rdir, exist_ok=True)
             with open(os.path.join(rdir, "console.log"), "a") as log:
@@ -533,12 +536,14 @@ def main(argv):
     seeds = parse_seeds(args.seeds, SEEDS)
     cfg = load_config(args.config, extra)
     if args.command == "train":
-        train_all(variants, seeds, args.out, int(cfg["train"]["max_steps"]), args.config, extra)
+        train_all(variants, seeds, args.out, int(cfg["train"]["max_steps"]), args.config, extra, args.results)
     elif args.command == "evaluate":
         sets = {**validation_renders(cfg["data"]), **real_pairs((cfg["data"].get("roots") or {}).get("real"))}
         for seed in seeds:
             for variant in variants:
-                if os.path.isfile(os.path.join(run_dir(args.out, variant, seed), "ckpt", "best.ckpt")):
+                rdir = run_dir(args.out, variant, seed)
+                done = os.path.isfile(os.path.join(args.results, variant, f"seed{seed}.json"))
+                if not done and trained_steps(rdir) >= int(cfg["train"]["max_steps"]):
                     evaluate_run(variant, seed, args.out, args.results, cfg, sets)
     elif args.command == "speed":
         path = os.path.join(args.results, "speed.json")
