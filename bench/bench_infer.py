@@ -7,9 +7,12 @@
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32,lite@512/32:rain   # a known task
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32  # the old blind mode
     python bench/bench_infer.py --sizes 1080p --configs tiny@256/32:auto-tiles,lite@512/32 --rounds 5  # in turn
+    python bench/bench_infer.py --sizes 480x320,1080p --backends mindspore \
+        --configs old.ckpt@512/32,weights/lite.ckpt@512/32 --rounds 3      # two checkpoints, same run
 
-A network of the chosen preset with random weights (speed does not depend on the weights) is
-saved as a checkpoint and exported to ONNX at the tile size (``src/infer/export.py``). Each
+A network of the chosen preset with random weights (speed does not depend on the weights), or the
+network a checkpoint describes when the config names a ``.ckpt`` file, is saved as a checkpoint
+and exported to ONNX at the tile size (``src/infer/export.py``). Each
 (backend, size) runs in its own subprocess, which restores one synthetic image with the shared
 engine (``--task auto`` unless a config names ``:rain`` or ``:snow``: then only that head runs,
 and the ONNX model is exported with that task; ``:auto-tiles`` is blind mode as the engine ran it
@@ -36,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-SIZES = {"512": (512, 512), "1080p": (1920, 1080), "4k": (3840, 2160)}
+SIZES = {"480x320": (480, 320), "512": (512, 512), "1080p": (1920, 1080), "4k": (3840, 2160)}
 RSS_TARGET_GIB = 3.0
 
 
@@ -99,8 +102,9 @@ def worker(args):
 
 
 def prepare(preset, tile, folder, task="auto"):
-    """Random-weight checkpoint and its ONNX export at the tile size (all outputs for ``auto``,
-    else only ``task``'s image, as ``export.py --task rain`` writes it)."""
+    """Random-weight checkpoint of a preset (or a given ``.ckpt`` file as it is) and its ONNX export
+    at the tile size (all outputs for ``auto``, else only ``task``'s image, as ``export.py --task
+    rain`` writes it)."""
     import src  # noqa: F401
     import mindspore as ms
     from src.models import build_network
@@ -109,19 +113,25 @@ def prepare(preset, tile, folder, task="auto"):
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
-    cfg = {"preset": preset}
-    net = build_network(cfg, seed=0)
-    ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
+    if preset.endswith(".ckpt"):
+        ckpt = os.path.abspath(preset)
+        net, cfg, _ = checkpoint.load_model(ckpt)
+        name = os.path.splitext(os.path.basename(preset))[0]
+    else:
+        cfg, name = {"preset": preset}, preset
+        net = build_network(cfg, seed=0)
+        ckpt = checkpoint.save(net, os.path.join(folder, f"{preset}.ckpt"), cfg)
     export_task = task if task in ("rain", "snow") else "all"
     onnx, _ = export_network(
-        net, "ONNX", os.path.join(folder, f"{preset}_{tile}_{export_task}"), tile, tile, task=export_task, model_cfg=cfg
+        net, "ONNX", os.path.join(folder, f"{name}_{tile}_{export_task}"), tile, tile, task=export_task, model_cfg=cfg
     )
     return ckpt, onnx
 
 
 def parse_configs(text, preset, tile, overlap):
     """``preset@tile/overlap[:task],...`` → [(preset, tile, overlap, task)] (task ``auto`` unless
-    given); empty → the single --preset/--tile."""
+    given; a ``.ckpt`` path in place of the preset benches that checkpoint); empty → the single
+    --preset/--tile."""
     if not text:
         return [(preset, tile, overlap, "auto")]
     out = []
@@ -136,7 +146,8 @@ def parse_configs(text, preset, tile, overlap):
             out.append((name, int(t), int(o), task))
         except ValueError:
             raise SystemExit(
-                f"bench_infer.py: --configs item {item!r} is not preset@tile/overlap[:auto|auto-tiles|rain|snow]"
+                f"bench_infer.py: --configs item {item!r} is not preset@tile/overlap[:auto|auto-tiles|rain|snow] "
+                "(preset: a name or a .ckpt file)"
             ) from None
     return out
 

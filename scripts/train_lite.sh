@@ -20,10 +20,10 @@ stage() {  # stage NAME [--key=value ...]: one train.py run in OUT/NAME
     --data.roots.real="$DATA/real" --train.output_dir="$OUT/$1" --train.resume=auto "${@:2}"
 }
 # 1. The whole network from scratch.
-stage stage1 --train.seed=0 --data.seed=0 --train.lr=0.001 --train.max_steps=12000
+stage stage1 --train.seed=0 --data.seed=0 --train.lr=0.001 --train.max_steps=6140
 # 2. From stage 1's best at a lower LR, halved after 2 epochs without a better validation PSNR-Y.
 stage stage2 --train.pretrained="$OUT/stage1/ckpt/best.ckpt" --train.seed=1 --data.seed=1 --train.lr=0.0003 \
-  --train.plateau_patience=2 --train.max_steps=4000
+  --train.plateau_patience=2 --train.max_steps=2456
 # 3. The recognition head D_re alone on larger crops (the images stay as stage 2 made them),
 #    chosen by the validation recognition score.
 stage stage3 --train.pretrained="$OUT/stage2/ckpt/best.ckpt" --train.trainable=recognition --train.seed=2 \

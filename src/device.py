@@ -5,7 +5,7 @@ import os
 import mindspore as ms
 
 from .errors import UsageError
-from .logs import quiet_device_probe
+from .logs import quiet_mindspore_warnings
 
 
 def available_target():
@@ -14,7 +14,7 @@ def available_target():
     for name in ("ascend", "gpu"):
         ctx = getattr(ms.device_context, name, None)
         try:
-            with quiet_device_probe():
+            with quiet_mindspore_warnings():
                 if ctx is not None and ctx.is_available():
                     return name.capitalize() if name == "ascend" else "GPU"
         except Exception:  # a missing plugin raises on some builds

@@ -9,8 +9,10 @@ optionally without the console (``echo=False``).
 MindSpore's own messages go to stderr through its logger. Asking it whether Ascend or GPU is there
 (``device.available_target``) warns about every device plugin this build lacks ("Load dynamic
 library: libmindspore_ops_ascend.so failed ... cannot open shared object file"), which reads like a
-failure on a CPU machine; :func:`quiet_device_probe` hides those warnings unless ``--verbose`` (any
-entry point) or ``SMARTASSIGN_VERBOSE=1`` asks for them, or the user set MindSpore's ``GLOG_v``.
+failure on a CPU machine, and building ``nn.Adam`` warns that the sparse kernel it creates and never
+uses on dense parameters (``FusedSparseAdam``) is deprecated. :func:`quiet_mindspore_warnings` hides
+those warnings unless ``--verbose`` (any entry point) or ``SMARTASSIGN_VERBOSE=1`` asks for them, or
+the user set MindSpore's ``GLOG_v``.
 """
 
 import contextlib
@@ -148,9 +150,10 @@ def take_verbose(argv):
 
 
 @contextlib.contextmanager
-def quiet_device_probe():
-    """Inside the block, MindSpore logs errors only: its warnings about missing device plugins are
-    hidden. Nothing changes when verbose or when the user set ``GLOG_v`` (their level wins)."""
+def quiet_mindspore_warnings():
+    """Inside the block, MindSpore logs errors only (wrap only calls whose warnings are known noise:
+    the device probe, the optimizer). Nothing changes when verbose or when the user set ``GLOG_v``
+    (their level wins)."""
     from mindspore import log as ms_log
 
     get = getattr(ms_log, "_get_logger", None)  # MindSpore's logger, set up from GLOG_* on first use

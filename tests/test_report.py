@@ -186,6 +186,21 @@ def test_bench_quick(tmp_path):
     assert {r["backend"] for r in infer} == {"mindspore", "onnxruntime"} and all(r["s_per_mp"] > 0 for r in infer)
 
 
+def test_bench_infer_configs_name_presets_or_checkpoints():
+    """Same-run ratios of two checkpoints (the shipped weights against a former one) or presets."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_infer", os.path.join(ROOT, "bench", "bench_infer.py"))
+    bench_infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_infer)
+    got = bench_infer.parse_configs("old/lite.ckpt@512/32, lite@256/16:rain", "default", 256, 32)
+    assert got == [("old/lite.ckpt", 512, 32, "auto"), ("lite", 256, 16, "rain")]
+    assert bench_infer.parse_configs("", "tiny", 128, 8) == [("tiny", 128, 8, "auto")]
+    with pytest.raises(SystemExit, match="'lite@512' is not preset@tile/overlap"):
+        bench_infer.parse_configs("lite@512", "tiny", 128, 8)
+    assert bench_infer.SIZES["480x320"] == (480, 320)
+
+
 def test_bench_missing_script_is_a_marked_hook(tmp_path, monkeypatch):
     monkeypatch.setitem(report_bench.SCRIPTS, "train", ("bench/no_such_bench.py", [], []))
     out = str(tmp_path / "bench.md")

@@ -3,6 +3,8 @@
 import mindspore as ms
 from mindspore import amp, nn, ops
 
+from ..logs import quiet_mindspore_warnings
+
 
 class _ScaledLoss(nn.Cell):
     """(total · scale, other terms…): the first output is differentiated, the rest ride along."""
@@ -67,5 +69,7 @@ class TrainStep(nn.TrainOneStepCell):
 
 
 def build_optimizer(params, lr, weight_decay=0.0, beta1=0.9, beta2=0.999):
-    """Adam (paper §4.1) with a constant float learning rate, which ``ReduceLROnPlateau`` adjusts."""
-    return nn.Adam(params, learning_rate=float(lr), beta1=beta1, beta2=beta2, weight_decay=weight_decay)
+    """Adam (paper §4.1) with a constant float learning rate, which ``ReduceLROnPlateau`` adjusts
+    (MindSpore's deprecation warning about the unused sparse kernel only with --verbose)."""
+    with quiet_mindspore_warnings():
+        return nn.Adam(params, learning_rate=float(lr), beta1=beta1, beta2=beta2, weight_decay=weight_decay)
