@@ -83,6 +83,24 @@ def test_summary_pairs_each_seed_with_the_reference(tmp_path):
     assert (tmp_path / "docs" / "fidelity.png").stat().st_size > 0
 
 
+def test_per_flop_names_the_cost_and_the_sets_beyond_the_seed_spread():
+    recs = {
+        "p4": {0: _record("p4", 0, [1.0, 1.0]), 1: _record("p4", 1, [1.0, 1.0])},
+        "p2": {0: _record("p2", 0, [2.0, 2.0]), 1: _record("p2", 1, [1.5, 1.5])},  # +1.0, +0.5: SD 0.35
+    }
+    for seed, delta in ((0, -2.0), (1, -1.0)):  # heavy rain: behind by more than its SD
+        recs["p2"][seed]["sets"]["heavy rain"]["psnr_y"] = [21.0 + delta] * 2
+    speed = {
+        "p4": {"gflops_256": 2.0, "params_M": 0.2, "restore_1080p_s": 4.0},
+        "p2": {"gflops_256": 2.0, "params_M": 0.05, "restore_1080p_s": 6.0},
+    }
+    (line,) = fidelity._per_flop(fidelity.summarize(recs, "p4"), ["p4", "p2"], "p4", speed)
+    assert "1.00× the GFLOPs, 0.25× the parameters, 1.50× the 1080p time" in line
+    assert "ahead by more than the seeds' SD on lightest rain +0.75, light rain +0.75" in line, line
+    assert "behind on heavy rain -1.50." in line, line
+    assert "cost not measured" in fidelity._per_flop(fidelity.summarize(recs, "p4"), ["p4", "p2"], "p4", {})[0]
+
+
 def test_evaluate_run_scores_whole_images_through_each_head(tmp_path):
     """The record holds, per image, PSNR-Y of exactly what the run's best.ckpt restores whole."""
     from src.infer.backends import MindSporeBackend

@@ -386,6 +386,7 @@ def write_report(results, docs, reference="p4"):
     lines += _worst_table(rows, variants)
     lines += ["", "## SSIM-Y (mean over seeds)", ""]
     lines += _ssim_table(rows, variants)
+    lines += ["", "## Per FLOP", ""] + _per_flop(rows, variants, reference, speed) + ["", NOT_RUN]
     lines += ["", "![Paired PSNR-Y differences](fidelity.png)", ""]
     write_text(os.path.join(docs, "fidelity.md"), "\n".join(lines) + "\n")
     flat = []
@@ -396,6 +397,47 @@ def write_report(results, docs, reference="p4"):
     write_csv(os.path.join(docs, "fidelity.csv"), flat, list(flat[0]) if flat else ["variant", "set"])
     _figure(rows, variants, reference, speed, os.path.join(docs, "fidelity.png"))
     return rows
+
+
+NOT_RUN = (
+    "Not run: 1×1 patch tokens (at p4's GFLOPs they have 8 channels, and 4× p2's tokens; p2 already "
+    "restores a 1080p photo at about 1.5× p4's time, the speed budget of the CPU preset) and a "
+    "multi-scale encoder (the study's answer is that token resolution matters and a full-resolution "
+    "path past TKFF does not help at this budget; a multi-scale encoder is the next variant to try)."
+)
+
+
+def _per_flop(rows, variants, reference, speed):
+    """Per variant: its cost relative to ``reference`` and the validation sets where its paired
+    difference is beyond one SD over seeds (ahead / behind)."""
+    by = {(r["variant"], r["set"]): r for r in rows}
+    ref = speed.get(reference) or {}
+    lines = []
+    for v in variants:
+        if v == reference:
+            continue
+        sp = speed.get(v) or {}
+        cost = (
+            f"{sp['gflops_256'] / ref['gflops_256']:.2f}× the GFLOPs, {sp['params_M'] / ref['params_M']:.2f}× the "
+            f"parameters, {sp['restore_1080p_s'] / ref['restore_1080p_s']:.2f}× the 1080p time"
+            if sp and ref
+            else "cost not measured"
+        )
+        ahead, behind, seeds = [], [], 0
+        for key in VAL_SETS:
+            p = (by.get((v, key)) or {}).get("paired")
+            if not p:
+                continue
+            spread, seeds = (0.0 if p["sd"] != p["sd"] else p["sd"]), len(p["seeds"])
+            (ahead if p["mean"] - spread > 0 else behind if p["mean"] + spread < 0 else []).append(
+                f"{key} {p['mean']:+.2f}"
+            )
+        beyond = "by more than the seeds' SD" if seeds > 1 else "(one seed: no spread to compare with)"
+        lines.append(
+            f"- **{v}** against {reference}: {cost}; on validation ahead {beyond} on "
+            f"{', '.join(ahead) or 'nothing'}; behind on {', '.join(behind) or 'nothing'}."
+        )
+    return lines
 
 
 def _sd(values):
