@@ -36,6 +36,7 @@ DATA_DEFAULTS = os.path.join(ROOT, "configs", "data_defaults.yaml")
 
 def build_parser():
     from src.infer.cli import add_engine_args
+    from src.infer.engine import EVAL_WHOLE_MAX_PIXELS
 
     p = argparse.ArgumentParser(
         prog="eval.py",
@@ -64,6 +65,9 @@ def build_parser():
         task_default=None,
         task_help="default: each set's own task; auto: the recognition head chooses "
         "per image; rain/snow: force that head",
+        tile_help="tile every image in tiles of this size, a multiple of 32 (default: images of up to "
+        f"{EVAL_WHOLE_MAX_PIXELS} pixels ({int(EVAL_WHOLE_MAX_PIXELS**0.5)}²) whole, as benchmark papers "
+        "score them, larger ones in the model's tiles); 0 = always the whole image",
     )
     return p
 

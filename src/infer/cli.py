@@ -11,7 +11,7 @@ from .engine import DEFAULT_OVERLAP, DEFAULT_TILE, TASK_CHOICES, Restorer
 __all__ = ["ProgressLine", "add_engine_args", "make_restorer", "resolve_checkpoint"]
 
 
-def add_engine_args(parser, task_default="auto", task_help=None):
+def add_engine_args(parser, task_default="auto", task_help=None, tile_help=None):
     """Add --ckpt_file, --backend, --onnx_file, --task, --tile, --tile_overlap, --tile_batch,
     --flip_ensemble, --device_target, --device_id and --threads to an argparse parser."""
     g = parser.add_argument_group("model and engine")
@@ -41,7 +41,8 @@ def add_engine_args(parser, task_default="auto", task_help=None):
         "--tile",
         type=int,
         default=None,
-        help=f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the lite "
+        help=tile_help
+        or f"tile size in pixels, a multiple of 32 (default {DEFAULT_TILE}, the lite "
         "weights 512; an ONNX model uses its exported tile); 0 = always the whole image",
     )
     g.add_argument(
