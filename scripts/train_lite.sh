@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The recipe of the shipped weights weights/lite.ckpt, replayed stage by stage: each stage is one
-# train.py command line over configs/lite.yaml. Re-running continues an interrupted stage
-# (--train.resume=auto) and skips finished ones, so the recipe can span several sessions.
+# The recipe of the revision-4 lite weights weights/lite_r4.ckpt (2x2 tokens), replayed stage by
+# stage: each stage is one train.py command line over configs/lite.yaml. Re-running continues an
+# interrupted stage (--train.resume=auto) and skips finished ones, so it can span several sessions.
 # Selection is on validation only: each stage's best.ckpt is its best validation checkpoint (held-out
 # BSDS500 val photos rendered with a fixed seed) and the next stage starts from it.
 # Usage: bash scripts/train_lite.sh [DATA_ROOT] [OUT]   (defaults: ../shared/data, runs/lite)
-# Then ship it (Kodak24 renders, real pairs and photos under DATA_ROOT; writes weights/lite.json
-# with every stage's config, steps and best checkpoint):
-#   python report.py test --data_root DATA_ROOT --package OUT/stage3 --recipe scripts/train_lite.sh \
-#       --stages OUT/stage1,OUT/stage2,OUT/stage3
+# Then ship it (Kodak24 renders, real pairs and photos under DATA_ROOT; writes weights/lite_r4.json
+# with every stage's config, steps and best checkpoint; --name lite would make it the default):
+#   python report.py test --data_root DATA_ROOT --package OUT/stage3 --name lite_r4 \
+#       --recipe scripts/train_lite.sh --stages OUT/stage1,OUT/stage2,OUT/stage3
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="$(realpath "${1:-$ROOT/../shared/data}")"

@@ -99,7 +99,9 @@ def _forward_text(restorer) -> str:
         return f"tiles of {restorer.tile}² (the exported model's fixed shape), overlap {restorer.overlap}"
     if restorer.tile == 0:
         return "whole images"
-    limit = f"{restorer.whole_max_pixels / 1e6:.2f} Mpixels or {restorer.tile}×{restorer.tile}"
+    limit = f"{restorer.tile}×{restorer.tile}"
+    if restorer.whole_max_pixels:
+        limit = f"{restorer.whole_max_pixels / 1e6:.2f} Mpixels or {limit}"
     return f"whole images up to {limit}, larger ones in {restorer.tile}² tiles (overlap {restorer.overlap})"
 
 
