@@ -20,7 +20,8 @@ before the recognition view, both image heads and the recognition head on every 
 ``--tile`` with ``--tile_overlap``) after one warm-up run on the same image (graph compilation and
 session start are excluded from the timing), times ``--repeats`` runs (the median is reported),
 and reports its own peak RSS
-(``ru_maxrss``: model, runtime and image buffers included). ``--rounds N`` measures the configs in
+(``VmHWM`` of ``/proc/self/status``: model, runtime and image buffers included; ``ru_maxrss`` would
+carry over the parent's peak through fork and exec). ``--rounds N`` measures the configs in
 turn N times and reports each ratio's median over the rounds: on a shared machine a slow spell
 then slows every config of a round, not only the one running in it. Targets: 1920x1080 with peak RSS
 <= 3 GiB; 3840x2160 completes.
@@ -41,6 +42,19 @@ sys.path.insert(0, ROOT)
 
 SIZES = {"480x320": (480, 320), "512": (512, 512), "1080p": (1920, 1080), "4k": (3840, 2160)}
 RSS_TARGET_GIB = 3.0
+
+
+def peak_rss_gib():
+    """This process's own peak RSS: ``VmHWM`` starts afresh at exec, unlike ``ru_maxrss``, which a
+    child started by a large parent inherits."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def synthetic(width, height):
@@ -83,7 +97,7 @@ def worker(args):
         result = restorer.restore(image, task=task)
         times.append(time.perf_counter() - t0)
     seconds = sorted(times)[len(times) // 2]
-    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    rss_gib = peak_rss_gib()
     print(
         "RESULT "
         + json.dumps(

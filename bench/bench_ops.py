@@ -1,10 +1,10 @@
 """Per-op costs behind the GLSF-ViT implementation choices, on the default preset's token map.
 
-Each row times one op (or one way of doing a step) in GRAPH mode on a 64×64×128 token map (a
-256×256 image at patch 4, default preset); the alternative the network uses is marked. One graph
-applies the op to ``K`` shifted copies of the input (so launch overhead is amortised and nothing is
-deduplicated); the time per op is the best of ``--repeat`` calls, minus the same graph with an
-identity op, divided by ``K``, in milliseconds.
+Each row times one op (or one way of doing a step) in GRAPH mode on the token map of a 256×256
+image in the ``default`` preset (``src/models/registry.py``: 128×128×64 at 2×2 patches); the
+alternative the network uses is marked. One graph applies the op to ``K`` shifted copies of the
+input (so launch overhead is amortised and nothing is deduplicated); the time per op is the best
+of ``--repeat`` calls, minus the same graph with an identity op, divided by ``K``, in milliseconds.
 
     python bench/bench_ops.py [--repeat 15] [--json PATH]
 """
@@ -24,10 +24,13 @@ from mindspore import nn, ops  # noqa: E402
 
 from src.models.glsf_vit import window_gathers  # noqa: E402
 from src.models.layers import global_pool  # noqa: E402
+from src.models.registry import PRESETS  # noqa: E402
 
-H = W = 64  # tokens of a 256×256 image at patch 4
-C = 128  # default embed_dim
-HEADS, WIN, SHIFT = 4, 8, 4
+_DEFAULT = PRESETS["default"]
+H = W = 256 // _DEFAULT["patch_size"]  # tokens of a 256×256 image
+C = _DEFAULT["embed_dim"]
+HEADS, WIN = _DEFAULT["num_heads"], _DEFAULT["window_size"]
+SHIFT = WIN // 2
 
 
 K = 8
@@ -141,7 +144,7 @@ def cases():
     tokens, hidden, nchw = (1, H, W, C), (1, H, W, 2 * C), (1, C, H, W)
     return [
         (
-            "LayerNorm over 128 channels",
+            f"LayerNorm over {C} channels",
             "nn.LayerNorm (MindSpore kernel)",
             nn.LayerNorm((C,), begin_norm_axis=-1, begin_params_axis=-1),
             tokens,
@@ -149,7 +152,7 @@ def cases():
             None,
         ),
         (
-            "LayerNorm over 128 channels",
+            f"LayerNorm over {C} channels",
             "means as matmuls with 1/C (2× inference memory)",
             MatmulLayerNorm(),
             tokens,
@@ -174,20 +177,20 @@ def cases():
             None,
         ),
         ("shifted window partition and back", "one gather each way", GatherPartition(), tokens, True, None),
-        ("MLP activation (4096×256)", "GELU, tanh approximation", nn.GELU(), hidden, False, None),
+        (f"MLP activation ({H * W}×{2 * C})", "GELU, tanh approximation", nn.GELU(), hidden, False, None),
         (
-            "MLP activation (4096×256)",
+            f"MLP activation ({H * W}×{2 * C})",
             "GELU, exact erf (not ONNX-exportable)",
             nn.GELU(approximate=False),
             hidden,
             False,
             None,
         ),
-        ("MLP activation (4096×256)", "SiLU", nn.SiLU(), hidden, True, None),
+        (f"MLP activation ({H * W}×{2 * C})", "SiLU", nn.SiLU(), hidden, True, None),
         ("global average pool (gates)", "ReduceMean over H, W", MeanPool(), nchw, False, None),
         ("global average pool (gates)", "matmul with a 1/HW vector", MatmulPool(), nchw, True, None),
-        ("reference", "3×3 conv 128→128", nn.Conv2d(C, C, 3, pad_mode="same"), nchw, True, 2 * 9 * C * C * H * W),
-        ("reference", "Dense 128→384 (qkv)", nn.Dense(C, 3 * C), tokens, True, 2 * C * 3 * C * H * W),
+        ("reference", f"3×3 conv {C}→{C}", nn.Conv2d(C, C, 3, pad_mode="same"), nchw, True, 2 * 9 * C * C * H * W),
+        ("reference", f"Dense {C}→{3 * C} (qkv)", nn.Dense(C, 3 * C), tokens, True, 2 * C * 3 * C * H * W),
     ]
 
 
@@ -235,6 +238,7 @@ def main(argv=None):
                     "mindspore": ms.__version__,
                     "cpus": os.cpu_count(),
                     "repeat": args.repeat,
+                    "token_map": [H, W, C],
                     "ops_per_call": K,
                     "identity_call_ms": {"x".join(map(str, k)): v for k, v in empty.items()},
                     "rows": rows,

@@ -8,4 +8,10 @@ bash "$ROOT/scripts/setup_env.sh" "$VENV"
 cd "$ROOT"
 # msrun starts the `python` on PATH, so put the venv first.
 export PATH="$VENV/bin:$PATH"
-exec "$VENV/bin/python" -m pytest "$@"
+# Two pytest-xdist workers (SMARTASSIGN_TEST_WORKERS=0 runs in one process); each test module stays on
+# one worker, and the two C++ modules share one (tests/conftest.py).
+WORKERS="${SMARTASSIGN_TEST_WORKERS:-2}"
+if [ "$WORKERS" = "0" ]; then
+  exec "$VENV/bin/python" -m pytest "$@"
+fi
+exec "$VENV/bin/python" -m pytest -n "$WORKERS" --dist loadgroup "$@"

@@ -18,3 +18,19 @@ ms.set_context(mode=ms.GRAPH_MODE)
 @pytest.fixture(scope="session")
 def root_dir():
     return ROOT
+
+
+# Modules that must not run at the same time under pytest-xdist (`-n 2 --dist loadgroup`): both build
+# or run the C++ program in ascend310_infer/out and share the fetched Lite wheel.
+SERIAL_GROUPS = {"test_ascend310_infer": "cpp", "test_infer310_pipeline": "cpp"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist: keep each module on one worker (its module fixtures are built once) and the C++
+    modules together. Modules keep their file order, which mixes long training modules with short
+    ones; starting the longest first made the suite slower here (two training runs at once on 2 cores)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group(SERIAL_GROUPS.get(module, module)))

@@ -405,6 +405,7 @@ def test_paired_difference_reference():
     assert (got["better"], got["n"]) == (2, 3)
 
 
+@pytest.mark.slow
 def test_report_validate_measures_what_training_validation_does(tree, tmp_path, capsys):
     """report.py validate on the corpus validation renders gives training's validation numbers
     (PSNR-Y, recognition) and the lightest-rain row (mean and worst gain of the rain head over each

@@ -143,6 +143,7 @@ def test_errors_exit_2_with_a_message(ckpt, tmp_path, capsys):
     assert "--no_such_key" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_benchmark_images_are_scored_whole_unless_tiles_are_asked(ckpt, tmp_path, capsys):
     """eval.py restores an image larger than the model's default tile (tiny: 256) whole, the same
     forward as training's validation; --tile 256 tiles it, which is a different function (the

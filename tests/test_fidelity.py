@@ -101,6 +101,7 @@ def test_per_flop_names_the_cost_and_the_sets_beyond_the_seed_spread():
     assert "cost not measured" in fidelity._per_flop(fidelity.summarize(recs, "p4"), ["p4", "p2"], "p4", {})[0]
 
 
+@pytest.mark.slow
 def test_evaluate_run_scores_whole_images_through_each_head(tmp_path):
     """The record holds, per image, PSNR-Y of exactly what the run's best.ckpt restores whole."""
     from src.infer.backends import MindSporeBackend

@@ -97,6 +97,7 @@ def test_a_known_task_runs_only_its_head(backend, image_300x500, whole_300x500):
         backend(image_300x500.transpose(2, 0, 1)[None].astype(np.float32), ("blind",))
 
 
+@pytest.mark.slow
 def test_blind_mode_recognises_a_shrunk_view_then_runs_one_head(backend, image_300x500):
     """A photo larger than the recognition view: recognition alone on the view (area-shrunk to
     the view's long side), then only the chosen head on the photo's tiles; the same image as the
@@ -133,6 +134,7 @@ def test_blind_mode_recognises_a_shrunk_view_then_runs_one_head(backend, image_3
         Restorer(backend, view=0)
 
 
+@pytest.mark.slow
 def test_flip_ensemble_averages_the_photo_and_its_mirror(backend, ckpt, image_300x500, whole_300x500, tmp_path):
     """--flip_ensemble: every restoring pass also runs the image heads on the mirror and averages
     the images (mirrored back); recognition sees only the photo; the progress counts both passes."""
@@ -167,6 +169,7 @@ def test_flip_ensemble_averages_the_photo_and_its_mirror(backend, ckpt, image_30
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
+@pytest.mark.slow
 def test_blind_mode_picks_by_the_scores_with_and_without_a_view():
     """With the recognition head's output fixed, a photo larger than the view (two passes) and
     one within it (one pass) both get the head the scores pick, with the same confidence."""
@@ -204,6 +207,7 @@ def test_bad_engine_options(backend, net):
         Restorer(no_recog).recognize(photo(8, 8))
 
 
+@pytest.mark.slow
 def test_task_auto_picks_the_larger_recognition_score(tmp_path, capsys):
     net = build_network(MODEL_CFG, seed=0)
     be = MindSporeBackend(net, MODEL_CFG)

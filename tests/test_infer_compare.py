@@ -44,6 +44,7 @@ def restore_alone(ckpt, photos, out):
     return {rel: read_rgb(str(out / rel)) for rel in ("a.png", "sub/b.png")}
 
 
+@pytest.mark.slow
 def test_each_panel_is_what_its_checkpoint_restores_alone(two_ckpts, photos, tmp_path, capsys):
     first, second = two_ckpts
     out = tmp_path / "side"

@@ -222,6 +222,7 @@ def test_total_uses_each_samples_own_head():
     assert out2[1:4] == pytest.approx(out[1:4], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_recognition_leaves_out_clean_crops():
     """A clean crop (label task + NO_WEATHER) has no weather to recognise: eq. (16) averages over
     the other samples only, its own score has no effect, and a batch of clean crops gives

@@ -201,6 +201,24 @@ def test_bench_infer_configs_name_presets_or_checkpoints():
     assert bench_infer.SIZES["480x320"] == (480, 320)
 
 
+def test_bench_infer_peak_memory_is_the_measuring_process_own():
+    """A size's subprocess reports its own peak RSS, not the peak its (larger) parent reached."""
+    import subprocess
+    import sys
+
+    ballast = np.ones(int(64e6))  # 0.5 GiB touched in this process before the child starts
+    code = (
+        "import bench_infer, resource; "
+        "print(bench_infer.peak_rss_gib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=os.path.join(ROOT, "bench"), capture_output=True, text=True, check=True
+    )
+    own, inherited = map(float, out.stdout.split())
+    assert ballast.sum() > 0 and inherited > 0.45  # what ru_maxrss reported
+    assert own < 0.2
+
+
 def test_bench_missing_script_is_a_marked_hook(tmp_path, monkeypatch):
     monkeypatch.setitem(report_bench.SCRIPTS, "train", ("bench/no_such_bench.py", [], []))
     out = str(tmp_path / "bench.md")

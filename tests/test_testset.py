@@ -201,6 +201,7 @@ def test_shipped_weights_name_the_weather(shipped, task, level):
     assert right >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.isdir(os.path.join(REAL_PHOTOS, "photos_rain")),
     reason="the real rainy and snowy photos (../shared/data/real) are not on this machine",

@@ -64,7 +64,7 @@ __all__ = [
 
 TASK_CHOICES = ("auto", "rain", "snow")
 TASK_OUTPUT = {"rain": "derain", "snow": "desnow"}
-DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 1.6 GiB RSS (512: 4.1 GiB)
+DEFAULT_TILE = 256  # default preset, MindSpore CPU: 1080p peaks at 3.5 GiB RSS (docs/bench.md, 2026-12-08)
 # Per-preset default tiles, chosen by measuring 1080p speed and peak memory (bench/bench_infer.py
 # --configs; docs/performance.md); presets not listed use DEFAULT_TILE.
 # lite: 512. The shipped lite weights at 256 against 512 tiles (python report.py test --tile):

@@ -32,7 +32,8 @@ SCRIPTS = {
     "ops": ("bench/bench_ops.py", ["--repeat", "15"], ["--repeat", "2"]),
     "train": (
         "bench/bench_train.py",
-        ["--presets", "tiny,lite,default", "--steps", "5"],
+        # batch 2: the default preset's GRAPH step at batch 4 peaks at 23 GiB on CPU (docs/performance.md)
+        ["--presets", "tiny,lite,default", "--steps", "5", "--batch", "2"],
         ["--presets", "tiny", "--steps", "1"],
     ),
     "infer": (
@@ -149,8 +150,8 @@ def render_ops(r):
         for x in r["rows"]
     ]
     lines = [
-        f"**Per-op costs behind the GLSF-ViT implementation** (64×64×128 token map = default preset at "
-        f"256², GRAPH, best of {r['repeat']} ms; `used` marks what the network does)",
+        f"**Per-op costs behind the GLSF-ViT implementation** ({'×'.join(map(str, r['token_map']))} token map "
+        f"= default preset at 256², GRAPH, best of {r['repeat']} ms; `used` marks what the network does)",
         "",
     ]
     return lines + md_table(["step", "variant", "ms", "GFLOP/s", "used"], rows)
