@@ -42,7 +42,7 @@ def step_time(preset, mode, steps, batch):
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.random((batch, 3, 256, 256), dtype=np.float32))
     y = ms.Tensor(rng.random((batch, 3, 256, 256), dtype=np.float32))
-    lab = ms.Tensor(np.array([0, 1] * (batch // 2), np.int32))
+    lab = ms.Tensor(np.arange(batch, dtype=np.int32) % 2)  # rain, snow, rain, snow, ...
     step(x, y, lab)[0].asnumpy()  # compile / warm up
     times = []
     for _ in range(steps):
@@ -81,6 +81,8 @@ def main(argv=None):
     parser.add_argument("--demo", default=os.path.join(ROOT, "data", "demo"))
     parser.add_argument("--json", help="also write the results as JSON to this path")
     args = parser.parse_args(argv)
+    if args.batch < 2 or args.batch % 2:
+        parser.error(f"--batch {args.batch}: must be even (every batch is half rain, half snow)")
     ms.set_device("CPU")
     print(
         f"MindSpore {ms.__version__}, CPU, {os.cpu_count()} cores, batch {args.batch}, 256x256, "
