@@ -31,6 +31,7 @@ H = W = 256 // _DEFAULT["patch_size"]  # tokens of a 256×256 image
 C = _DEFAULT["embed_dim"]
 HEADS, WIN = _DEFAULT["num_heads"], _DEFAULT["window_size"]
 SHIFT = WIN // 2
+HIDDEN = int(C * _DEFAULT["mlp_ratio"])  # the MLP's hidden width
 
 
 K = 8
@@ -141,7 +142,7 @@ def best_ms(cell, x, repeat):
 
 def cases():
     """(step, variant, cell, input shape, used by the network?, FLOPs or None)."""
-    tokens, hidden, nchw = (1, H, W, C), (1, H, W, 2 * C), (1, C, H, W)
+    tokens, hidden, nchw = (1, H, W, C), (1, H, W, HIDDEN), (1, C, H, W)
     return [
         (
             f"LayerNorm over {C} channels",
@@ -177,16 +178,16 @@ def cases():
             None,
         ),
         ("shifted window partition and back", "one gather each way", GatherPartition(), tokens, True, None),
-        (f"MLP activation ({H * W}×{2 * C})", "GELU, tanh approximation", nn.GELU(), hidden, False, None),
+        (f"MLP activation ({H * W}×{HIDDEN})", "GELU, tanh approximation", nn.GELU(), hidden, False, None),
         (
-            f"MLP activation ({H * W}×{2 * C})",
+            f"MLP activation ({H * W}×{HIDDEN})",
             "GELU, exact erf (not ONNX-exportable)",
             nn.GELU(approximate=False),
             hidden,
             False,
             None,
         ),
-        (f"MLP activation ({H * W}×{2 * C})", "SiLU", nn.SiLU(), hidden, True, None),
+        (f"MLP activation ({H * W}×{HIDDEN})", "SiLU", nn.SiLU(), hidden, True, None),
         ("global average pool (gates)", "ReduceMean over H, W", MeanPool(), nchw, False, None),
         ("global average pool (gates)", "matmul with a 1/HW vector", MatmulPool(), nchw, True, None),
         ("reference", f"3×3 conv {C}→{C}", nn.Conv2d(C, C, 3, pad_mode="same"), nchw, True, 2 * 9 * C * C * H * W),
