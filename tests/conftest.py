@@ -25,6 +25,7 @@ def root_dir():
 SERIAL_GROUPS = {"test_ascend310_infer": "cpp", "test_infer310_pipeline": "cpp"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marker into the node id's "@group"
 def pytest_collection_modifyitems(config, items):
     """Under xdist: keep each module on one worker (its module fixtures are built once) and the C++
     modules together. Modules keep their file order, which mixes long training modules with short

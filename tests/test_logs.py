@@ -89,6 +89,7 @@ def test_optimizer_deprecation_warning_only_when_asked(caplog, monkeypatch, aske
     per process: training starts show it only with --verbose."""
     import mindspore as ms
     import numpy as np
+    from mindspore import log as ms_log
     from mindspore.common import _decorator
 
     from src.train.step import build_optimizer
@@ -96,5 +97,10 @@ def test_optimizer_deprecation_warning_only_when_asked(caplog, monkeypatch, aske
     monkeypatch.delenv("GLOG_v", raising=False)
     monkeypatch.setenv(VERBOSE_ENV, "1" if asked else "0")
     monkeypatch.setattr(_decorator, "DEPRECATE_SET", set())  # as in a fresh process
-    build_optimizer([ms.Parameter(ms.Tensor(np.zeros(2, np.float32)), name=f"w{asked}")], 1e-3)
+    ms_logger = ms_log._get_logger()  # does not propagate to the root logger caplog listens on
+    ms_logger.addHandler(caplog.handler)
+    try:
+        build_optimizer([ms.Parameter(ms.Tensor(np.zeros(2, np.float32)), name=f"w{asked}")], 1e-3)
+    finally:
+        ms_logger.removeHandler(caplog.handler)
     assert any("'FusedSparseAdam' is deprecated" in r.getMessage() for r in caplog.records) == asked
