@@ -28,8 +28,7 @@ SERIAL_GROUPS = {"test_ascend310_infer": "cpp", "test_infer310_pipeline": "cpp"}
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marker into the node id's "@group"
 def pytest_collection_modifyitems(config, items):
     """Under xdist: keep each module on one worker (its module fixtures are built once) and the C++
-    modules together. Modules keep their file order, which mixes long training modules with short
-    ones; starting the longest first made the suite slower here (two training runs at once on 2 cores)."""
+    modules together. Modules keep their file order (docs/tests.md: the measured times)."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
